@@ -1,0 +1,339 @@
+"""The dynamic autograd tape: one `Node` per recorded op, and `backward` as a reverse topological walk.
+
+Each op call that needs a gradient creates a `Node` holding the op, its attributes, the tensors its
+gradient rule reads (checked against in-place changes through version counters) and edges
+(`next_functions`) to the nodes that produced its inputs. Leaves get an `AccumulateGrad` node.
+`run_backward` counts dependencies, then walks nodes in reverse topological order with an explicit
+stack (no recursion, so 100,000-node graphs are fine), calling each op's gradient rule.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .. import _dispatch
+from .._dispatch import state
+
+__all__ = ["Node", "AccumulateGrad", "run_backward"]
+
+
+def _edge(t):
+    """The (node, output_nr) edge that gradients for tensor `t` flow into."""
+    if not t._rg:
+        return (None, 0)
+    if t.grad_fn is not None:
+        return (t.grad_fn, 0)
+    acc = t._accum
+    if acc is None:
+        acc = t._accum = AccumulateGrad(t)
+    return (acc, 0)
+
+
+class Node:
+    """A recorded op: what its gradient rule needs, and where the gradients go."""
+
+    __slots__ = ("op", "attrs", "next_functions", "in_meta", "_saved", "_versions", "_out",
+                 "_out_version", "_out_v0", "_freed", "_pre_hooks", "_retain", "ctx", "__weakref__")
+
+    def __init__(self, op, inputs, attrs, result):
+        self.op = op
+        self.attrs = attrs
+        Tensor = _dispatch._Tensor
+        edges = []
+        meta = []
+        for x in inputs:
+            if isinstance(x, Tensor):
+                edges.append(_edge(x))
+                meta.append((x._data.shape, x.dtype))
+            else:
+                edges.append((None, 0))
+                meta.append(None)
+        self.next_functions = tuple(edges)
+        self.in_meta = meta
+        start = op.save_inputs
+        if start is not None:
+            if start:
+                inputs = (None,) * start + tuple(inputs[start:])
+            self._saved = inputs
+            self._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
+        else:
+            self._saved = None
+        if op.save_output:
+            self._out = result._data
+            self._out_version = result._vc
+            self._out_v0 = result._vc[0]
+        else:
+            self._out = None
+        self._freed = False
+        self._pre_hooks = None
+        self._retain = None
+        self.ctx = None
+        result.grad_fn = self
+        result._rg = True
+
+    # ----- what gradient rules read ---------------------------------------------------------
+    def _check_freed(self):
+        if self._freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of the "
+                "graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time.")
+
+    @property
+    def inputs(self):
+        """The saved inputs, checked against in-place modification."""
+        self._check_freed()
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(f"{self.name()}: the op saves no inputs (save=() in its definition)")
+        Tensor = _dispatch._Tensor
+        for x, v in zip(saved, self._versions):
+            if isinstance(x, Tensor) and x._vc[0] != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: [{x.dtype.name}{list(x.shape)}] is at version "
+                    f"{x._vc[0]}; expected version {v} instead (saved by {self.name()}). Hint: "
+                    "use an out-of-place op (x = x.add(1) instead of x.add_(1)) or .clone() first.")
+        return saved
+
+    @property
+    def out(self):
+        """The saved output, re-wrapped with this node as grad_fn (as PyTorch unpacks it)."""
+        self._check_freed()
+        data = self._out
+        if data is None:
+            raise RuntimeError(f"{self.name()}: the op does not save its output")
+        vc = self._out_version
+        t = _dispatch._wrap(data)
+        t._vc = vc
+        if vc[0] != self._out_v0:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: the output of {self.name()} is at version {vc[0]}; expected "
+                f"version {self._out_v0}. Hint: clone it before changing it in place.")
+        if state.grad_enabled:
+            t.grad_fn = self
+            t._rg = True
+        return t
+
+    def input_shape(self, i: int):
+        return self.in_meta[i][0]
+
+    def input_dtype(self, i: int):
+        return self.in_meta[i][1]
+
+    def name(self) -> str:
+        return _node_name(self.op.name)
+
+    def register_prehook(self, fn):
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(fn)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    def apply(self, grad):
+        rule = self.op.grad
+        if rule is None:
+            raise RuntimeError(f"{self.op.name}: no gradient rule is defined for this op")
+        grads = rule(self, grad)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        return grads
+
+    def release(self):
+        self._saved = None
+        self._out = None
+        self._freed = True
+
+
+def _node_name(opname: str) -> str:
+    return "".join(p.capitalize() for p in opname.split("_")) + "Backward0"
+
+
+class AccumulateGrad:
+    """The node of a leaf tensor: gradients that reach it accumulate into `.grad`."""
+
+    __slots__ = ("_var", "next_functions", "__weakref__")
+
+    def __init__(self, t):
+        self._var = weakref.ref(t)
+        self.next_functions = ()
+
+    @property
+    def variable(self):
+        return self._var()
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------
+
+def _sum_to(g, shape):
+    """Sum gradient `g` down to a broadcast input's `shape`."""
+    from .. import ops
+    return ops.sum_to_size(g, shape)
+
+
+def _collect(roots):
+    """Dependency counts of every node reachable from `roots` (iterative DFS)."""
+    deps: dict = {}
+    stack = [n for n in roots if n is not None]
+    seen = set(stack)
+    while stack:
+        n = stack.pop()
+        for nxt, _ in n.next_functions:
+            if nxt is None:
+                continue
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return deps, seen
+
+
+def _needed(seen, targets):
+    """Nodes from which some target is reachable (only those need to run for autograd.grad)."""
+    if targets is None:
+        return None
+    parents: dict = {}
+    for n in seen:
+        for nxt, _ in n.next_functions:
+            if nxt is not None:
+                parents.setdefault(nxt, []).append(n)
+    need = set()
+    stack = [t for t in targets if t in seen]
+    need.update(stack)
+    while stack:
+        n = stack.pop()
+        for p in parents.get(n, ()):
+            if p not in need:
+                need.add(p)
+                stack.append(p)
+    return need
+
+
+def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, capture=None):
+    """Propagate `grads` from the `roots` tensors back through the graph.
+
+    With `capture` (a dict from node to None), the gradients arriving at those nodes are stored
+    there instead of being accumulated into leaves (this is `autograd.grad`).
+    """
+    root_nodes = []
+    pending: dict = {}
+    for t, g in zip(roots, grads):
+        node, _ = _edge(t)
+        if node is None:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn")
+        root_nodes.append(node)
+        pending[node] = g if node not in pending else pending[node] + g
+    deps, seen = _collect(root_nodes)
+    need = _needed(seen, capture.keys() if capture is not None else None)
+    ready = [n for n in dict.fromkeys(root_nodes) if deps.get(n, 0) == 0]
+    stored: set = set()  # ids of arrays already handed to a leaf's .grad in this run
+    prev_mode = state.grad_enabled
+    state.grad_enabled = create_graph
+    Tensor = _dispatch._Tensor
+    try:
+        while ready:
+            node = ready.pop()
+            g = pending.pop(node, None)
+            if capture is not None and node in capture:
+                if isinstance(node, AccumulateGrad):
+                    var = node.variable
+                    if var is not None and var._hooks:
+                        g = _run_hooks(var._hooks, g)
+                elif node._pre_hooks:
+                    g = _run_hooks(node._pre_hooks, g)
+                capture[node] = g
+            if isinstance(node, AccumulateGrad):
+                if capture is None and g is not None:
+                    _accumulate(node, g, create_graph, stored)
+                continue
+            if need is not None and node not in need:
+                _release_edges(node, deps, ready, retain_graph)
+                continue
+            if node._pre_hooks and not (capture is not None and node in capture):
+                g = _run_hooks(node._pre_hooks, g)
+            if node._retain is not None:
+                owner = node._retain()
+                if owner is not None and g is not None:
+                    owner._grad = g if create_graph else g.detach()
+            if g is None:
+                grads_in = (None,) * len(node.next_functions)
+            else:
+                grads_in = node.apply(g)
+            if not retain_graph:
+                node.release()
+            for (nxt, _), gi, meta in zip(node.next_functions, grads_in, node.in_meta):
+                if nxt is None:
+                    continue
+                if gi is not None:
+                    if not isinstance(gi, Tensor):
+                        gi = _dispatch._wrap(np.asarray(gi))
+                    shape, dt = meta
+                    if gi._data.shape != shape:
+                        gi = _sum_to(gi, shape)
+                    if gi.dtype is not dt:
+                        gi = gi.to(dt)
+                    prev = pending.get(nxt)
+                    pending[nxt] = gi if prev is None else prev + gi
+                deps[nxt] -= 1
+                if deps[nxt] == 0:
+                    ready.append(nxt)
+    finally:
+        state.grad_enabled = prev_mode
+
+
+def _release_edges(node, deps, ready, retain_graph):
+    for nxt, _ in node.next_functions:
+        if nxt is None:
+            continue
+        deps[nxt] -= 1
+        if deps[nxt] == 0:
+            ready.append(nxt)
+
+
+def _run_hooks(hooks, g):
+    for h in hooks:
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def _accumulate(node, g, create_graph, stored):
+    var = node.variable
+    if var is None:
+        return
+    if var._hooks:
+        g = _run_hooks(var._hooks, g)
+    if var._grad is None:
+        # Stored as it is unless it aliases the leaf, is a read-only broadcast view, or was
+        # already given to another leaf (add's rule hands the same tensor to both inputs).
+        if create_graph:
+            var._grad = g
+        elif g._vc is var._vc or not g._data.flags.writeable or id(g._data) in stored:
+            var._grad = g.detach().clone()
+        else:
+            var._grad = g.detach()
+        stored.add(id(var._grad._data))
+    elif create_graph:
+        var._grad = var._grad + g
+    else:
+        # Out of place: the same gradient tensor may have been handed to several leaves.
+        var._grad = (var._grad + g).detach()
+
+
+_dispatch._Node = Node

@@ -1,0 +1,9 @@
+"""Every public op function, gathered from the op modules (the op table itself is `OPS`)."""
+
+from .registry import COMPOSITES, OPS, Op, OpKind  # noqa: F401
+from .elementwise import *  # noqa: F401,F403
+from .creation import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
+from .reduction import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .index import *  # noqa: F401,F403

@@ -1,0 +1,603 @@
+"""Tensor creation: from data, constant fills, ranges, and random draws with `Generator`s.
+
+Random draws are ops in the table (kind CREATION) that take their generator as an attribute, so a
+trace records them with the generator whose state they advance.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import numpy as np
+
+from .. import _dtype as D
+from .._device import CPU, cupy_module, device, to_device_array
+from .._tensor import Tensor, _wrap
+from ._api import apply, state
+from .registry import OpKind, nondiff
+
+__all__ = ["set_default_device", "get_default_device", 
+    "tensor", "as_tensor", "from_numpy", "asarray", "zeros", "ones", "full", "empty", "zeros_like",
+    "ones_like", "full_like", "empty_like", "arange", "linspace", "logspace", "eye", "rand",
+    "randn", "randint", "randperm", "normal", "rand_like", "randn_like", "randint_like",
+    "manual_seed", "seed", "initial_seed", "Generator", "default_generator", "get_rng_state",
+    "set_rng_state", "bernoulli", "multinomial", "from_dlpack", "scalar_tensor", "LongTensor",
+    "FloatTensor", "DoubleTensor", "IntTensor", "BoolTensor", "ByteTensor",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+
+def _dev(d) -> device:
+    if d is None:
+        return _default_device
+    return d if isinstance(d, device) else device(d)
+
+
+_default_device = CPU
+
+
+def set_default_device(d) -> None:
+    """Device used by factory functions when `device=` is not given."""
+    global _default_device
+    _default_device = CPU if d is None else _dev(d)
+
+
+def get_default_device() -> device:
+    return _default_device
+
+
+def _shape(size) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    if len(size) == 1 and hasattr(size[0], "__iter__") and not isinstance(size[0], Tensor):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = int(s)
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"size must be a sequence of ints, got {size!r}")
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _place(arr, dev: device, requires_grad: bool) -> Tensor:
+    if dev.type != "cpu":
+        arr = to_device_array(arr, dev)
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_dtype(data) -> D.dtype:
+    """PyTorch's rule for Python data: bool, int -> int64, float -> default float."""
+    if isinstance(data, Tensor):
+        return data.dtype
+    if isinstance(data, np.ndarray):
+        return D.from_numpy_dtype(data.dtype)
+    if isinstance(data, np.generic):
+        return D.from_numpy_dtype(data.dtype)
+    cat = -1
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif isinstance(x, Tensor):
+            c = x.dtype._category
+            cat = builtins.max(cat, c)
+        elif isinstance(x, (bool, np.bool_)):
+            cat = builtins.max(cat, D._BOOL)
+        elif isinstance(x, (int, np.integer)):
+            cat = builtins.max(cat, D._INT)
+        elif isinstance(x, (float, np.floating)):
+            cat = builtins.max(cat, D._FLOAT)
+        else:
+            raise TypeError(f"tensor(): could not infer dtype of {type(x).__name__}")
+    return {D._BOOL: D.bool_, D._INT: D.int64}.get(cat, D.get_default_dtype())
+
+
+def _array_from_data(data, dtype, dev) -> np.ndarray:
+    dt = D.to_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    if isinstance(data, Tensor):
+        arr = data._data
+        if type(arr) is not np.ndarray:
+            arr = arr.get()
+    elif isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+        arr = np.array(_to_nested(data))
+    else:
+        arr = data
+    try:
+        arr = np.array(arr, dtype=dt.np)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"tensor(): could not build a tensor from the data: {e}") from None
+    if dev is not None and _dev(dev).type != "cpu":
+        arr = to_device_array(arr, _dev(dev))
+    return arr
+
+
+def _flat(data):
+    for x in data:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _to_nested(data):
+    if isinstance(data, Tensor):
+        return data.tolist()
+    if isinstance(data, (list, tuple)):
+        return [_to_nested(x) for x in data]
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# from data
+# ----------------------------------------------------------------------------------------------
+
+def tensor(data, *, dtype=None, device=None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (nested lists, numbers, numpy arrays, tensors).
+
+    Example:
+        >>> dyngraph.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+        tensor([[1., 2.],
+                [3., 4.]], requires_grad=True)
+    """
+    if state.tracer is not None and isinstance(data, Tensor):
+        return data.detach().clone()
+    dt = D.to_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    dev = _dev(device) if device is not None else (
+        data.device if isinstance(data, Tensor) else _default_device)
+    if isinstance(data, Tensor) and data.device.type != "cpu":
+        arr = data._data.astype(dt.np, copy=True)
+        t = _wrap(to_device_array(arr, dev) if dev != data.device else arr)
+    else:
+        t = _place(_array_from_data(data, dt, None), dev, False)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return tensor(s, dtype=dtype or D.get_default_dtype(), device=device,
+                  requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like `tensor`, but shares memory with a numpy array or tensor when dtype and device match."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype) if (dtype or device) else data
+    if isinstance(data, np.ndarray) and (device is None or _dev(device).type == "cpu"):
+        if dtype is None or D.to_dtype(dtype).np == data.dtype:
+            D.from_numpy_dtype(data.dtype)
+            return _wrap(data)
+    if type(data).__module__.startswith("cupy"):
+        return from_dlpack(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with `ndarray` (writes show through both ways)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    D.from_numpy_dtype(ndarray.dtype)
+    return _wrap(ndarray)
+
+
+def from_dlpack(ext) -> Tensor:
+    """A tensor sharing memory with any object that implements the DLPack protocol."""
+    if isinstance(ext, Tensor):
+        return ext
+    dev_type, dev_id = ext.__dlpack_device__() if hasattr(ext, "__dlpack_device__") else (1, 0)
+    if int(dev_type) == 1:  # kDLCPU
+        arr = np.from_dlpack(ext)
+    else:
+        arr = cupy_module().from_dlpack(ext)
+    D.from_numpy_dtype(arr.dtype)
+    return _wrap(arr)
+
+
+def _legacy(dt):
+    def ctor(*args, device=None):
+        if len(args) == 1 and not isinstance(args[0], int):
+            return tensor(args[0], dtype=dt, device=device)
+        return empty(*args, dtype=dt, device=device)
+    return ctor
+
+
+LongTensor = _legacy(D.int64)
+FloatTensor = _legacy(D.float32)
+DoubleTensor = _legacy(D.float64)
+IntTensor = _legacy(D.int32)
+BoolTensor = _legacy(D.bool_)
+ByteTensor = _legacy(D.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# fills and ranges
+# ----------------------------------------------------------------------------------------------
+
+def _xp(dev: device):
+    return np if dev.type == "cpu" else cupy_module()
+
+
+def _filled(fill, size, dtype, device, requires_grad, default=None):
+    shape = _shape(size)
+    dt = D.to_dtype(dtype) if dtype is not None else (default or D.get_default_dtype())
+    dev = _dev(device)
+    xp = _xp(dev)
+    if dev.type != "cpu":
+        with cupy_module().cuda.Device(dev.index or 0):
+            arr = fill(xp, shape, dt.np)
+    else:
+        arr = fill(xp, shape, dt.np)
+    return _place(arr, CPU, requires_grad) if dev.type == "cpu" else _finish(arr, requires_grad)
+
+
+def _finish(arr, requires_grad):
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    """A tensor of zeros. Sizes as varargs (`zeros(2, 3)`) or a tuple (`zeros((2, 3))`)."""
+    return _out(_filled(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad), out)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    """A tensor of ones."""
+    return _out(_filled(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad), out)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None,
+          out=None) -> Tensor:
+    """An uninitialised tensor."""
+    return _out(_filled(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad), out)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    """A tensor filled with `fill_value` (dtype inferred from the value as in PyTorch)."""
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    dt = D.to_dtype(dtype) if dtype is not None else D.result_type(fill_value)
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return _out(_filled(lambda xp, s, d: xp.full(s, fill_value, d), (size,), dt, device,
+                        requires_grad), out)
+
+
+def _out(t: Tensor, out) -> Tensor:
+    if out is None:
+        return t
+    from ._api import write_out
+    return write_out(t, out, "factory")
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    """Zeros with the shape (and by default dtype and device) of `input`."""
+    return zeros(tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    """Ones with the shape (and by default dtype and device) of `input`."""
+    return ones(tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device,
+                requires_grad=requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    """An uninitialised tensor shaped like `input`."""
+    return empty(tuple(input.shape), dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None):
+    """`fill_value` everywhere, shaped like `input` (dtype of `input` unless given)."""
+    return full(tuple(input.shape), fill_value, dtype=dtype or input.dtype,
+                device=device or input.device, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False,
+           out=None) -> Tensor:
+    """Values from `start` (default 0) to `end` (exclusive) by `step`.
+
+    Integer arguments give int64; any float argument gives the default float dtype.
+    """
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(
+            f"arange: upper bound and larger bound inconsistent with step sign "
+            f"(start={start}, end={end}, step={step})")
+    dt = D.to_dtype(dtype) if dtype is not None else D.result_type(*vals)
+    n = builtins.max(0, math.ceil((end - start) / step))
+    dev = _dev(device)
+    xp = _xp(dev)
+    if dt.is_floating_point:
+        arr = (xp.arange(n, dtype=np.float64) * step + start).astype(dt.np)
+    else:
+        arr = xp.arange(start, start + n * step, step, dtype=np.int64)[:n].astype(dt.np)
+    return _out(_finish(arr, requires_grad), out)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad=False,
+             out=None) -> Tensor:
+    """`steps` evenly spaced values from `start` to `end` inclusive."""
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    if steps < 0:
+        raise RuntimeError("linspace: number of steps must be non-negative")
+    xp = _xp(_dev(device))
+    arr = xp.linspace(float(start), float(end), steps).astype(dt.np)
+    return _out(_finish(arr, requires_grad), out)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None,
+             requires_grad=False) -> Tensor:
+    """`base ** linspace(start, end, steps)`."""
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    xp = _xp(_dev(device))
+    arr = (base ** xp.linspace(float(start), float(end), steps)).astype(dt.np)
+    return _finish(arr, requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad=False,
+        out=None) -> Tensor:
+    """The identity matrix (n x m)."""
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    xp = _xp(_dev(device))
+    return _out(_finish(xp.eye(n, m if m is not None else n, dtype=dt.np), requires_grad), out)
+
+
+# ----------------------------------------------------------------------------------------------
+# random numbers
+# ----------------------------------------------------------------------------------------------
+
+class Generator:
+    """A random number generator (PCG64 on the CPU, cupy's generator on CUDA).
+
+    Example:
+        >>> g = dyngraph.Generator().manual_seed(0)
+        >>> dyngraph.rand(2, generator=g).shape
+        dyngraph.Size([2])
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = _dev(device)
+        self._seed = 67280421310721
+        self._reset()
+
+    def _reset(self) -> None:
+        if self.device.type == "cpu":
+            self._rng = np.random.Generator(np.random.PCG64(self._seed))
+        else:
+            self._rng = cupy_module().random.RandomState(self._seed % (2**63))
+
+    def manual_seed(self, seed: int) -> "Generator":
+        """Reset the generator to `seed` (returns self)."""
+        self._seed = int(seed) % (2**64)
+        self._reset()
+        return self
+
+    def seed(self) -> int:
+        """Seed from fresh entropy and return the seed."""
+        s = int(np.random.SeedSequence().entropy) % (2**63)
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        """The generator state as a uint8 tensor (restore with `set_state`)."""
+        import json
+        st = json.dumps({"seed": self._seed, "state": self._rng.bit_generator.state}
+                        if self.device.type == "cpu" else {"seed": self._seed})
+        return _wrap(np.frombuffer(st.encode(), dtype=np.uint8).copy())
+
+    def set_state(self, new_state: Tensor) -> "Generator":
+        import json
+        st = json.loads(bytes(np.asarray(new_state._data, dtype=np.uint8)).decode())
+        self._seed = st["seed"]
+        self._reset()
+        if "state" in st:
+            self._rng.bit_generator.state = st["state"]
+        return self
+
+    def __repr__(self) -> str:
+        return f"<dyngraph.Generator object on {self.device}>"
+
+
+default_generator = Generator()
+_cuda_generators: dict[int, Generator] = {}
+
+
+def _gen(generator, dev: device) -> Generator:
+    if generator is not None:
+        if generator.device.type != dev.type:
+            raise RuntimeError(
+                f"Expected a '{dev.type}' device type for generator but found "
+                f"'{generator.device.type}'")
+        return generator
+    if dev.type == "cpu":
+        return default_generator
+    idx = dev.index or 0
+    g = _cuda_generators.get(idx)
+    if g is None:
+        g = _cuda_generators[idx] = Generator(device(f"cuda:{idx}"))
+        g.manual_seed(default_generator.initial_seed())
+    return g
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed every default generator (CPU and CUDA); returns the CPU one."""
+    default_generator.manual_seed(seed)
+    for g in _cuda_generators.values():
+        g.manual_seed(seed)
+    return default_generator
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    default_generator.set_state(new_state)
+
+
+def _draw(kind: str, rng, shape, npdt, **kw):
+    if kind == "uniform":
+        if isinstance(rng, np.random.Generator):
+            if npdt in (np.float32, np.float64):
+                return rng.random(shape, dtype=npdt)
+            return rng.random(shape).astype(npdt)
+        return rng.random_sample(shape).astype(npdt)
+    if kind == "normal":
+        if isinstance(rng, np.random.Generator) and npdt in (np.float32, np.float64):
+            return rng.standard_normal(shape, dtype=npdt)
+        return rng.standard_normal(shape).astype(npdt)
+    if kind == "randint":
+        return rng.integers(kw["low"], kw["high"], shape).astype(npdt) if isinstance(
+            rng, np.random.Generator) else rng.randint(kw["low"], kw["high"], shape).astype(npdt)
+    if kind == "randperm":
+        return rng.permutation(kw["n"]).astype(npdt)
+    raise ValueError(kind)
+
+
+@nondiff("random", OpKind.CREATION, "a random draw has no gradient", dtype_rule="none")
+def random_op(xp, *, kind, shape, dtype, device, generator, **kw):
+    g = _gen(generator, device)
+    return _draw(kind, g._rng, shape, dtype.np, **kw)
+
+
+def _random(kind, size, dtype, device, generator, requires_grad, **kw):
+    dev = _dev(device)
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    t = apply(random_op, kind=kind, shape=_shape(size), dtype=dt, device=dev,
+              generator=generator, **kw)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    return _random("uniform", size, dtype, device, generator, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    return _random("normal", size, dtype, device, generator, requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """Integers uniform in [low, high): `randint(high, size)` or `randint(low, high, size)`."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing required argument 'size' (a tuple)")
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    return _random("randint", (tuple(size),), dtype or D.int64, device, generator, requires_grad,
+                   low=int(low), high=int(high))
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A random permutation of 0..n-1."""
+    return _random("randperm", ((n,),), dtype or D.int64, device, generator, requires_grad, n=n)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return rand(tuple(input.shape), generator=generator, dtype=dtype or input.dtype,
+                device=device or input.device, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return randn(tuple(input.shape), generator=generator, dtype=dtype or input.dtype,
+                 device=device or input.device, requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype,
+                   device=device or input.device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad=False, out=None) -> Tensor:
+    """Normal samples: tensors `mean`/`std` broadcast together, or numbers with `size`."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        like = mean if isinstance(mean, Tensor) else std
+        shape = np.broadcast_shapes(tuple(getattr(mean, "shape", ())),
+                                    tuple(getattr(std, "shape", ())))
+        z = randn(shape, generator=generator, dtype=like.dtype, device=like.device)
+        r = z * std + mean
+        return _out(r, out)
+    if size is None:
+        raise TypeError("normal(): with float mean and std, `size` is required")
+    z = randn(tuple(size), generator=generator, dtype=dtype, device=device)
+    r = (z * std + mean).detach()
+    if requires_grad:
+        r.requires_grad_(True)
+    return _out(r, out)
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    """1 with probability `input` (or `p`), else 0, elementwise."""
+    prob = input if p is None else full_like(input, p)
+    u = rand(tuple(prob.shape), generator=generator, dtype=prob.dtype, device=prob.device)
+    return (u < prob).to(prob.dtype)
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):
+    """Draw `num_samples` category indices per row of non-negative weights `input`."""
+    probs = input.detach()
+    squeeze = probs.ndim == 1
+    p = np.asarray(probs._data if type(probs._data) is np.ndarray else probs._data.get(),
+                   dtype=np.float64).reshape(-1, probs.shape[-1])
+    if (p < 0).any() or not np.isfinite(p).all():
+        raise RuntimeError("multinomial: probability tensor contains either inf, nan or element < 0")
+    g = _gen(generator, CPU)
+    rows = []
+    for row in p:
+        s = row.sum()
+        if s <= 0:
+            raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities "
+                               "<= 0)")
+        if not replacement and num_samples > (row > 0).sum():
+            raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                               "without replacement")
+        rows.append(g._rng.choice(len(row), size=num_samples, replace=replacement, p=row / s))
+    out = np.stack(rows).astype(np.int64) if rows else np.zeros((0, num_samples), np.int64)
+    t = _wrap(out[0] if squeeze else out)
+    return t.to(input.device) if input.device.type != "cpu" else t
+

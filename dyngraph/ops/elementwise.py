@@ -1,0 +1,992 @@
+"""Elementwise primitives: unary math, binary arithmetic and comparisons, where/clamp.
+
+Each op's eager rule, dtype rule and gradient rule sit together. Gradient rules use dyngraph ops
+(`g * ctx.out`), so they work for eager autograd, traced backward graphs and double backward.
+The engine reduces gradients to broadcast input shapes, so binary rules return full-size grads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _dtype as D
+from .registry import OpKind, defop, nondiff
+
+UNARY, BINARY, TERNARY = OpKind.UNARY, OpKind.BINARY, OpKind.TERNARY
+
+
+def _errstate(fn):
+    """Run a numpy rule without floating-point warnings (inf/nan results are the answer)."""
+    def wrapped(xp, *a, **k):
+        if xp is np:
+            with np.errstate(all="ignore"):
+                return fn(xp, *a, **k)
+        return fn(xp, *a, **k)
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+# ----------------------------------------------------------------------------------------------
+# Unary
+# ----------------------------------------------------------------------------------------------
+
+@defop("neg", UNARY, dtype_rule="same")
+def neg_op(xp, x):
+    if x.dtype == np.bool_:
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "
+                        "use the `~` or logical_not() operator instead")
+    return xp.negative(x)
+
+
+@neg_op.def_grad
+def _(ctx, g):
+    return (-g,)
+
+
+@defop("abs", UNARY, dtype_rule="same", save=("inputs",))
+def abs_op(xp, x):
+    return xp.abs(x)
+
+
+@abs_op.def_grad
+def _(ctx, g):
+    (x,) = ctx.inputs
+    return (g * x.sign(),)
+
+
+@nondiff("sign", UNARY, "piecewise constant: its gradient is zero almost everywhere",
+         dtype_rule="same")
+def sign_op(xp, x):
+    return xp.sign(x)
+
+
+@defop("exp", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def exp_op(xp, x):
+    return xp.exp(x)
+
+
+@exp_op.def_grad
+def _(ctx, g):
+    return (g * ctx.out,)
+
+
+@defop("exp2", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def exp2_op(xp, x):
+    return xp.exp2(x)
+
+
+@exp2_op.def_grad
+def _(ctx, g):
+    return (g * ctx.out * math.log(2.0),)
+
+
+@defop("expm1", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def expm1_op(xp, x):
+    return xp.expm1(x)
+
+
+@expm1_op.def_grad
+def _(ctx, g):
+    return (g * (ctx.out + 1),)
+
+
+@defop("log", UNARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def log_op(xp, x):
+    return xp.log(x)
+
+
+@log_op.def_grad
+def _(ctx, g):
+    return (g / ctx.inputs[0],)
+
+
+@defop("log2", UNARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def log2_op(xp, x):
+    return xp.log2(x)
+
+
+@log2_op.def_grad
+def _(ctx, g):
+    return (g / (ctx.inputs[0] * math.log(2.0)),)
+
+
+@defop("log1p", UNARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def log1p_op(xp, x):
+    return xp.log1p(x)
+
+
+@log1p_op.def_grad
+def _(ctx, g):
+    return (g / (ctx.inputs[0] + 1),)
+
+
+@defop("sqrt", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def sqrt_op(xp, x):
+    return xp.sqrt(x)
+
+
+@sqrt_op.def_grad
+def _(ctx, g):
+    return (g / (2 * ctx.out),)
+
+
+@defop("rsqrt", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def rsqrt_op(xp, x):
+    return 1 / xp.sqrt(x)
+
+
+@rsqrt_op.def_grad
+def _(ctx, g):
+    y = ctx.out
+    return (g * -0.5 * y * y * y,)
+
+
+@defop("sin", UNARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def sin_op(xp, x):
+    return xp.sin(x)
+
+
+@sin_op.def_grad
+def _(ctx, g):
+    return (g * ctx.inputs[0].cos(),)
+
+
+@defop("cos", UNARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def cos_op(xp, x):
+    return xp.cos(x)
+
+
+@cos_op.def_grad
+def _(ctx, g):
+    return (-g * ctx.inputs[0].sin(),)
+
+
+@defop("tan", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def tan_op(xp, x):
+    return xp.tan(x)
+
+
+@tan_op.def_grad
+def _(ctx, g):
+    y = ctx.out
+    return (g * (1 + y * y),)
+
+
+@defop("tanh", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def tanh_op(xp, x):
+    return xp.tanh(x)
+
+
+@tanh_op.def_grad
+def _(ctx, g):
+    y = ctx.out
+    return (g * (1 - y * y),)
+
+
+@defop("sigmoid", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def sigmoid_op(xp, x):
+    # exp(-|x|) never overflows; pick the form that is exact on each side.
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+@sigmoid_op.def_grad
+def _(ctx, g):
+    y = ctx.out
+    return (g * y * (1 - y),)
+
+
+@defop("relu", UNARY, dtype_rule="same", save=("output",))
+def relu_op(xp, x):
+    if x.dtype == np.bool_:
+        raise TypeError("relu: not implemented for bool tensors")
+    return xp.maximum(x, 0).astype(x.dtype, copy=False)
+
+
+@relu_op.def_grad
+def _(ctx, g):
+    return (g * (ctx.out > 0),)
+
+
+@defop("erf", UNARY, dtype_rule="float", save=("inputs",))
+def erf_op(xp, x):
+    return _erf(xp, x)
+
+
+@erf_op.def_grad
+def _(ctx, g):
+    x = ctx.inputs[0]
+    return (g * (2 / math.sqrt(math.pi)) * (-(x * x)).exp(),)
+
+
+def _erf(xp, x):
+    if xp is not np:
+        import cupyx.scipy.special as sp
+        return sp.erf(x)
+    try:
+        from scipy.special import erf
+        return erf(x).astype(x.dtype, copy=False)
+    except ImportError:  # scipy is optional: vectorised math.erf, exact to double rounding
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+
+
+@nondiff("floor", UNARY, "piecewise constant", dtype_rule="same")
+def floor_op(xp, x):
+    return x.copy() if x.dtype.kind in "iub" else xp.floor(x)
+
+
+@nondiff("ceil", UNARY, "piecewise constant", dtype_rule="same")
+def ceil_op(xp, x):
+    return x.copy() if x.dtype.kind in "iub" else xp.ceil(x)
+
+
+@nondiff("trunc", UNARY, "piecewise constant", dtype_rule="same")
+def trunc_op(xp, x):
+    return x.copy() if x.dtype.kind in "iub" else xp.trunc(x)
+
+
+@nondiff("round", UNARY, "piecewise constant", dtype_rule="same")
+def round_op(xp, x, decimals=0):
+    # numpy, like PyTorch, rounds half to even.
+    return x.copy() if x.dtype.kind in "iub" else xp.round(x, decimals)
+
+
+@nondiff("isnan", UNARY, "boolean output", dtype_rule="bool")
+def isnan_op(xp, x):
+    return xp.isnan(x)
+
+
+@nondiff("isinf", UNARY, "boolean output", dtype_rule="bool")
+def isinf_op(xp, x):
+    return xp.isinf(x)
+
+
+@nondiff("isfinite", UNARY, "boolean output", dtype_rule="bool")
+def isfinite_op(xp, x):
+    return xp.isfinite(x)
+
+
+@nondiff("logical_not", UNARY, "boolean output", dtype_rule="none")
+def logical_not_op(xp, x):
+    return xp.logical_not(x)
+
+
+@nondiff("bitwise_not", UNARY, "integer output", dtype_rule="same")
+def bitwise_not_op(xp, x):
+    if x.dtype.kind == "f":
+        raise TypeError("bitwise_not: not implemented for floating-point tensors")
+    return xp.invert(x)
+
+
+@defop("nan_to_num", UNARY, dtype_rule="same", save=("inputs",))
+def nan_to_num_op(xp, x, nan=0.0, posinf=None, neginf=None):
+    return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+@nan_to_num_op.def_grad
+def _(ctx, g):
+    return (g * ctx.inputs[0].isfinite(),)
+
+
+@defop("cast", UNARY, dtype_rule="none", save=())
+def cast_op(xp, x, dtype):
+    return x.astype(dtype.np)
+
+
+@cast_op.def_grad
+def _(ctx, g):
+    return (g.to(ctx.input_dtype(0)),)
+
+
+# ----------------------------------------------------------------------------------------------
+# Binary
+# ----------------------------------------------------------------------------------------------
+
+@defop("add", BINARY)
+def add_op(xp, a, b):
+    return xp.add(a, b)
+
+
+@add_op.def_grad
+def _(ctx, g):
+    return g, g
+
+
+@defop("sub", BINARY)
+def sub_op(xp, a, b):
+    if getattr(a, "dtype", None) == np.bool_ or getattr(b, "dtype", None) == np.bool_:
+        raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
+                        "supported; use the `^` or logical_xor() operator instead")
+    return xp.subtract(a, b)
+
+
+@sub_op.def_grad
+def _(ctx, g):
+    return g, -g
+
+
+@defop("mul", BINARY, save=("inputs",))
+def mul_op(xp, a, b):
+    return xp.multiply(a, b)
+
+
+@mul_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    return g * b, g * a
+
+
+@defop("div", BINARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def div_op(xp, a, b):
+    return xp.true_divide(a, b)
+
+
+@div_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    gb = None
+    if _needs(b):
+        gb = -g * a / (b * b)
+    return g / b, gb
+
+
+def _needs(x) -> bool:
+    return getattr(x, "_rg", False)
+
+
+@defop("pow", BINARY, save=("inputs", "output"))
+@_errstate
+def pow_op(xp, a, b):
+    if isinstance(b, int) and not isinstance(b, bool) and getattr(a, "dtype", None) is not None \
+            and a.dtype.kind in "iu" and b < 0:
+        raise RuntimeError("pow: integers to negative integer powers are not allowed")
+    return xp.power(a, b)
+
+
+@pow_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    ga = gb = None
+    if _needs(a):
+        ga = g * b * a ** (b - 1) if not isinstance(b, (int, float)) else (
+            g * b * a ** (b - 1) if b != 0 else g * 0)
+    if _needs(b):
+        y = ctx.out
+        # d/db a^b = a^b log a; defined as 0 where a == 0 and b > 0 (PyTorch does the same).
+        from . import where
+        la = where(a == 0, 0.0, a.abs().log())
+        gb = g * y * la
+    return ga, gb
+
+
+@defop("maximum", BINARY, save=("inputs",))
+def maximum_op(xp, a, b):
+    return xp.maximum(a, b)
+
+
+@maximum_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    # Ties share the gradient equally, as in PyTorch.
+    wa = (a > b) + (a == b) * 0.5
+    return g * wa, g * (1 - wa)
+
+
+@defop("minimum", BINARY, save=("inputs",))
+def minimum_op(xp, a, b):
+    return xp.minimum(a, b)
+
+
+@minimum_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    wa = (a < b) + (a == b) * 0.5
+    return g * wa, g * (1 - wa)
+
+
+@defop("fmod", BINARY, save=("inputs",))
+@_errstate
+def fmod_op(xp, a, b):
+    if getattr(a, "dtype", np.dtype("f")).kind in "iu" and _has_zero(xp, b):
+        raise RuntimeError("fmod: ZeroDivisionError (integer division by zero)")
+    return xp.fmod(a, b)
+
+
+@fmod_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    gb = -g * (a / b).trunc() if _needs(b) else None
+    return g, gb
+
+
+@defop("remainder", BINARY, save=("inputs",))
+@_errstate
+def remainder_op(xp, a, b):
+    if getattr(a, "dtype", np.dtype("f")).kind in "iu" and _has_zero(xp, b):
+        raise RuntimeError("remainder: ZeroDivisionError (integer division by zero)")
+    return xp.remainder(a, b)
+
+
+@remainder_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    gb = -g * (a / b).floor() if _needs(b) else None
+    return g, gb
+
+
+def _has_zero(xp, b) -> bool:
+    if isinstance(b, (int, float)):
+        return b == 0
+    return bool((b == 0).any())
+
+
+@nondiff("floor_divide", BINARY, "piecewise constant")
+@_errstate
+def floor_divide_op(xp, a, b):
+    if getattr(a, "dtype", np.dtype("f")).kind in "iu" and _has_zero(xp, b):
+        raise RuntimeError("floor_divide: ZeroDivisionError (integer division by zero)")
+    return xp.floor_divide(a, b)
+
+
+@defop("atan2", BINARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def atan2_op(xp, a, b):
+    return xp.arctan2(a, b)
+
+
+@atan2_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    d = a * a + b * b
+    return g * b / d, -g * a / d
+
+
+def _cmp(name, ufunc_name):
+    @nondiff(name, BINARY, "boolean output", dtype_rule="bool")
+    def rule(xp, a, b):
+        return getattr(xp, ufunc_name)(a, b)
+    return rule
+
+
+eq_op = _cmp("eq", "equal")
+ne_op = _cmp("ne", "not_equal")
+lt_op = _cmp("lt", "less")
+le_op = _cmp("le", "less_equal")
+gt_op = _cmp("gt", "greater")
+ge_op = _cmp("ge", "greater_equal")
+
+
+@nondiff("logical_and", BINARY, "boolean output", dtype_rule="none")
+def logical_and_op(xp, a, b):
+    return xp.logical_and(a, b)
+
+
+@nondiff("logical_or", BINARY, "boolean output", dtype_rule="none")
+def logical_or_op(xp, a, b):
+    return xp.logical_or(a, b)
+
+
+@nondiff("logical_xor", BINARY, "boolean output", dtype_rule="none")
+def logical_xor_op(xp, a, b):
+    return xp.logical_xor(a, b)
+
+
+def _bitwise(name, ufunc_name):
+    @nondiff(name, BINARY, "integer/boolean output")
+    def rule(xp, a, b):
+        for v in (a, b):
+            if isinstance(v, float) or getattr(v, "dtype", np.dtype("i")).kind == "f":
+                raise TypeError(f"{name}: not implemented for floating-point tensors")
+        return getattr(xp, ufunc_name)(a, b)
+    return rule
+
+
+bitwise_and_op = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or_op = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor_op = _bitwise("bitwise_xor", "bitwise_xor")
+
+
+# ----------------------------------------------------------------------------------------------
+# Ternary
+# ----------------------------------------------------------------------------------------------
+
+@defop("where", TERNARY, dtype_rule="promote_tail", save=("inputs",))
+def where_op(xp, cond, a, b):
+    return xp.where(cond, a, b)
+
+
+@where_op.def_grad
+def _(ctx, g):
+    cond = ctx.inputs[0]
+    zero = g * 0
+    from . import where
+    return None, where(cond, g, zero), where(cond, zero, g)
+
+
+@defop("clamp", TERNARY, save=("inputs",))
+def clamp_op(xp, x, lo, hi):
+    out = x
+    if lo is not None:
+        out = xp.maximum(out, lo)
+    if hi is not None:
+        out = xp.minimum(out, hi)
+    return out if out is not x else x.copy()
+
+
+@clamp_op.def_grad
+def _(ctx, g):
+    x, lo, hi = ctx.inputs
+    mask = None
+    if lo is not None:
+        mask = x >= lo
+    if hi is not None:
+        m2 = x <= hi
+        mask = m2 if mask is None else mask & m2
+    gx = g if mask is None else g * mask
+    glo = g * (x < lo) if _needs(lo) else None
+    ghi = g * (x > hi) if _needs(hi) else None
+    return gx, glo, ghi
+
+
+# ----------------------------------------------------------------------------------------------
+# Public functions and Tensor methods
+# ----------------------------------------------------------------------------------------------
+# Imported late: _api imports the Tensor class, which must not import this module first.
+from ._api import Tensor, apply, as_tensor_arg, inplace, register_method, write_out  # noqa: E402
+
+
+def _unary(op, name: str, doc: str):
+    def fn(input, *, out=None):
+        return write_out(apply(op, input), out, name)
+
+    def method(self):
+        return apply(op, self)
+
+    def method_(self):
+        return inplace(lambda t: apply(op, t), self, opname=name + "_")
+
+    fn.__name__ = method.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = f"{doc}\n\n    Args:\n        input: the tensor.\n        out: optional output tensor."
+    method.__doc__ = doc
+    method_.__name__ = name + "_"
+    method_.__doc__ = f"In-place version of :meth:`{name}`."
+    setattr(Tensor, name, method)
+    setattr(Tensor, name + "_", method_)
+    return fn
+
+
+neg = _unary(neg_op, "neg", "Negation, elementwise: -input.")
+negative = neg
+Tensor.negative = Tensor.neg
+Tensor.negative_ = Tensor.neg_
+abs = _unary(abs_op, "abs", "Absolute value, elementwise.")  # noqa: A001 - PyTorch's name
+absolute = abs
+Tensor.absolute = Tensor.abs
+sign = _unary(sign_op, "sign", "Sign (-1, 0 or 1), elementwise.")
+exp = _unary(exp_op, "exp", "e**input, elementwise.")
+exp2 = _unary(exp2_op, "exp2", "2**input, elementwise.")
+expm1 = _unary(expm1_op, "expm1", "exp(input) - 1, accurate near 0.")
+log = _unary(log_op, "log", "Natural logarithm, elementwise.")
+log2 = _unary(log2_op, "log2", "Base-2 logarithm, elementwise.")
+log1p = _unary(log1p_op, "log1p", "log(1 + input), accurate near 0.")
+sqrt = _unary(sqrt_op, "sqrt", "Square root, elementwise.")
+rsqrt = _unary(rsqrt_op, "rsqrt", "1 / sqrt(input), elementwise.")
+sin = _unary(sin_op, "sin", "Sine, elementwise.")
+cos = _unary(cos_op, "cos", "Cosine, elementwise.")
+tan = _unary(tan_op, "tan", "Tangent, elementwise.")
+tanh = _unary(tanh_op, "tanh", "Hyperbolic tangent, elementwise.")
+sigmoid = _unary(sigmoid_op, "sigmoid", "Logistic sigmoid 1 / (1 + exp(-input)), elementwise.")
+relu = _unary(relu_op, "relu", "max(input, 0), elementwise.")
+erf = _unary(erf_op, "erf", "The error function, elementwise.")
+floor = _unary(floor_op, "floor", "Largest integer <= input, elementwise.")
+ceil = _unary(ceil_op, "ceil", "Smallest integer >= input, elementwise.")
+trunc = _unary(trunc_op, "trunc", "Round toward zero, elementwise.")
+fix = trunc
+isnan = _unary(isnan_op, "isnan", "True where input is NaN.")
+isinf = _unary(isinf_op, "isinf", "True where input is +-inf.")
+isfinite = _unary(isfinite_op, "isfinite", "True where input is neither inf nor NaN.")
+logical_not = _unary(logical_not_op, "logical_not", "Logical NOT, elementwise (bool result).")
+bitwise_not = _unary(bitwise_not_op, "bitwise_not", "Bitwise NOT of integer or bool tensors.")
+for _n in ("isnan_", "isinf_", "isfinite_"):
+    delattr(Tensor, _n)
+
+
+def round(input, *, decimals: int = 0, out=None):  # noqa: A001 - PyTorch's name
+    """Round half to even, elementwise, optionally to `decimals` decimal places."""
+    return write_out(apply(round_op, input, decimals=decimals), out, "round")
+
+
+@register_method("round")
+def _round_method(self, decimals: int = 0):
+    return apply(round_op, self, decimals=decimals)
+
+
+@register_method("round_")
+def _round_method_(self, decimals: int = 0):
+    return inplace(lambda t: apply(round_op, t, decimals=decimals), self, opname="round_")
+
+
+def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None, *, out=None):
+    """Replace NaN, +inf and -inf with finite numbers (defaults: 0 and the dtype's extremes)."""
+    return write_out(apply(nan_to_num_op, input, nan=nan, posinf=posinf, neginf=neginf), out,
+                     "nan_to_num")
+
+
+@register_method("nan_to_num")
+def _nan_to_num_method(self, nan=0.0, posinf=None, neginf=None):
+    return nan_to_num(self, nan, posinf, neginf)
+
+
+@register_method("nan_to_num_")
+def _nan_to_num_method_(self, nan=0.0, posinf=None, neginf=None):
+    return inplace(nan_to_num, self, nan, posinf, neginf, opname="nan_to_num_")
+
+
+def _scalar_or_tensor(x, like):
+    if isinstance(x, (Tensor, int, float, bool)):
+        return x
+    if hasattr(x, "item") and getattr(x, "ndim", 1) == 0 and not hasattr(x, "__len__"):
+        return x.item()  # numpy scalar
+    return as_tensor_arg(x, like)
+
+
+def _binary(op, name: str, doc: str, *, reflected: str | None = None):
+    def fn(input, other, *, out=None):
+        return write_out(apply(op, input, _scalar_or_tensor(other, input)), out, name)
+
+    def method(self, other):
+        return apply(op, self, _scalar_or_tensor(other, self))
+
+    def method_(self, other):
+        return inplace(lambda t, o: apply(op, t, o), self, _scalar_or_tensor(other, self),
+                       opname=name + "_")
+
+    fn.__name__ = method.__name__ = name
+    fn.__qualname__ = name
+    fn.__doc__ = f"{doc}\n\n    Args:\n        input: a tensor.\n        other: a tensor or number " \
+                 "(broadcast against input).\n        out: optional output tensor."
+    method.__doc__ = doc
+    method_.__name__ = name + "_"
+    setattr(Tensor, name, method)
+    setattr(Tensor, name + "_", method_)
+    return fn
+
+
+def add(input, other, *, alpha=1, out=None):
+    """input + alpha * other, elementwise with broadcasting.
+
+    Example:
+        >>> dyngraph.add(dyngraph.tensor([1., 2.]), 10, alpha=2)
+        tensor([21., 22.])
+    """
+    other = _scalar_or_tensor(other, input)
+    if alpha != 1:
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    if not isinstance(input, Tensor):
+        input = _scalar_or_tensor(input, other)
+        if not isinstance(input, Tensor):
+            from .creation import tensor
+            input = tensor(input)
+    return write_out(apply(add_op, input, other), out, "add")
+
+
+def sub(input, other, *, alpha=1, out=None):
+    """input - alpha * other, elementwise with broadcasting."""
+    other = _scalar_or_tensor(other, input)
+    if alpha != 1:
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    return write_out(apply(sub_op, input, other), out, "sub")
+
+
+subtract = sub
+
+
+def mul(input, other, *, out=None):
+    """input * other, elementwise with broadcasting."""
+    return write_out(apply(mul_op, input, _scalar_or_tensor(other, input)), out, "mul")
+
+
+multiply = mul
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    """input / other; `rounding_mode` None (true division), 'trunc' or 'floor'."""
+    other = _scalar_or_tensor(other, input)
+    if rounding_mode is None:
+        r = apply(div_op, input, other)
+    elif rounding_mode == "floor":
+        r = apply(floor_divide_op, input, other)
+    elif rounding_mode == "trunc":
+        r = apply(div_op, input, other).trunc()
+        dt = D.result_type(input, other)
+        if not dt.is_floating_point:
+            r = r.to(dt)
+    else:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                         f"found '{rounding_mode}'")
+    return write_out(r, out, "div")
+
+
+divide = true_divide = div
+
+
+def _method_with_alpha(fn, name):
+    def method(self, other, *, alpha=1):
+        return fn(self, other, alpha=alpha)
+
+    def method_(self, other, *, alpha=1):
+        return inplace(lambda t, o: fn(t, o, alpha=alpha), self, other, opname=name + "_")
+    method.__name__, method_.__name__ = name, name + "_"
+    setattr(Tensor, name, method)
+    setattr(Tensor, name + "_", method_)
+
+
+_method_with_alpha(add, "add")
+_method_with_alpha(sub, "sub")
+Tensor.subtract, Tensor.subtract_ = Tensor.sub, Tensor.sub_
+
+
+@register_method("mul", "multiply")
+def _mul_method(self, other):
+    return mul(self, other)
+
+
+@register_method("mul_", "multiply_")
+def _mul_method_(self, other):
+    return inplace(mul, self, other, opname="mul_")
+
+
+@register_method("div", "divide", "true_divide")
+def _div_method(self, other, *, rounding_mode=None):
+    return div(self, other, rounding_mode=rounding_mode)
+
+
+@register_method("div_", "divide_", "true_divide_")
+def _div_method_(self, other, *, rounding_mode=None):
+    return inplace(lambda t, o: div(t, o, rounding_mode=rounding_mode), self, other,
+                   opname="div_")
+
+
+def pow(input, exponent, *, out=None):  # noqa: A001 - PyTorch's name
+    """input ** exponent, elementwise; either may be a number."""
+    if not isinstance(input, Tensor):
+        exponent = as_tensor_arg(exponent)
+        from .creation import full_like
+        input = full_like(exponent, input, dtype=D.result_type(input, exponent))
+    return write_out(apply(pow_op, input, _scalar_or_tensor(exponent, input)), out, "pow")
+
+
+@register_method("pow")
+def _pow_method(self, exponent):
+    return pow(self, exponent)
+
+
+@register_method("pow_")
+def _pow_method_(self, exponent):
+    return inplace(pow, self, exponent, opname="pow_")
+
+
+def square(input, *, out=None):
+    """input * input."""
+    return write_out(apply(mul_op, input, input), out, "square")
+
+
+@register_method("square")
+def _square_method(self):
+    return apply(mul_op, self, self)
+
+
+maximum = _binary(maximum_op, "maximum", "Elementwise maximum (NaN propagates).")
+minimum = _binary(minimum_op, "minimum", "Elementwise minimum (NaN propagates).")
+fmod = _binary(fmod_op, "fmod", "C-style remainder: the result has the sign of input.")
+remainder = _binary(remainder_op, "remainder",
+                    "Python-style remainder: the result has the sign of other.")
+floor_divide = _binary(floor_divide_op, "floor_divide", "floor(input / other), elementwise.")
+atan2 = _binary(atan2_op, "atan2", "atan(input / other) with the quadrant from both signs.")
+arctan2 = atan2
+eq = _binary(eq_op, "eq", "input == other, elementwise (bool result).")
+ne = _binary(ne_op, "ne", "input != other, elementwise (bool result).")
+lt = _binary(lt_op, "lt", "input < other, elementwise (bool result).")
+le = _binary(le_op, "le", "input <= other, elementwise (bool result).")
+gt = _binary(gt_op, "gt", "input > other, elementwise (bool result).")
+ge = _binary(ge_op, "ge", "input >= other, elementwise (bool result).")
+not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+logical_and = _binary(logical_and_op, "logical_and", "Logical AND, elementwise (bool result).")
+logical_or = _binary(logical_or_op, "logical_or", "Logical OR, elementwise (bool result).")
+logical_xor = _binary(logical_xor_op, "logical_xor", "Logical XOR, elementwise (bool result).")
+bitwise_and = _binary(bitwise_and_op, "bitwise_and", "Bitwise AND of integer or bool tensors.")
+bitwise_or = _binary(bitwise_or_op, "bitwise_or", "Bitwise OR of integer or bool tensors.")
+bitwise_xor = _binary(bitwise_xor_op, "bitwise_xor", "Bitwise XOR of integer or bool tensors.")
+
+
+def equal(input, other) -> bool:
+    """True if both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool((input == other).all())
+
+
+Tensor.equal = equal
+
+
+def where(condition, input=None, other=None, *, out=None):
+    """Elements of input where condition is True, else of other (numbers allowed).
+
+    `where(condition)` alone returns the indices of the True elements, like `nonzero(as_tuple=True)`.
+    """
+    if input is None and other is None:
+        from .index import nonzero
+        return nonzero(condition, as_tuple=True)
+    condition = as_tensor_arg(condition)
+    if condition.dtype is not D.bool_:
+        condition = condition.to(D.bool_)
+    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
+    a = _scalar_or_tensor(input, like)
+    b = _scalar_or_tensor(other, like)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        from .creation import tensor
+        a = tensor(a, dtype=D.result_type(a, b), device=condition.device)
+    return write_out(apply(where_op, condition, a, b), out, "where")
+
+
+@register_method("where")
+def _where_method(self, condition, other):
+    return where(condition, self, other)
+
+
+def clamp(input, min=None, max=None, *, out=None):  # noqa: A002 - PyTorch's names
+    """Clamp every element into [min, max]; either bound may be None, a number or a tensor."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    lo = _scalar_or_tensor(min, input) if min is not None else None
+    hi = _scalar_or_tensor(max, input) if max is not None else None
+    return write_out(apply(clamp_op, input, lo, hi), out, "clamp")
+
+
+clip = clamp
+
+
+@register_method("clamp", "clip")
+def _clamp_method(self, min=None, max=None):  # noqa: A002
+    return clamp(self, min, max)
+
+
+@register_method("clamp_", "clip_")
+def _clamp_method_(self, min=None, max=None):  # noqa: A002
+    return inplace(clamp, self, min, max, opname="clamp_")
+
+
+def clamp_min(input, min):  # noqa: A002
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):  # noqa: A002
+    return clamp(input, max=max)
+
+
+Tensor.clamp_min = clamp_min
+Tensor.clamp_max = clamp_max
+
+
+def cast(input: Tensor, dtype) -> Tensor:
+    """Convert to `dtype` (differentiable between float dtypes)."""
+    dtype = D.to_dtype(dtype)
+    if input.dtype is dtype:
+        return input
+    return apply(cast_op, input, dtype=dtype)
+
+
+# ----- operators ------------------------------------------------------------------------------
+
+def _rsub(self, other):
+    return sub(_as_operand(other, self), self)
+
+
+def _rdiv(self, other):
+    return div(_as_operand(other, self), self)
+
+
+def _rpow(self, other):
+    return pow(other, self)
+
+
+def _as_operand(x, like):
+    x = _scalar_or_tensor(x, like)
+    if isinstance(x, Tensor):
+        return x
+    from .creation import full
+    return full((), x, dtype=D.result_type(x), device=like.device)
+
+
+def _rfloordiv(self, other):
+    return floor_divide(_as_operand(other, self), self)
+
+
+def _rmod(self, other):
+    return remainder(_as_operand(other, self), self)
+
+
+def _logical_dispatch(bool_fn, int_fn):
+    def op(self, other):
+        other = _scalar_or_tensor(other, self)
+        return int_fn(self, other)
+    return op
+
+
+Tensor.__add__ = Tensor.__radd__ = lambda self, other: add(self, other)
+Tensor.__sub__ = lambda self, other: sub(self, other)
+Tensor.__rsub__ = _rsub
+Tensor.__mul__ = Tensor.__rmul__ = lambda self, other: mul(self, other)
+Tensor.__truediv__ = lambda self, other: div(self, other)
+Tensor.__rtruediv__ = _rdiv
+Tensor.__floordiv__ = lambda self, other: floor_divide(self, other)
+Tensor.__rfloordiv__ = _rfloordiv
+Tensor.__mod__ = lambda self, other: remainder(self, other)
+Tensor.__rmod__ = _rmod
+Tensor.__pow__ = lambda self, other: pow(self, other)
+Tensor.__rpow__ = _rpow
+Tensor.__neg__ = lambda self: apply(neg_op, self)
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = lambda self: apply(abs_op, self)
+Tensor.__invert__ = lambda self: apply(logical_not_op, self) if self.dtype is D.bool_ else \
+    apply(bitwise_not_op, self)
+Tensor.__and__ = Tensor.__rand__ = _logical_dispatch(logical_and, bitwise_and)
+Tensor.__or__ = Tensor.__ror__ = _logical_dispatch(logical_or, bitwise_or)
+Tensor.__xor__ = Tensor.__rxor__ = _logical_dispatch(logical_xor, bitwise_xor)
+Tensor.__eq__ = lambda self, other: eq(self, other)
+Tensor.__ne__ = lambda self, other: ne(self, other)
+Tensor.__lt__ = lambda self, other: lt(self, other)
+Tensor.__le__ = lambda self, other: le(self, other)
+Tensor.__gt__ = lambda self, other: gt(self, other)
+Tensor.__ge__ = lambda self, other: ge(self, other)
+Tensor.__hash__ = object.__hash__
+Tensor.__iadd__ = lambda self, other: self.add_(other)
+Tensor.__isub__ = lambda self, other: self.sub_(other)
+Tensor.__imul__ = lambda self, other: self.mul_(other)
+Tensor.__itruediv__ = lambda self, other: self.div_(other)
+Tensor.__ipow__ = lambda self, other: self.pow_(other)
+Tensor.__imod__ = lambda self, other: self.remainder_(other)
+Tensor.__ifloordiv__ = lambda self, other: self.floor_divide_(other)
+Tensor.__iand__ = lambda self, other: self.bitwise_and_(other)
+Tensor.__ior__ = lambda self, other: self.bitwise_or_(other)
+Tensor.__ixor__ = lambda self, other: self.bitwise_xor_(other)
+
+
+__all__ = [_n for _n, _v in list(globals().items())
+           if not _n.startswith("_") and callable(_v) and getattr(_v, "__module__", "") == __name__]

@@ -1,0 +1,1 @@
+"""dyngraph's runtime: JIT and kernel loading, buffers, execution and graph-file loading."""
