@@ -67,3 +67,15 @@ def __getattr__(name):
     if name in ("nn", "optim", "utils", "jit"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'dyngraph' has no attribute {name!r}")
+
+
+def save(obj, f, **kwargs) -> None:
+    """Save tensors, state dicts and nested containers without pickle (see dyngraph.serialization)."""
+    from .serialization import save as _save
+    _save(obj, f, **kwargs)
+
+
+def load(f, map_location=None, **kwargs):
+    """Load what `dyngraph.save` wrote; never executes code from the file."""
+    from .serialization import load as _load
+    return _load(f, map_location=map_location, **kwargs)
