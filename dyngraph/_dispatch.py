@@ -101,6 +101,14 @@ def apply(op: Op, *inputs, **attrs):
         if op.kind.is_elementwise:
             raise _shape_error(op, inputs, e) from None
         raise
+    except OverflowError:
+        # A Python int outside the tensor dtype's range wraps around, as in PyTorch (numpy
+        # raises instead).
+        if dt is None:
+            raise
+        arrays = [xp.asarray(np.int64(a) if isinstance(a, int) else a).astype(dt.np)
+                  if isinstance(a, (int, float)) else a for a in arrays]
+        out = op.eager(xp, *arrays, **attrs)
     if type(out) is not _ndarray and xp is np:
         out = np.asarray(out)
     if op.dtype_rule == "bool" and out.dtype != np.bool_:
