@@ -7,3 +7,4 @@ from .shape import *  # noqa: F401,F403
 from .reduction import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .index import *  # noqa: F401,F403
+from .nn_ops import *  # noqa: F401,F403
