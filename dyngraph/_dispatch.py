@@ -39,17 +39,32 @@ _Node = None     # set by autograd/graph.py
 _wrap = None     # Tensor's fast constructor
 
 
-def _compute_dtype(op: Op, inputs) -> D.dtype | None:
-    """The dtype array inputs are cast to before the eager rule runs (None: leave them)."""
-    rule = op.dtype_rule
+_PROMOTE_CACHE: dict = {}
+
+
+def _compute_dtype(rule: str, inputs, sig) -> D.dtype | None:
+    """The dtype array inputs are cast to before the eager rule runs (None: leave them).
+
+    Memoised on the operands' signature (numpy dtype and 0-d-ness of tensors, type of scalars),
+    since PyTorch's promotion depends on nothing else.
+    """
+    key = (rule, sig)
+    dt = _PROMOTE_CACHE.get(key)
+    if dt is not None:
+        return dt
     if rule == "promote" or rule == "bool":
-        return D.result_type(*inputs)
-    if rule == "promote_tail":  # where(cond, a, b): promote a and b, leave cond alone
-        return D.result_type(*inputs[1:])
-    if rule == "float":
         dt = D.result_type(*inputs)
-        return dt if dt.is_floating_point else D.get_default_dtype()
-    return None
+    elif rule == "promote_tail":  # where(cond, a, b): promote a and b, leave cond alone
+        dt = D.result_type(*inputs[1:])
+    elif rule == "float":
+        dt = D.result_type(*inputs)
+        if not dt.is_floating_point:
+            dt = D.get_default_dtype()
+    else:
+        return None
+    if len(_PROMOTE_CACHE) < 4096:
+        _PROMOTE_CACHE[key] = dt
+    return dt
 
 
 def _shape_error(op: Op, inputs, err: Exception) -> Exception:
@@ -69,12 +84,11 @@ def apply(op: Op, *inputs, **attrs):
         return tracer(op, inputs, attrs)
     Tensor = _Tensor
     arrays = []
+    sig = []
     xp = np
     dev = None          # set only when a non-CPU tensor is seen
     has_cpu = False
     needs_grad = False
-    dt = _compute_dtype(op, inputs) if op.dtype_rule != "none" else None
-    skip_cast = inputs[0] if op.dtype_rule == "promote_tail" else None
     for x in inputs:
         if isinstance(x, Tensor):
             a = x._data
@@ -86,15 +100,26 @@ def apply(op: Op, *inputs, **attrs):
                     dev, xp = d, get_array_module(a)
                 elif dev != d:
                     raise _device_error(op, inputs)
-            if dt is not None and a.dtype != dt.np and x is not skip_cast:
-                a = a.astype(dt.np)
             if x._rg:
                 needs_grad = True
             arrays.append(a)
+            sig.append(a.dtype if a.ndim else (a.dtype,))
         else:
             arrays.append(x)
+            sig.append(type(x))
     if dev is not None and has_cpu:
         raise _device_error(op, inputs)
+    rule = op.dtype_rule
+    dt = None
+    if rule != "none" and rule != "same":
+        dt = _compute_dtype(rule, inputs, tuple(sig))
+        if dt is not None:
+            npdt = dt.np
+            skip = 0 if rule != "promote_tail" else 1
+            for i in range(skip, len(arrays)):
+                a = arrays[i]
+                if isinstance(inputs[i], Tensor) and a.dtype != npdt:
+                    arrays[i] = a.astype(npdt)
     try:
         out = op.eager(xp, *arrays, **attrs)
     except (ValueError, IndexError) as e:
@@ -111,12 +136,10 @@ def apply(op: Op, *inputs, **attrs):
         out = op.eager(xp, *arrays, **attrs)
     if type(out) is not _ndarray and xp is np:
         out = np.asarray(out)
-    if op.dtype_rule == "bool" and out.dtype != np.bool_:
-        out = out.astype(np.bool_)
     result = _wrap(out)
     if op.is_view:
         src = inputs[0]
-        if out.base is not None and np.may_share_memory(out, src._data):
+        if out.base is not None and xp.may_share_memory(out, src._data):
             result._vc = src._vc
             result._base = src._base if src._base is not None else src
     if needs_grad and state.grad_enabled and op.differentiable:
