@@ -8,3 +8,4 @@ from .reduction import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .index import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
+from .conv_ops import *  # noqa: F401,F403

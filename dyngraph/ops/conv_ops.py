@@ -1,0 +1,190 @@
+"""Sliding-window primitives behind convolution, pooling, fold/unfold and padding.
+
+- `im2col` gathers every (kh, kw) window of a padded (N, C, H, W) input into a tensor of shape
+  (N, C, kh, kw, oh, ow). Its memory is laid out as (C, kh, kw, N, oh, ow), so a convolution can
+  view it as one (C*kh*kw, N*oh*ow) matrix and run a single GEMM without another copy.
+- `col2im` is its adjoint: it sums windows back into an (N, C, H, W) image. Each is the other's
+  gradient, so convolutions built from them have gradients of every order.
+- `constant_pad` pads (or, for negative amounts, crops) every dim; its gradient is the opposite pad.
+- `max_pool2d_indices` / `adaptive_max_pool2d_indices` return, per window, the flat H*W index of
+  the first maximum, as PyTorch's `return_indices` does. Max pooling gathers at those indices, so
+  the gradient goes to the argmax of each window, exactly as in PyTorch.
+
+The eager rules loop over the kh*kw kernel offsets and move whole (C, N, oh, ow) slabs per offset:
+that keeps every copy a strided slice, which numpy and cupy both run at memory speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._api import apply
+from .registry import OpKind, defop, nondiff
+
+OTHER = OpKind.OTHER
+
+# Reached through nn.functional (unfold, fold, pad, conv*, *pool*), not the top-level namespace.
+__all__: list[str] = []
+
+
+def _window_count(size: int, k: int, pad_lo: int, pad_hi: int, stride: int, dil: int) -> int:
+    return (size + pad_lo + pad_hi - dil * (k - 1) - 1) // stride + 1
+
+
+def _pad_array(xp, x, padding, value=0):
+    """Zero (or `value`) padding of the last two dims by ((top, bottom), (left, right))."""
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+@defop("im2col", OTHER, dtype_rule="none")
+def im2col_op(xp, x, kernel_size, dilation, padding, stride):
+    kh, kw = kernel_size
+    dh, dw = dilation
+    sh, sw = stride
+    n, c, h, w = x.shape
+    oh = _window_count(h, kh, *padding[0], sh, dh)
+    ow = _window_count(w, kw, *padding[1], sw, dw)
+    xpad = _pad_array(xp, x, padding).transpose(1, 0, 2, 3)  # (C, N, Hp, Wp)
+    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        hs = i * dh
+        for j in range(kw):
+            ws = j * dw
+            cols[:, i, j] = xpad[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw]
+    return cols.transpose(3, 0, 1, 2, 4, 5)
+
+
+@im2col_op.def_grad
+def _(ctx, g):
+    shape, _ = ctx.in_meta[0]
+    a = ctx.attrs
+    return (col2im(g, shape[2:], a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
+
+
+@defop("col2im", OTHER, dtype_rule="none")
+def col2im_op(xp, cols, output_size, kernel_size, dilation, padding, stride):
+    n, c, kh, kw, oh, ow = cols.shape
+    h, w = output_size
+    dh, dw = dilation
+    sh, sw = stride
+    (pt, pb), (pl, pr) = padding
+    cols = cols.transpose(1, 2, 3, 0, 4, 5)  # (C, kh, kw, N, oh, ow): contiguous from conv2d
+    acc = cols.dtype if cols.dtype.itemsize >= 4 else np.float32
+    out = xp.zeros((c, n, h + pt + pb, w + pl + pr), dtype=acc)
+    for i in range(kh):
+        hs = i * dh
+        for j in range(kw):
+            ws = j * dw
+            out[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    out = out[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
+    return out.astype(cols.dtype, copy=False)
+
+
+@col2im_op.def_grad
+def _(ctx, g):
+    a = ctx.attrs
+    return (im2col(g, a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
+
+
+def im2col(input, kernel_size, dilation=(1, 1), padding=((0, 0), (0, 0)), stride=(1, 1)):
+    """Windows of an (N, C, H, W) tensor as (N, C, kh, kw, oh, ow) (the primitive behind unfold).
+
+    `padding` is ((top, bottom), (left, right)); zeros are padded. See `nn.functional.unfold`
+    for the PyTorch-style interface.
+    """
+    return apply(im2col_op, input, kernel_size=tuple(kernel_size), dilation=tuple(dilation),
+                 padding=tuple(tuple(p) for p in padding), stride=tuple(stride))
+
+
+def col2im(input, output_size, kernel_size, dilation=(1, 1), padding=((0, 0), (0, 0)),
+           stride=(1, 1)):
+    """Sum (N, C, kh, kw, oh, ow) windows back into an (N, C, H, W) image (adjoint of im2col)."""
+    return apply(col2im_op, input, output_size=tuple(output_size),
+                 kernel_size=tuple(kernel_size), dilation=tuple(dilation),
+                 padding=tuple(tuple(p) for p in padding), stride=tuple(stride))
+
+
+# ----------------------------------------------------------------------------------------------
+# constant padding
+# ----------------------------------------------------------------------------------------------
+
+@defop("constant_pad", OTHER, dtype_rule="none")
+def constant_pad_op(xp, x, pad, value):
+    crop = tuple(slice(-lo if lo < 0 else 0, (n + hi) if hi < 0 else n)
+                 for (lo, hi), n in zip(pad, x.shape))
+    x = x[crop]
+    grow = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pad)
+    if not any(lo or hi for lo, hi in grow):
+        return x.copy()
+    return xp.pad(x, grow, constant_values=value)
+
+
+@constant_pad_op.def_grad
+def _(ctx, g):
+    return (constant_pad(g, tuple((-lo, -hi) for lo, hi in ctx.attrs["pad"])),)
+
+
+def constant_pad(input, pad, value=0.0):
+    """Pad every dim by `pad[d] = (before, after)` with `value`; negative amounts crop."""
+    return apply(constant_pad_op, input, pad=tuple((int(lo), int(hi)) for lo, hi in pad),
+                 value=value)
+
+
+# ----------------------------------------------------------------------------------------------
+# max pooling indices
+# ----------------------------------------------------------------------------------------------
+
+def _lowest(x):
+    return -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+
+
+@nondiff("max_pool2d_indices", OTHER, "integer output (max pooling gathers at these indices)",
+         dtype_rule="none")
+def max_pool2d_indices_op(xp, x, kernel_size, stride, padding, dilation):
+    kh, kw = kernel_size
+    dh, dw = dilation
+    sh, sw = stride
+    n, c, h, w = x.shape
+    oh = _window_count(h, kh, *padding[0], sh, dh)
+    ow = _window_count(w, kw, *padding[1], sw, dw)
+    xpad = _pad_array(xp, x, padding, _lowest(x))
+    best = best_at = None
+    # Scan the window in row-major order and keep the first maximum (PyTorch's tie rule);
+    # NaN wins, as in PyTorch.
+    for i in range(kh):
+        for j in range(kw):
+            v = xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                     j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            if best is None:
+                best, best_at = v.copy(), xp.zeros(v.shape, dtype=np.int64)
+                continue
+            better = (v > best) | (v != v)
+            best = xp.where(better, v, best)
+            best_at = xp.where(better, i * kw + j, best_at)
+    rows = (xp.arange(oh) * sh - padding[0][0]).reshape(oh, 1)
+    cols = (xp.arange(ow) * sw - padding[1][0]).reshape(1, ow)
+    return (rows + (best_at // kw) * dh) * w + cols + (best_at % kw) * dw
+
+
+def _adaptive_bounds(size: int, out: int):
+    """PyTorch's adaptive windows: [floor(i*size/out), ceil((i+1)*size/out)) for each i."""
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+@nondiff("adaptive_max_pool2d_indices", OTHER, "integer output (adaptive max pooling gathers at "
+         "these indices)", dtype_rule="none")
+def adaptive_max_pool2d_indices_op(xp, x, output_size):
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    out = xp.empty((n, c, oh, ow), dtype=np.int64)
+    hb, wb = _adaptive_bounds(h, oh), _adaptive_bounds(w, ow)
+    for i, (h0, h1) in enumerate(hb):
+        for j, (w0, w1) in enumerate(wb):
+            win = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+            # argmax returns the first maximum, PyTorch's tie rule.
+            k = xp.argmax(win, axis=2)
+            out[:, :, i, j] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)
+    return out
