@@ -149,7 +149,7 @@ def apply(op: Op, *inputs, **attrs):
 
 
 def _device_error(op: Op, inputs) -> RuntimeError:
-    devs = [str(x.device) for x in inputs if isinstance(x, _Tensor)]
+    devs = [str(device_of(x._data)) for x in inputs if isinstance(x, _Tensor)]
     return RuntimeError(
         f"{op.name}: expected all tensors to be on the same device, but found tensors on "
         f"{' and '.join(sorted(set(devs)))}; move them with .to(device) first")

@@ -172,8 +172,7 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing storage (and version counter) with this one, outside autograd."""
         t = _wrap(self._data)
-        t._vc = self._vc
-        t._base = self._base if self._base is not None else self
+        t._vc = self._vc  # in-place changes through it still invalidate saved tensors
         return t
 
     def detach_(self) -> "Tensor":
