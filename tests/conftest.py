@@ -47,3 +47,13 @@ def _seed():
     dg.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` skip (with the reason) where no GPU is usable."""
+    if dg.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (dyngraph.cuda.is_available() is False)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
