@@ -143,7 +143,8 @@ def apply(op: Op, *inputs, **attrs):
             result._vc = src._vc
             result._base = src._base if src._base is not None else src
     if needs_grad and state.grad_enabled and op.differentiable:
-        if out.dtype.kind == "f" or out.dtype.name == "bfloat16":
+        k = out.dtype.kind
+        if k == "f" or k == "V":  # "V": ml_dtypes' bfloat16
             _Node(op, inputs, attrs, result)
     return result
 

@@ -285,7 +285,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, captur
                     shape, dt = meta
                     if gi._data.shape != shape:
                         gi = _sum_to(gi, shape)
-                    if gi.dtype is not dt:
+                    if gi._data.dtype != dt._np:
                         gi = gi.to(dt)
                     prev = pending.get(nxt)
                     pending[nxt] = gi if prev is None else prev + gi
