@@ -13,6 +13,7 @@ from ._device import device
 from ._dtype import (bfloat16, dtype, float16, float32, float64, get_default_dtype, int8, int16,
                      int32, int64, promote_types, set_default_dtype, uint8)
 from ._tensor import Size, Tensor
+from ._printing import get_printoptions, printoptions, set_printoptions  # noqa: F401
 from . import ops as _ops
 from .ops import *  # noqa: F401,F403
 from .ops import OPS, OpKind  # noqa: F401
@@ -79,3 +80,4 @@ def load(f, map_location=None, **kwargs):
     """Load what `dyngraph.save` wrote; never executes code from the file."""
     from .serialization import load as _load
     return _load(f, map_location=map_location, **kwargs)
+from ._compile import compile, explain, reset, mark_dynamic, cond, while_loop, set_logs  # noqa: E402,F401,A004

@@ -88,6 +88,9 @@ def set_default_dtype(d: dtype) -> None:
     if not isinstance(d, dtype) or not d.is_floating_point:
         raise TypeError(f"set_default_dtype: only floating-point dtypes are allowed, got {d}")
     _default_float = d
+    # The dispatcher memoises promotion results, and scalar promotion depends on this default.
+    from . import _dispatch
+    _dispatch._PROMOTE_CACHE.clear()
 
 
 def from_numpy_dtype(npd) -> dtype:

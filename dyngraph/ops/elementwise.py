@@ -36,8 +36,9 @@ def _errstate(fn):
 @defop("neg", UNARY, dtype_rule="same")
 def neg_op(xp, x):
     if x.dtype == np.bool_:
-        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "
-                        "use the `~` or logical_not() operator instead")
+        raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or logical_not() "
+                           "operator instead.")
     return xp.negative(x)
 
 
@@ -60,7 +61,12 @@ def _(ctx, g):
 @nondiff("sign", UNARY, "piecewise constant: its gradient is zero almost everywhere",
          dtype_rule="same")
 def sign_op(xp, x):
-    return xp.sign(x)
+    return x.copy() if x.dtype == np.bool_ else xp.sign(x)
+
+
+@nondiff("signbit", UNARY, "boolean output", dtype_rule="bool")
+def signbit_op(xp, x):
+    return xp.signbit(x) if x.dtype != np.bool_ else xp.zeros(x.shape, dtype=np.bool_)
 
 
 @defop("exp", UNARY, dtype_rule="float", save=("output",))
@@ -129,6 +135,29 @@ def _(ctx, g):
     return (g / (ctx.inputs[0] + 1),)
 
 
+@defop("log10", UNARY, dtype_rule="float", save=("inputs",))
+@_errstate
+def log10_op(xp, x):
+    return xp.log10(x)
+
+
+@log10_op.def_grad
+def _(ctx, g):
+    return (g / (ctx.inputs[0] * math.log(10.0)),)
+
+
+@defop("reciprocal", UNARY, dtype_rule="float", save=("output",))
+@_errstate
+def reciprocal_op(xp, x):
+    return xp.reciprocal(x)
+
+
+@reciprocal_op.def_grad
+def _(ctx, g):
+    y = ctx.out
+    return (-g * y * y,)
+
+
 @defop("sqrt", UNARY, dtype_rule="float", save=("output",))
 @_errstate
 def sqrt_op(xp, x):
@@ -143,6 +172,8 @@ def _(ctx, g):
 @defop("rsqrt", UNARY, dtype_rule="float", save=("output",))
 @_errstate
 def rsqrt_op(xp, x):
+    if x.dtype.itemsize < 4:  # one rounding, as PyTorch computes half precision in float32
+        return (1 / xp.sqrt(x.astype(np.float32))).astype(x.dtype)
     return 1 / xp.sqrt(x)
 
 
@@ -186,6 +217,29 @@ def _(ctx, g):
     return (g * (1 + y * y),)
 
 
+def _analytic_unary(name, ufunc_name, grad_of_x, doc):
+    """A float unary op whose derivative is a function of its input (sinh, asin, ...)."""
+    @defop(name, UNARY, dtype_rule="float", save=("inputs",), doc=doc)
+    @_errstate
+    def rule(xp, x):
+        return getattr(xp, ufunc_name)(x)
+
+    @rule.def_grad
+    def _(ctx, g):
+        return (g * grad_of_x(ctx.inputs[0]),)
+    return rule
+
+
+sinh_op = _analytic_unary("sinh", "sinh", lambda x: x.cosh(), "hyperbolic sine")
+cosh_op = _analytic_unary("cosh", "cosh", lambda x: x.sinh(), "hyperbolic cosine")
+asin_op = _analytic_unary("asin", "arcsin", lambda x: (1 - x * x).rsqrt(), "inverse sine")
+acos_op = _analytic_unary("acos", "arccos", lambda x: -(1 - x * x).rsqrt(), "inverse cosine")
+atan_op = _analytic_unary("atan", "arctan", lambda x: (1 + x * x).reciprocal(), "inverse tangent")
+asinh_op = _analytic_unary("asinh", "arcsinh", lambda x: (x * x + 1).rsqrt(), "inverse sinh")
+acosh_op = _analytic_unary("acosh", "arccosh", lambda x: (x * x - 1).rsqrt(), "inverse cosh")
+atanh_op = _analytic_unary("atanh", "arctanh", lambda x: (1 - x * x).reciprocal(), "inverse tanh")
+
+
 @defop("tanh", UNARY, dtype_rule="float", save=("output",))
 @_errstate
 def tanh_op(xp, x):
@@ -201,9 +255,11 @@ def _(ctx, g):
 @defop("sigmoid", UNARY, dtype_rule="float", save=("output",))
 @_errstate
 def sigmoid_op(xp, x):
-    # exp(-|x|) never overflows; pick the form that is exact on each side.
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    # exp(-|x|) never overflows; pick the form that is exact on each side. Half precision is
+    # computed in float32 and rounded once, as PyTorch does.
+    xf = x.astype(np.float32) if x.dtype.itemsize < 4 else x
+    e = xp.exp(-xp.abs(xf))
+    return xp.where(xf >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 @sigmoid_op.def_grad
@@ -331,8 +387,8 @@ def _(ctx, g):
 @defop("sub", BINARY)
 def sub_op(xp, a, b):
     if getattr(a, "dtype", None) == np.bool_ or getattr(b, "dtype", None) == np.bool_:
-        raise TypeError("sub: subtraction, the `-` operator, with two bool tensors is not "
-                        "supported; use the `^` or logical_xor() operator instead")
+        raise RuntimeError("sub: subtraction, the `-` operator, with two bool tensors is not "
+                           "supported. Use the `^` or logical_xor() operator instead.")
     return xp.subtract(a, b)
 
 
@@ -374,9 +430,19 @@ def _needs(x) -> bool:
 @defop("pow", BINARY, save=("inputs", "output"))
 @_errstate
 def pow_op(xp, a, b):
-    if isinstance(b, int) and not isinstance(b, bool) and getattr(a, "dtype", None) is not None \
-            and a.dtype.kind in "iu" and b < 0:
-        raise RuntimeError("pow: integers to negative integer powers are not allowed")
+    if getattr(a, "dtype", np.dtype("f")).kind in "iub":
+        if isinstance(b, int) and not isinstance(b, bool):
+            if b < 0:
+                raise RuntimeError(
+                    f"pow: integers to negative integer powers are not allowed (exponent {b}); "
+                    "use a floating-point base, e.g. x.float() ** exponent")
+        elif getattr(b, "dtype", np.dtype("f")).kind in "iu" and bool((b < 0).any()):
+            # PyTorch's integer pow: a ** -n is 0 except for the bases 1 and -1.
+            neg = b < 0
+            r = xp.power(a, xp.where(neg, 0, b))
+            odd = (b % 2) != 0
+            at_neg = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0))
+            return xp.where(neg, at_neg, r).astype(r.dtype, copy=False)
     return xp.power(a, b)
 
 
@@ -478,6 +544,46 @@ def _(ctx, g):
     return g * b / d, -g * a / d
 
 
+@defop("hypot", BINARY, dtype_rule="float", save=("inputs", "output"))
+@_errstate
+def hypot_op(xp, a, b):
+    return xp.hypot(a, b)
+
+
+@hypot_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    y = ctx.out
+    return g * a / y, g * b / y
+
+
+@defop("logaddexp", BINARY, dtype_rule="float", save=("inputs", "output"))
+@_errstate
+def logaddexp_op(xp, a, b):
+    return xp.logaddexp(a, b)
+
+
+@logaddexp_op.def_grad
+def _(ctx, g):
+    a, b = ctx.inputs
+    y = ctx.out
+    return g * (a - y).exp(), g * (b - y).exp()
+
+
+@defop("copysign", BINARY, dtype_rule="float", save=("inputs", "output"))
+def copysign_op(xp, a, b):
+    return xp.copysign(a, b)
+
+
+@copysign_op.def_grad
+def _(ctx, g):
+    # d/da |a| * sign(b) = sign(a) * sign(b) = out / a (0 at a == 0, as in PyTorch); the
+    # derivative in b is zero almost everywhere.
+    a, _b = ctx.inputs
+    from . import where
+    return where(a == 0, 0.0, ctx.out / a) * g, None
+
+
 def _cmp(name, ufunc_name):
     @nondiff(name, BINARY, "boolean output", dtype_rule="bool")
     def rule(xp, a, b):
@@ -521,6 +627,8 @@ def _bitwise(name, ufunc_name):
 bitwise_and_op = _bitwise("bitwise_and", "bitwise_and")
 bitwise_or_op = _bitwise("bitwise_or", "bitwise_or")
 bitwise_xor_op = _bitwise("bitwise_xor", "bitwise_xor")
+bitwise_left_shift_op = _bitwise("bitwise_left_shift", "left_shift")
+bitwise_right_shift_op = _bitwise("bitwise_right_shift", "right_shift")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -569,7 +677,9 @@ def _(ctx, g):
 # Public functions and Tensor methods
 # ----------------------------------------------------------------------------------------------
 # Imported late: _api imports the Tensor class, which must not import this module first.
-from ._api import Tensor, apply, as_tensor_arg, inplace, register_method, write_out  # noqa: E402
+from ._api import (Tensor, apply, as_tensor_arg, inplace, register_method,  # noqa: E402
+                   state, write_out)
+from .registry import composite  # noqa: E402
 
 
 def _unary(op, name: str, doc: str):
@@ -584,7 +694,8 @@ def _unary(op, name: str, doc: str):
 
     fn.__name__ = method.__name__ = name
     fn.__qualname__ = name
-    fn.__doc__ = f"{doc}\n\n    Args:\n        input: the tensor.\n        out: optional output tensor."
+    fn.__doc__ = (f"{doc}\n\n    Args:\n        input: the tensor.\n"
+                  "        out: optional output tensor.")
     method.__doc__ = doc
     method_.__name__ = name + "_"
     method_.__doc__ = f"In-place version of :meth:`{name}`."
@@ -625,7 +736,24 @@ isinf = _unary(isinf_op, "isinf", "True where input is +-inf.")
 isfinite = _unary(isfinite_op, "isfinite", "True where input is neither inf nor NaN.")
 logical_not = _unary(logical_not_op, "logical_not", "Logical NOT, elementwise (bool result).")
 bitwise_not = _unary(bitwise_not_op, "bitwise_not", "Bitwise NOT of integer or bool tensors.")
-for _n in ("isnan_", "isinf_", "isfinite_"):
+signbit = _unary(signbit_op, "signbit", "True where the sign bit is set (negative, -0.0).")
+log10 = _unary(log10_op, "log10", "Base-10 logarithm, elementwise.")
+reciprocal = _unary(reciprocal_op, "reciprocal", "1 / input, elementwise (integers give floats).")
+sinh = _unary(sinh_op, "sinh", "Hyperbolic sine, elementwise.")
+cosh = _unary(cosh_op, "cosh", "Hyperbolic cosine, elementwise.")
+asin = _unary(asin_op, "asin", "Inverse sine (NaN outside [-1, 1]), elementwise.")
+acos = _unary(acos_op, "acos", "Inverse cosine (NaN outside [-1, 1]), elementwise.")
+atan = _unary(atan_op, "atan", "Inverse tangent, elementwise.")
+asinh = _unary(asinh_op, "asinh", "Inverse hyperbolic sine, elementwise.")
+acosh = _unary(acosh_op, "acosh", "Inverse hyperbolic cosine (NaN below 1), elementwise.")
+atanh = _unary(atanh_op, "atanh", "Inverse hyperbolic tangent (NaN outside [-1, 1]).")
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+for _n in ("asin", "acos", "atan", "asinh", "acosh", "atanh"):
+    setattr(Tensor, "arc" + _n[1:], getattr(Tensor, _n))
+    setattr(Tensor, "arc" + _n[1:] + "_", getattr(Tensor, _n + "_"))
+sgn = sign
+Tensor.sgn, Tensor.sgn_ = Tensor.sign, Tensor.sign_
+for _n in ("isnan_", "isinf_", "isfinite_", "signbit_"):
     delattr(Tensor, _n)
 
 
@@ -681,13 +809,34 @@ def _binary(op, name: str, doc: str, *, reflected: str | None = None):
 
     fn.__name__ = method.__name__ = name
     fn.__qualname__ = name
-    fn.__doc__ = f"{doc}\n\n    Args:\n        input: a tensor.\n        other: a tensor or number " \
-                 "(broadcast against input).\n        out: optional output tensor."
+    fn.__doc__ = (f"{doc}\n\n    Args:\n        input: a tensor.\n        other: a tensor or "
+                  "number (broadcast against input).\n        out: optional output tensor.")
     method.__doc__ = doc
     method_.__name__ = name + "_"
     setattr(Tensor, name, method)
     setattr(Tensor, name + "_", method_)
     return fn
+
+
+def _check_alpha(name, input, other, alpha):
+    """PyTorch's checks on `alpha` (a float alpha needs a float result, a bool one a bool)."""
+    if isinstance(alpha, Tensor):
+        alpha = alpha.item()
+    dt = D.result_type(input, other)
+    if isinstance(alpha, float) and not dt.is_floating_point:
+        raise RuntimeError(f"{name}: for integral input tensors, argument alpha must not be a "
+                           f"floating point number (got alpha={alpha} with dtype {dt.name})")
+    if isinstance(alpha, bool) is False and dt is D.bool_ and alpha != 1:
+        raise RuntimeError(f"{name}: boolean alpha only supported for Boolean results")
+
+
+def _check_bool_sub(input, other):
+    if D.result_type(input) is D.bool_ and D.result_type(other) is D.bool_:
+        return  # sub_op raises its own two-bool error
+    if D.result_type(input) is D.bool_ or D.result_type(other) is D.bool_:
+        raise RuntimeError(
+            "sub: subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or logical_not() operator instead.")
 
 
 def add(input, other, *, alpha=1, out=None):
@@ -699,6 +848,7 @@ def add(input, other, *, alpha=1, out=None):
     """
     other = _scalar_or_tensor(other, input)
     if alpha != 1:
+        _check_alpha("add", input, other, alpha)
         other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     if not isinstance(input, Tensor):
         input = _scalar_or_tensor(input, other)
@@ -711,7 +861,9 @@ def add(input, other, *, alpha=1, out=None):
 def sub(input, other, *, alpha=1, out=None):
     """input - alpha * other, elementwise with broadcasting."""
     other = _scalar_or_tensor(other, input)
+    _check_bool_sub(input, other)
     if alpha != 1:
+        _check_alpha("sub", input, other, alpha)
         other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     return write_out(apply(sub_op, input, other), out, "sub")
 
@@ -805,13 +957,20 @@ def _pow_method_(self, exponent):
 
 
 def square(input, *, out=None):
-    """input * input."""
+    """input * input (bool tensors square to int64, as `pow(input, 2)` does in PyTorch)."""
+    if input.dtype is D.bool_:
+        input = input.to(D.int64)
     return write_out(apply(mul_op, input, input), out, "square")
 
 
 @register_method("square")
 def _square_method(self):
-    return apply(mul_op, self, self)
+    return square(self)
+
+
+@register_method("square_")
+def _square_method_(self):
+    return inplace(square, self, opname="square_")
 
 
 maximum = _binary(maximum_op, "maximum", "Elementwise maximum (NaN propagates).")
@@ -835,6 +994,13 @@ logical_xor = _binary(logical_xor_op, "logical_xor", "Logical XOR, elementwise (
 bitwise_and = _binary(bitwise_and_op, "bitwise_and", "Bitwise AND of integer or bool tensors.")
 bitwise_or = _binary(bitwise_or_op, "bitwise_or", "Bitwise OR of integer or bool tensors.")
 bitwise_xor = _binary(bitwise_xor_op, "bitwise_xor", "Bitwise XOR of integer or bool tensors.")
+bitwise_left_shift = _binary(bitwise_left_shift_op, "bitwise_left_shift",
+                             "input << other, elementwise, for integer tensors.")
+bitwise_right_shift = _binary(bitwise_right_shift_op, "bitwise_right_shift",
+                              "input >> other (arithmetic shift), elementwise.")
+hypot = _binary(hypot_op, "hypot", "sqrt(input**2 + other**2) without overflow, elementwise.")
+logaddexp = _binary(logaddexp_op, "logaddexp", "log(exp(input) + exp(other)), computed stably.")
+copysign = _binary(copysign_op, "copysign", "|input| with the sign of other, elementwise.")
 
 
 def equal(input, other) -> bool:
@@ -848,7 +1014,8 @@ Tensor.equal = equal
 def where(condition, input=None, other=None, *, out=None):
     """Elements of input where condition is True, else of other (numbers allowed).
 
-    `where(condition)` alone returns the indices of the True elements, like `nonzero(as_tuple=True)`.
+    `where(condition)` alone returns the indices of the True elements, like
+    `nonzero(as_tuple=True)`.
     """
     if input is None and other is None:
         from .index import nonzero
@@ -893,15 +1060,185 @@ def _clamp_method_(self, min=None, max=None):  # noqa: A002
 
 
 def clamp_min(input, min):  # noqa: A002
+    """clamp(input, min=min)."""
     return clamp(input, min=min)
 
 
 def clamp_max(input, max):  # noqa: A002
+    """clamp(input, max=max)."""
     return clamp(input, max=max)
 
 
 Tensor.clamp_min = clamp_min
 Tensor.clamp_max = clamp_max
+Tensor.clamp_min_ = lambda self, min: inplace(clamp_min, self, min, opname="clamp_min_")  # noqa
+Tensor.clamp_max_ = lambda self, max: inplace(clamp_max, self, max, opname="clamp_max_")  # noqa
+
+
+# ----- fill and zero ---------------------------------------------------------------------------
+
+def _fill_value(value, dt: D.dtype):
+    """A Python number converted as PyTorch's fill_ does (floats truncate into integer dtypes)."""
+    if dt is D.bool_:
+        return bool(value)
+    if not dt.is_floating_point:
+        return int(value)
+    return float(value)
+
+
+@register_method("fill_")
+def fill_(self, value) -> Tensor:
+    """Fill self with `value` (a number or a 0-d tensor) in place; returns self.
+
+    Example:
+        >>> dyngraph.zeros(3).fill_(2.5)
+        tensor([2.5000, 2.5000, 2.5000])
+    """
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_: only supports a 0-dimension value tensor but got a tensor "
+                               f"with {value.ndim} dimensions; index or .item() it first")
+        if not (value._rg and state.grad_enabled):
+            value = value.item()
+    if not isinstance(value, Tensor):
+        value = _fill_value(value, self.dtype)
+        if state.tracer is None and not (self._rg and state.grad_enabled):
+            if not self._data.flags.writeable:
+                raise RuntimeError(
+                    "fill_: unsupported operation: the tensor is a broadcast (expanded) view "
+                    "whose elements share memory; call .clone() before writing to it")
+            self._data.fill(value)
+            self._vc[0] += 1
+            return self
+    return inplace(_filled, self, value, opname="fill_")
+
+
+def _filled(t: Tensor, value) -> Tensor:
+    """`value` everywhere in t's shape; differentiable (zero gradient to t, summed to value)."""
+    from .creation import zeros
+    if isinstance(value, Tensor):
+        value = value.to(t.dtype)
+    return where(zeros(t.shape, dtype=D.bool_, device=t.device), t, value)
+
+
+@register_method("zero_")
+def zero_(self) -> Tensor:
+    """Fill self with zeros in place; returns self."""
+    return fill_(self, 0)
+
+
+# ----- composites -------------------------------------------------------------------------------
+
+@composite("lerp", "sub, mul, add (where for a tensor weight)")
+def lerp(input, end, weight, *, out=None):
+    """input + weight * (end - input), in PyTorch's two-sided form (exact at weight 0 and 1).
+
+    Args:
+        input: the start tensor (floating point).
+        end: the end tensor.
+        weight: a number or a tensor, broadcast with the others.
+    """
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"lerp: expected a floating-point input, got {input.dtype.name}")
+    diff = end - input
+    if isinstance(weight, Tensor):
+        r = where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
+    else:
+        r = input + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
+    return write_out(r, out, "lerp")
+
+
+@register_method("lerp")
+def _lerp_method(self, end, weight):
+    return lerp(self, end, weight)
+
+
+@register_method("lerp_")
+def _lerp_method_(self, end, weight):
+    return inplace(lerp, self, end, weight, opname="lerp_")
+
+
+@composite("addcmul", "mul, add")
+def addcmul(input, tensor1, tensor2, *, value=1, out=None):
+    """input + value * tensor1 * tensor2, elementwise with broadcasting."""
+    prod = tensor1 * tensor2
+    return write_out(input + (prod * value if value != 1 else prod), out, "addcmul")
+
+
+@composite("addcdiv", "div, mul, add")
+def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
+    """input + value * tensor1 / tensor2 (true division; integer tensor1/tensor2 are refused)."""
+    if not tensor1.dtype.is_floating_point and not tensor2.dtype.is_floating_point:
+        raise RuntimeError(
+            "addcdiv: integer division with addcdiv is no longer supported; convert tensor1 or "
+            "tensor2 to a floating-point dtype (e.g. tensor1.float()) for true division")
+    q = tensor1 / tensor2
+    return write_out(input + (q * value if value != 1 else q), out, "addcdiv")
+
+
+for _name, _fn in (("addcmul", addcmul), ("addcdiv", addcdiv)):
+    def _m(self, tensor1, tensor2, *, value=1, _fn=_fn):
+        return _fn(self, tensor1, tensor2, value=value)
+
+    def _m_(self, tensor1, tensor2, *, value=1, _fn=_fn, _name=_name):
+        return inplace(lambda t, a, b: _fn(t, a, b, value=value), self, tensor1, tensor2,
+                       opname=_name + "_")
+    _m.__name__, _m_.__name__ = _name, _name + "_"
+    setattr(Tensor, _name, _m)
+    setattr(Tensor, _name + "_", _m_)
+
+
+@composite("frac", "sub, trunc")
+def frac(input, *, out=None):
+    """input - trunc(input): the fractional part, with the sign of input."""
+    return write_out(input - input.trunc(), out, "frac")
+
+
+Tensor.frac = lambda self: frac(self)
+Tensor.frac_ = lambda self: inplace(frac, self, opname="frac_")
+
+
+def rsub(input, other, *, alpha=1):
+    """other - alpha * input (sub with the operands swapped)."""
+    return sub(_as_operand(other, input), input, alpha=alpha)
+
+
+def positive(input):
+    """input itself (unary plus)."""
+    if input.dtype is D.bool_:
+        raise RuntimeError("positive: the `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+Tensor.positive = positive
+
+
+@composite("deg2rad", "mul")
+def deg2rad(input, *, out=None):
+    """Degrees to radians (integers give floats)."""
+    return write_out(input * (math.pi / 180.0) if input.dtype.is_floating_point else
+                     input.to(D.get_default_dtype()) * (math.pi / 180.0), out, "deg2rad")
+
+
+@composite("rad2deg", "mul")
+def rad2deg(input, *, out=None):
+    """Radians to degrees (integers give floats)."""
+    return write_out(input * (180.0 / math.pi) if input.dtype.is_floating_point else
+                     input.to(D.get_default_dtype()) * (180.0 / math.pi), out, "rad2deg")
+
+
+Tensor.deg2rad = lambda self: deg2rad(self)
+Tensor.rad2deg = lambda self: rad2deg(self)
+
+
+def float_power(input, exponent, *, out=None):
+    """input ** exponent computed in float64, as PyTorch's float_power."""
+    a = input.to(D.float64) if isinstance(input, Tensor) else float(input)
+    b = exponent.to(D.float64) if isinstance(exponent, Tensor) else float(exponent)
+    return write_out(pow(a, b), out, "float_power")
+
+
+Tensor.float_power = lambda self, exponent: float_power(self, exponent)
 
 
 def cast(input: Tensor, dtype) -> Tensor:
@@ -927,11 +1264,13 @@ def _rpow(self, other):
 
 
 def _as_operand(x, like):
+    """A Python number as a 0-d tensor of the dtype it promotes to with `like` (so `2.1 - t`
+    keeps float64 precision for a float64 `t`, and `2 - int8_t` stays int8)."""
     x = _scalar_or_tensor(x, like)
     if isinstance(x, Tensor):
         return x
     from .creation import full
-    return full((), x, dtype=D.result_type(x), device=like.device)
+    return full((), x, dtype=D.result_type(x, like), device=like.device)
 
 
 def _rfloordiv(self, other):
@@ -969,8 +1308,14 @@ Tensor.__invert__ = lambda self: apply(logical_not_op, self) if self.dtype is D.
 Tensor.__and__ = Tensor.__rand__ = _logical_dispatch(logical_and, bitwise_and)
 Tensor.__or__ = Tensor.__ror__ = _logical_dispatch(logical_or, bitwise_or)
 Tensor.__xor__ = Tensor.__rxor__ = _logical_dispatch(logical_xor, bitwise_xor)
-Tensor.__eq__ = lambda self, other: eq(self, other)
-Tensor.__ne__ = lambda self, other: ne(self, other)
+Tensor.__eq__ = lambda self, other: False if other is None else eq(self, other)
+Tensor.__ne__ = lambda self, other: True if other is None else ne(self, other)
+Tensor.__lshift__ = lambda self, other: bitwise_left_shift(self, other)
+Tensor.__rshift__ = lambda self, other: bitwise_right_shift(self, other)
+Tensor.__rlshift__ = lambda self, other: bitwise_left_shift(_as_operand(other, self), self)
+Tensor.__rrshift__ = lambda self, other: bitwise_right_shift(_as_operand(other, self), self)
+Tensor.__ilshift__ = lambda self, other: self.bitwise_left_shift_(other)
+Tensor.__irshift__ = lambda self, other: self.bitwise_right_shift_(other)
 Tensor.__lt__ = lambda self, other: lt(self, other)
 Tensor.__le__ = lambda self, other: le(self, other)
 Tensor.__gt__ = lambda self, other: gt(self, other)
