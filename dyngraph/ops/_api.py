@@ -76,8 +76,6 @@ def write_out(result: Tensor, out: Tensor | None, opname: str) -> Tensor:
             if type(result._data) is np.ndarray else result._data.astype(out._data.dtype)
     out._data[...] = result._data
     out._vc[0] += 1
-    if state.tracer is not None:
-        state.tracer.write_out(out, result)
     return out
 
 
@@ -111,8 +109,10 @@ def inplace(fn, target: Tensor, *args, opname: str, **kwargs) -> Tensor:
     if grad_mode:
         base = target._base
         if base is not None and base._rg:
-            from .shape import write_through_view
-            return write_through_view(fn, target, args, kwargs, opname)
+            raise RuntimeError(
+                f"{opname}: in-place change of a view of a tensor that is part of an autograd "
+                "graph is not supported; compute the new value out of place (e.g. "
+                "`x = x.clone(); x[idx] = ...` on the base tensor) instead.")
         old = _wrap(target._data.copy())
         old.grad_fn, old._rg = target.grad_fn, target._rg
         result = fn(old, *args, **kwargs)
