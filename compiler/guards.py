@@ -1,0 +1,135 @@
+"""Guards: everything a trace assumed, checked on every call before a cached graph runs.
+
+A guard is a Python boolean expression over the call's arguments (`a`, `kw`) and bound objects,
+with a readable description. `GuardSet.build` generates one function that checks all guards and, on
+success, returns the input arrays the graph reads; Python evaluates it with no per-guard call
+overhead (the target is a few microseconds per call). When it fails, `first_failure` re-checks the
+guards one by one to say which one failed (the recompile reason shown by `explain` and the logs).
+
+Covered: the number and names of arguments, each input tensor's type, shape (symbolic dims only
+checked for >= 2, as 0 and 1 specialise), dtype, device and requires_grad, whether each trainable
+leaf has a `.grad`, grad mode, module training flags, module/optimizer identity, and the Python
+values (ints, floats, bools, strings, tuples) in arguments, closures, globals, module attributes and
+optimizer hyperparameters that may have steered the trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from dyngraph._dispatch import state
+
+from .ir import Sym
+from .sources import Scan, Source
+
+__all__ = ["Guard", "GuardSet", "tensor_guards"]
+
+
+@dataclasses.dataclass
+class Guard:
+    """One assumption: `expr` must be true; `text` says it in words."""
+
+    expr: str
+    text: str
+
+
+def tensor_guards(src: Source, t, shape) -> list[Guard]:
+    """Guards on a tensor input: type, shape (Sym dims only >= 2), dtype, device, requires_grad."""
+    e = src.expr
+    out = [Guard(f"type({e}) is {_tname(t)}", f"type({src.label}) is {type(t).__name__}")]
+    if any(isinstance(s, Sym) for s in shape):
+        out.append(Guard(f"{e}._data.ndim == {len(shape)}", f"{src.label}.ndim == {len(shape)}"))
+        for i, s in enumerate(shape):
+            if isinstance(s, Sym):
+                out.append(Guard(f"{e}._data.shape[{i}] >= 2", f"{src.label}.shape[{i}] >= 2"))
+            else:
+                out.append(Guard(f"{e}._data.shape[{i}] == {s}",
+                                 f"{src.label}.shape[{i}] == {s}"))
+    else:
+        out.append(Guard(f"{e}._data.shape == {tuple(shape)!r}",
+                         f"{src.label}.shape == {tuple(shape)}"))
+    out.append(Guard(f"{e}._data.dtype == _np.dtype({str(t._data.dtype)!r})",
+                     f"{src.label}.dtype == {t.dtype.name}"))
+    if type(t._data) is np.ndarray:
+        out.append(Guard(f"type({e}._data) is _np.ndarray", f"{src.label}.device == cpu"))
+    else:
+        out.append(Guard(f"{e}._data.device.id == {t._data.device.id}",
+                         f"{src.label}.device == {t.device}"))
+    out.append(Guard(f"{e}._rg is {bool(t._rg)}", f"{src.label}.requires_grad == {t._rg}"))
+    return out
+
+
+_TYPES: dict[str, type] = {}
+
+
+def _tname(t) -> str:
+    name = f"_T{id(type(t))}"
+    _TYPES[name] = type(t)
+    return name
+
+
+class GuardSet:
+    """The guards of one cache entry, compiled into one check-and-fetch function."""
+
+    def __init__(self, guards: list[Guard], bindings: dict, fetch_exprs: list[str]):
+        self.guards = guards
+        self.bindings = dict(bindings)
+        self.fetch_exprs = fetch_exprs
+        self.check = self._compile()
+
+    @classmethod
+    def build(cls, scan: Scan, args, kwargs, inputs, grad_enabled: bool) -> "GuardSet":
+        """Guards for a trace: `inputs` is a list of (Source, tensor, shape) graph inputs."""
+        g = [Guard(f"len(a) == {len(args)}", f"len(args) == {len(args)}"),
+             Guard(f"sorted(kw) == {sorted(kwargs)!r}", f"kwargs == {sorted(kwargs)}"),
+             Guard(f"_state.grad_enabled is {grad_enabled}", f"grad mode is {grad_enabled}")]
+        for src, obj in scan.objects:
+            name = scan.bind("K", obj)
+            g.append(Guard(f"{src.expr} is {name}", f"{src.label} is the traced object"))
+        for src, m in scan.modules:
+            g.append(Guard(f"{src.expr}.training is {bool(m.training)}",
+                           f"{src.label}.training == {m.training}"))
+        for src, v in scan.values:
+            if v is None:
+                g.append(Guard(f"{src.expr} is None", f"{src.label} is None"))
+            else:
+                g.append(Guard(f"type({src.expr}) is {type(v).__name__} and {src.expr} == {v!r}",
+                               f"{src.label} == {v!r}"))
+        seen = set()
+        for src, t, shape in inputs:
+            seen.add(src.expr)
+            g.extend(tensor_guards(src, t, shape))
+        for src, t in scan.tensor_objs:
+            if t._rg and t.grad_fn is None:
+                has = t._grad is not None
+                g.append(Guard(f"({src.expr}._grad is not None) is {has}",
+                               f"{src.label}.grad is {'set' if has else 'None'}"))
+        return cls(g, scan.bindings, [f"{s.expr}._data" for s, _, _ in inputs])
+
+    def _compile(self):
+        ns = {"_np": np, "_state": state, "None": None, **_TYPES, **self.bindings}
+        conds = " and\n            ".join(g.expr for g in self.guards) or "True"
+        fetch = ", ".join(self.fetch_exprs)
+        src = (f"def check(a, kw):\n    try:\n        if ({conds}):\n"
+               f"            return [{fetch}]\n"
+               f"    except (AttributeError, IndexError, KeyError, TypeError):\n"
+               f"        pass\n    return None\n")
+        exec(compile(src, "<dyngraph guards>", "exec"), ns)
+        return ns["check"]
+
+    def first_failure(self, args, kwargs) -> str | None:
+        """The first guard that fails for this call, in words (None if all pass)."""
+        ns = {"_np": np, "_state": state, **_TYPES, **self.bindings, "a": args, "kw": kwargs}
+        for g in self.guards:
+            try:
+                ok = eval(g.expr, ns)
+            except Exception:
+                ok = False
+            if not ok:
+                return g.text
+        return None
+
+    def text(self) -> str:
+        return "\n".join(f"  {g.text}" for g in self.guards)

@@ -1,0 +1,124 @@
+"""The reference backend: run a graph node by node through each op's eager rule.
+
+Every other backend is checked against this one. Dtype promotion was resolved at trace time
+(`Node.compute_dtype`), so each step is: fetch input arrays, cast where the node says, call the
+op's `eager(xp, ...)`, store the result. `prepare` turns a graph into a flat list of steps once;
+running it is then a tight loop. Values are dropped after their last use (the memory plan's
+liveness, computed here when the memory-planning pass has not already annotated the graph).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dyngraph.ops.registry import OPS
+
+from .ir import Graph, Sym, Value
+
+__all__ = ["Interpreter", "run_graph", "bind_syms"]
+
+
+def _last_uses(graph: Graph) -> list[list[int]]:
+    """For each node, the value ids whose last use it is (outputs are never freed)."""
+    keep = {v.id for v in graph.outputs}
+    last: dict[int, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for x in node.value_inputs:
+            last[x.id] = i
+    frees: list[list[int]] = [[] for _ in graph.nodes]
+    for vid, i in last.items():
+        if vid not in keep:
+            frees[i].append(vid)
+    return frees
+
+
+def bind_syms(graph: Graph, arrays) -> dict[str, int]:
+    """Sizes of the symbolic dims, read from the input arrays."""
+    out: dict[str, int] = {}
+    for v, a in zip(graph.inputs, arrays):
+        for s, n in zip(v.shape, a.shape):
+            if isinstance(s, Sym):
+                out[s.name] = n
+    return out
+
+
+def _subst(attr, syms):
+    if isinstance(attr, Sym):
+        return syms[attr.name]
+    if isinstance(attr, tuple):
+        return tuple(_subst(a, syms) for a in attr)
+    return attr
+
+
+class Interpreter:
+    """A graph prepared for repeated runs: `Interpreter(graph)(arrays) -> list of arrays`."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        frees = graph.nodes and _last_uses(graph)
+        self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
+        steps = []
+        for node, free in zip(graph.nodes, frees or []):
+            ins = []
+            rule = OPS.get(node.op)
+            tail = rule is not None and rule.dtype_rule == "promote_tail"
+            for i, x in enumerate(node.inputs):
+                if isinstance(x, Value):
+                    cdt = node.compute_dtype
+                    cast = cdt.np if cdt is not None and not (tail and i == 0) else None
+                    ins.append((True, x.id, cast))
+                else:
+                    ins.append((False, x, None))
+            steps.append((node, ins, free))
+        self.steps = steps
+        self.in_ids = [v.id for v in graph.inputs]
+        self.out_ids = [v.id for v in graph.outputs]
+
+    def __call__(self, arrays, xp=np):
+        env = dict(zip(self.in_ids, arrays))
+        syms = bind_syms(self.graph, arrays) if self.symbolic else None
+        for node, ins, free in self.steps:
+            args = []
+            for is_val, x, cast in ins:
+                if is_val:
+                    a = env[x]
+                    if cast is not None and a.dtype != cast:
+                        a = a.astype(cast)
+                    args.append(a)
+                else:
+                    args.append(x)
+            env[node.out.id] = _run_node(node, args, xp, syms)
+            for vid in free:
+                del env[vid]
+        return [env[i] for i in self.out_ids]
+
+
+def _run_node(node, args, xp, syms):
+    op = node.op
+    attrs = node.attrs
+    if syms is not None:
+        attrs = {k: _subst(a, syms) for k, a in attrs.items()}
+    if op == "constant":
+        return attrs["value"]
+    if op == "cond":
+        from .control_flow import run_cond
+        return run_cond(node, args, xp)
+    if op == "while_loop":
+        from .control_flow import run_while
+        return run_while(node, args, xp)
+    rule = OPS[op]
+    try:
+        out = rule.eager(xp, *args, **attrs)
+    except OverflowError:
+        dt = node.compute_dtype
+        args = [xp.asarray(np.int64(a) if isinstance(a, int) else a).astype(dt.np)
+                if isinstance(a, (int, float)) else a for a in args]
+        out = rule.eager(xp, *args, **attrs)
+    if xp is np and type(out) is not np.ndarray:
+        out = np.asarray(out)
+    return out
+
+
+def run_graph(graph: Graph, arrays, xp=np) -> list:
+    """Run `graph` once on input arrays (see `Interpreter` for repeated runs)."""
+    return Interpreter(graph)(arrays, xp)

@@ -1,0 +1,40 @@
+"""Common-subexpression elimination: two nodes with the same op, inputs and attributes compute the
+same value, so the later one is replaced by the earlier (random draws and constants excepted)."""
+
+from __future__ import annotations
+
+from ..ir import Graph, Value, format_attr
+
+__all__ = ["eliminate_common_subexpressions"]
+
+_NEVER = frozenset({"random", "constant", "cond", "while_loop"})
+
+
+def _key(node):
+    ins = tuple(("v", x.id) if isinstance(x, Value) else ("c", type(x).__name__, repr(x))
+                for x in node.inputs)
+    cdt = node.compute_dtype.name if node.compute_dtype is not None else None
+    return (node.op, ins, format_attr(node.attrs), cdt)
+
+
+def eliminate_common_subexpressions(graph: Graph) -> bool:
+    """Replace repeated computations by their first occurrence; returns whether anything changed."""
+    seen: dict = {}
+    repl: dict[int, Value] = {}
+    kept = []
+    for node in graph.nodes:
+        if repl:
+            node.inputs = [repl.get(x.id, x) if isinstance(x, Value) else x for x in node.inputs]
+        if node.op in _NEVER:
+            kept.append(node)
+            continue
+        k = _key(node)
+        first = seen.get(k)
+        if first is None:
+            seen[k] = node.out
+            kept.append(node)
+        else:
+            repl[node.out.id] = first
+    graph.outputs = [repl.get(v.id, v) for v in graph.outputs]
+    graph.nodes = kept
+    return bool(repl)

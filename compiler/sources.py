@@ -1,0 +1,231 @@
+"""Where a compiled function's inputs come from at call time, and what the trace may read.
+
+Before a trace, `scan_roots` walks what the function can reach — its arguments, the module it is a
+method of, the cells of its closure and the globals its code names — and gives every tensor found
+there a `Source`: a Python expression that fetches it again on the next call (`a[0]`,
+`a[0].fc.weight`, `G0['W']`, `C0.cell_contents`). Parameters, buffers and closure/global tensors so
+become graph inputs read afresh on every call, never baked-in constants: updating a weight never
+needs a recompile, and rebinding a global name is seen too. A tensor the trace meets that no scan
+reached (one created by untraced code) is held by reference (`K3`) and read on every call.
+
+Expressions are evaluated with these names bound: `a` (positional args), `kw` (keyword args),
+`G<i>` (a globals dict), `C<i>` (a closure cell), `K<i>` (a constant object).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+__all__ = ["Source", "Scan", "scan_roots", "is_module", "is_optimizer", "PY_SCALARS"]
+
+PY_SCALARS = (bool, int, float, str, type(None))
+_MAX_DEPTH = 4
+
+
+def is_module(obj) -> bool:
+    """Duck-typed `nn.Module` check (the compiler does not import dyngraph.nn)."""
+    return hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers") and \
+        hasattr(obj, "training")
+
+
+def is_optimizer(obj) -> bool:
+    """Duck-typed optimizer check: it has `param_groups`, `state` and `step`."""
+    return hasattr(obj, "param_groups") and hasattr(obj, "state") and hasattr(obj, "step")
+
+
+class Source:
+    """A Python expression that fetches one object at call time, and a readable name for it."""
+
+    __slots__ = ("expr", "label")
+
+    def __init__(self, expr: str, label: str | None = None):
+        self.expr = expr
+        self.label = label or expr
+
+    def attr(self, name: str) -> "Source":
+        if not name.isidentifier():  # Sequential's children are named "0", "1", ...
+            return Source(f"getattr({self.expr}, {name!r})", f"{self.label}.{name}")
+        return Source(f"{self.expr}.{name}", f"{self.label}.{name}")
+
+    def item(self, key, key_expr: str | None = None) -> "Source":
+        k = key_expr if key_expr is not None else repr(key)
+        return Source(f"{self.expr}[{k}]", f"{self.label}[{k}]")
+
+    def __repr__(self) -> str:
+        return f"<Source {self.label}>"
+
+
+class Scan:
+    """What a function can reach: tensors by source, modules, optimizers and Python values."""
+
+    def __init__(self):
+        self.bindings: dict[str, Any] = {}       # G<i>/C<i>/K<i> -> object
+        self.tensors: dict[int, tuple] = {}      # id(tensor._data) -> (Source, tensor)
+        self.tensor_objs: list[tuple] = []       # (Source, tensor) for every reached tensor
+        self.modules: list[tuple] = []           # (Source, module)
+        self.optimizers: list[tuple] = []        # (Source, optimizer)
+        self.values: list[tuple] = []            # (Source, python value) that may steer a trace
+        self.objects: list[tuple] = []           # (Source, object) guarded by identity
+        self._seen: set[int] = set()
+        self._consts: dict[int, str] = {}
+
+    def bind(self, prefix: str, obj) -> str:
+        """A name (`K3`) under which `obj` is available to source expressions."""
+        key = id(obj)
+        if prefix == "K" and key in self._consts:
+            return self._consts[key]
+        name = f"{prefix}{sum(1 for k in self.bindings if k[0] == prefix)}"
+        self.bindings[name] = obj
+        if prefix == "K":
+            self._consts[key] = name
+        return name
+
+    def const_source(self, obj, label: str = "") -> Source:
+        """A source holding `obj` by reference."""
+        name = self.bind("K", obj)
+        return Source(name, label or f"<{type(obj).__name__} {name}>")
+
+    def add_tensor(self, src: Source, t) -> None:
+        key = id(t._data)
+        if key not in self.tensors:
+            self.tensors[key] = (src, t)
+            self.tensor_objs.append((src, t))
+        if t._rg and t.grad_fn is None and t._grad is not None:
+            g = t._grad
+            if id(g._data) not in self.tensors:
+                gsrc = src.attr("_grad")
+                self.tensors[id(g._data)] = (gsrc, g)
+
+    def visit(self, src: Source, obj, depth: int = 0) -> None:
+        """Record `obj` (reached through `src`) and what it holds."""
+        from dyngraph._tensor import Tensor
+        if isinstance(obj, PY_SCALARS):
+            self.values.append((src, obj))
+            return
+        if isinstance(obj, Tensor):
+            self.add_tensor(src, obj)
+            return
+        if depth > _MAX_DEPTH or id(obj) in self._seen:
+            return
+        if isinstance(obj, (tuple, list)):
+            self._seen.add(id(obj))
+            if isinstance(obj, tuple) and all(isinstance(x, PY_SCALARS) for x in obj):
+                self.values.append((src, obj))
+                return
+            self.values.append((Source(f"len({src.expr})", f"len({src.label})"), len(obj)))
+            for i, x in enumerate(obj):
+                self.visit(src.item(i), x, depth + 1)
+            return
+        if isinstance(obj, dict):
+            self._seen.add(id(obj))
+            for k, x in obj.items():
+                if isinstance(k, (str, int)):
+                    self.visit(src.item(k), x, depth + 1)
+            return
+        if is_module(obj):
+            self._seen.add(id(obj))
+            self._visit_module(src, obj)
+            return
+        if is_optimizer(obj):
+            self._seen.add(id(obj))
+            self._visit_optimizer(src, obj)
+
+    def _visit_module(self, src: Source, mod) -> None:
+        self.objects.append((src, mod))
+        for name, m in _named_modules(mod):
+            msrc = _path(src, name)
+            self.modules.append((msrc, m))
+            for k, x in vars(m).items():
+                if isinstance(x, (bool, int, float, str)) and not k.startswith("_") \
+                        and k != "training":
+                    self.values.append((msrc.attr(k), x))
+        for name, p in mod.named_parameters():
+            self.add_tensor(_path(src, name), p)
+        for name, b in mod.named_buffers():
+            if b is not None:
+                self.add_tensor(_path(src, name), b)
+
+    def _visit_optimizer(self, src: Source, opt) -> None:
+        self.optimizers.append((src, opt))
+        self.objects.append((src, opt))
+        for gi, group in enumerate(opt.param_groups):
+            gsrc = src.attr("param_groups").item(gi)
+            for k, x in group.items():
+                if k != "params" and isinstance(x, PY_SCALARS + (tuple,)):
+                    self.values.append((gsrc.item(k), x))
+            for pi, p in enumerate(group["params"]):
+                psrc = gsrc.item("params").item(pi)
+                self.add_tensor(psrc, p)
+                st = opt.state.get(p) if hasattr(opt.state, "get") else None
+                if st:
+                    ssrc = src.attr("state").item(p, self.bind("K", p))
+                    self.values.append((Source(f"len({ssrc.expr})", f"len({ssrc.label})"),
+                                        len(st)))
+                    for k, x in st.items():
+                        self.visit(ssrc.item(k), x, _MAX_DEPTH)
+
+
+def _named_modules(mod):
+    if hasattr(mod, "named_modules"):
+        return list(mod.named_modules())
+    return [("", mod)]
+
+
+def _path(src: Source, dotted: str) -> Source:
+    out = src
+    for part in dotted.split(".") if dotted else ():
+        out = out.attr(part)
+    return out
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _code_names(c)
+    return names
+
+
+def scan_roots(fn, args, kwargs, self_obj=None) -> Scan:
+    """Scan what `fn(*args, **kwargs)` can reach (see the module docstring)."""
+    sc = Scan()
+    if self_obj is not None:
+        sc.visit(Source(sc.bind("K", self_obj), "self"), self_obj)
+    for i, x in enumerate(args):
+        sc.visit(Source(f"a[{i}]", f"args[{i}]"), x)
+    for k, x in kwargs.items():
+        sc.visit(Source(f"kw[{k!r}]", k), x)
+    f = getattr(fn, "__func__", fn)
+    if getattr(fn, "__self__", None) is not None and self_obj is None:
+        obj = fn.__self__
+        sc.visit(Source(sc.bind("K", obj), "self"), obj)
+    code = getattr(f, "__code__", None)
+    if code is None:
+        fwd = getattr(type(f), "forward", None) or type(f).__call__
+        code = getattr(fwd, "__code__", None)
+        if code is None:
+            return sc
+    if getattr(f, "__closure__", None):
+        for name, cell in zip(code.co_freevars, f.__closure__):
+            try:
+                obj = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(obj, (types.FunctionType, types.ModuleType, type)):
+                continue
+            sc.visit(Source(f"{sc.bind('C', cell)}.cell_contents", name), obj)
+    glb = getattr(f, "__globals__", None)
+    if glb is not None:
+        gname = None
+        for name in sorted(_code_names(code)):
+            if name not in glb:
+                continue
+            obj = glb[name]
+            if isinstance(obj, (types.FunctionType, types.ModuleType, type,
+                                types.BuiltinFunctionType)):
+                continue
+            if gname is None:
+                gname = sc.bind("G", glb)
+            sc.visit(Source(f"{gname}[{name!r}]", name), obj)
+    return sc

@@ -1,0 +1,380 @@
+"""Runs compiled functions: the guarded cache, the tree of traced segments, and write-backs.
+
+A `CompiledFunction` keeps up to `cache_size_limit` entries. Each `Entry` has a `GuardSet` and a
+tree of `Segment`s: a trace is split at every value the function read into Python (a graph
+break); the segment before a break runs compiled, its value is computed and looked up among the
+segment's children, and the child traced for that outcome runs next. An outcome seen for the first
+time is traced then (the whole call re-runs eagerly under the tracer, which is safe because no
+segment commits anything before the path completes: write-backs happen at the end) and merged
+into the tree. Segments are compiled lazily: their exports (values later segments read) depend on
+the children known so far, so a new child invalidates its ancestors' compiled forms.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from compiler.guards import GuardSet
+from compiler.interpreter import Interpreter
+from compiler.ir import Graph, Value
+from compiler.passes.manager import run_pipeline
+from compiler.sources import scan_roots
+from compiler.trace import GraphBreakError, TraceResult, outcome_key, trace
+from dyngraph._dispatch import state
+from dyngraph._tensor import _wrap
+
+from . import logs
+
+__all__ = ["CompiledFunction", "Segment", "Entry", "CACHE_SIZE_LIMIT", "all_compiled"]
+
+CACHE_SIZE_LIMIT = 8
+_REGISTRY: list = []    # weak references to every CompiledFunction (dyngraph.reset clears them)
+
+
+def all_compiled():
+    """Every live CompiledFunction (for `dyngraph.reset`)."""
+    import weakref  # noqa: F401
+    return [r() for r in _REGISTRY if r() is not None]
+
+
+class Segment:
+    """Part of one traced path between two graph breaks."""
+
+    def __init__(self, nodes, brk=None):
+        self.nodes = nodes
+        self.brk = brk                  # BreakPoint ending this segment, or None (a leaf)
+        self.children: dict = {}
+        self.leaf = None                # (out_spec, writebacks, out_values) for a leaf
+        self.program = None             # (Interpreter, import ids, export ids)
+        self.report = None
+        self.graph = None
+
+    def reads(self) -> set[int]:
+        defined = {n.out.id for n in self.nodes}
+        out = {x.id for n in self.nodes for x in n.value_inputs} - defined
+        extra = []
+        if self.brk is not None:
+            extra.append(self.brk.value)
+        if self.leaf is not None:
+            extra.extend(self.leaf[2])
+        out |= {v.id for v in extra} - defined
+        for c in self.children.values():
+            out |= c.reads() - defined
+        return out
+
+    def compile(self):
+        """Build this segment's graph (imports -> exports), run the passes, prepare it."""
+        defined = {n.out.id: n.out for n in self.nodes}
+        needed = set()
+        if self.brk is not None:
+            needed.add(self.brk.value.id)
+        if self.leaf is not None:
+            needed |= {v.id for v in self.leaf[2]}
+        for c in self.children.values():
+            needed |= c.reads()
+        exports = [defined[i] for i in sorted(needed) if i in defined]
+        imports, seen = [], set()
+        for n in self.nodes:
+            for x in n.value_inputs:
+                if x.id not in defined and x.id not in seen:
+                    seen.add(x.id)
+                    imports.append(x)
+        raw = Graph(imports, self.nodes, exports)
+        g = raw.copy()
+        self.report = run_pipeline(g)
+        self.graph = g
+        logs.log("graphs", lambda: "segment graph:\n" + g.text())
+        self.program = (Interpreter(g), [v.id for v in imports], [v.id for v in exports])
+
+    def run(self, env: dict) -> None:
+        if self.program is None:
+            self.compile()
+        interp, imports, exports = self.program
+        outs = interp([env[i] for i in imports])
+        for i, a in zip(exports, outs):
+            env[i] = a
+
+    def invalidate(self) -> None:
+        self.program = None
+
+
+def _concrete(arr, kind):
+    a = arr if type(arr) is np.ndarray else arr.get()
+    if kind in ("item", "bool"):
+        v = a.reshape(()).item()
+        return bool(v) if kind == "bool" else v
+    return a
+
+
+class Entry:
+    """One cache entry: guards, the inputs they fetch, and the segment tree."""
+
+    def __init__(self, tr: TraceResult, args, kwargs, grad_enabled: bool):
+        self.bindings = dict(tr.scan.bindings)
+        self.inputs = list(zip(tr.input_sources, tr.graph.inputs, tr.input_tensors))
+        self.scan = tr.scan
+        self.grad_enabled = grad_enabled
+        self.eager_reason = tr.poisoned
+        self.root = None
+        self.traces = 1
+        self.build_guards(args, kwargs)
+        if tr.poisoned is None:
+            self.root = _chain(tr, 0)
+
+    def build_guards(self, args, kwargs):
+        ins = [(s, t, v.shape) for s, v, t in self.inputs]
+        self.guards = GuardSet.build(self.scan, args, kwargs, ins, self.grad_enabled)
+        self.input_ids = [v.id for _, v, _ in self.inputs]
+
+    def run(self, arrays):
+        """Run the tree; returns the leaf segment and env, or (segment, None) on a miss."""
+        env = dict(zip(self.input_ids, arrays))
+        seg = self.root
+        while True:
+            seg.run(env)
+            if seg.brk is None:
+                return seg, env
+            key = outcome_key(_concrete(env[seg.brk.value.id], seg.brk.kind))
+            child = seg.children.get(key)
+            if child is None:
+                return seg, None
+            seg = child
+
+    def merge(self, tr: TraceResult) -> bool:
+        """Add a new path to the tree; False when the trace does not fit (start a new entry)."""
+        if tr.poisoned is not None:
+            return False
+        mapping: dict[int, Value] = {}
+        by_expr = {s.expr: v for s, v, _ in self.inputs}
+        added = False
+        for s, v, t in zip(tr.input_sources, tr.graph.inputs, tr.input_tensors):
+            if s.expr in by_expr:
+                mapping[v.id] = by_expr[s.expr]
+            else:
+                self.inputs.append((s, v, t))
+                added = True
+        for k, obj in tr.scan.bindings.items():
+            if k in self.bindings and self.bindings[k] is not obj:
+                return False
+        seg = self.root
+        pos = 0
+        bounds = [b.pos for b in tr.breaks] + [len(tr.graph.nodes)]
+        for j, end in enumerate(bounds):
+            nodes = tr.graph.nodes[pos:end]
+            if len(nodes) != len(seg.nodes) or any(a.op != b.op for a, b in zip(nodes, seg.nodes)):
+                return False
+            for a, b in zip(nodes, seg.nodes):
+                mapping[a.out.id] = b.out
+            pos = end
+            if j == len(tr.breaks):
+                return False   # the same path again: nothing to add
+            key = tr.breaks[j].key
+            if key in seg.children:
+                seg = seg.children[key]
+                continue
+            _remap(tr, mapping)
+            seg.children[key] = _chain(tr, j + 1)
+            seg.invalidate()
+            self._invalidate_all()
+            if added:
+                self.bindings.update(tr.scan.bindings)
+                self.scan.bindings.update(tr.scan.bindings)
+            self.traces += 1
+            return True
+        return False
+
+    def _invalidate_all(self):
+        stack = [self.root]
+        while stack:
+            s = stack.pop()
+            s.invalidate()
+            stack.extend(s.children.values())
+
+    def segments(self):
+        stack = [self.root] if self.root is not None else []
+        while stack:
+            s = stack.pop()
+            yield s
+            stack.extend(s.children.values())
+
+
+def _remap(tr: TraceResult, mapping: dict):
+    for n in tr.graph.nodes:
+        n.inputs = [mapping.get(x.id, x) if isinstance(x, Value) else x for x in n.inputs]
+    tr.graph.outputs = [mapping.get(v.id, v) for v in tr.graph.outputs]
+    for b in tr.breaks:
+        b.value = mapping.get(b.value.id, b.value)
+    for w in tr.writebacks:
+        if w.value is not None:
+            w.value = mapping.get(w.value.id, w.value)
+
+
+def _chain(tr: TraceResult, first: int) -> Segment:
+    """Segments for breaks `first`.. of a trace, linked as a chain; returns the first."""
+    bounds = [0] + [b.pos for b in tr.breaks] + [len(tr.graph.nodes)]
+    segs = []
+    for j in range(first, len(tr.breaks) + 1):
+        brk = tr.breaks[j] if j < len(tr.breaks) else None
+        segs.append(Segment(tr.graph.nodes[bounds[j]:bounds[j + 1]], brk))
+    for a, b in zip(segs, segs[1:]):
+        a.children[a.brk.key] = b
+    segs[-1].leaf = (tr.out_spec, tr.writebacks, list(tr.graph.outputs))
+    return segs[0]
+
+
+def _source_fn(expr: str, bindings: dict):
+    ns = dict(bindings)
+    exec(f"def get(a, kw):\n    return {expr}\n", ns)
+    return ns["get"]
+
+
+class CompiledFunction:
+    """What `dyngraph.compile(fn)` returns: a callable with a guarded cache of compiled paths."""
+
+    def __init__(self, fn, *, fullgraph=False, dynamic=None, backend="interpreter",
+                 options=None, self_obj=None):
+        import weakref
+        self.fn = fn
+        self.self_obj = self_obj
+        self.fullgraph = fullgraph
+        self.dynamic = dynamic
+        self.backend = backend
+        self.options = dict(options or {})
+        self.cache_size_limit = int(self.options.get("cache_size_limit", CACHE_SIZE_LIMIT))
+        self.entries: list[Entry] = []
+        self.events: list[str] = []       # recompiles, breaks, fallbacks (for explain)
+        self._warned = False
+        self._wb_cache: dict = {}
+        _REGISTRY.append(weakref.ref(self))
+
+    def reset(self) -> None:
+        """Forget every cached entry."""
+        self.entries.clear()
+        self.events.clear()
+        self._wb_cache.clear()
+        self._warned = False
+
+    # ----- calling -----------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if state.tracer is not None:      # called from inside another trace: just inline it
+            return self.fn(*args, **kwargs)
+        for entry in self.entries:
+            arrays = entry.guards.check(args, kwargs)
+            if arrays is None:
+                continue
+            if entry.root is None:
+                return self.fn(*args, **kwargs)   # this signature runs eagerly
+            return self._run(entry, arrays, args, kwargs)
+        return self._miss(args, kwargs)
+
+    def _miss(self, args, kwargs):
+        if self.entries:
+            reason = self.entries[-1].guards.first_failure(args, kwargs)
+            self.events.append(f"recompile: guard failed: {reason}")
+            logs.log("recompiles", lambda: f"recompiling {self._name()}: guard failed: {reason}")
+        if len(self.entries) >= self.cache_size_limit:
+            if not self._warned:
+                warnings.warn(
+                    f"dyngraph.compile: {self._name()} reached the cache size limit "
+                    f"({self.cache_size_limit}); calls that match no cached entry run eagerly "
+                    "(raise it with options={'cache_size_limit': n})", RuntimeWarning,
+                    stacklevel=3)
+                self._warned = True
+            return self.fn(*args, **kwargs)
+        grad = state.grad_enabled
+        tr = self._trace(args, kwargs)
+        entry = Entry(tr, args, kwargs, grad)
+        if tr.poisoned is not None:
+            self.events.append(f"eager fallback: {tr.poisoned}")
+            logs.log("graph_breaks", lambda: f"{self._name()} runs eagerly: {tr.poisoned}")
+        self.entries.append(entry)
+        return tr.result
+
+    def _trace(self, args, kwargs) -> TraceResult:
+        scan = scan_roots(self.fn, args, kwargs, self.self_obj)
+        try:
+            tr = trace(self.fn, args, kwargs, scan, fullgraph=self.fullgraph)
+        except GraphBreakError:
+            raise
+        for b in tr.breaks:
+            self.events.append(f"graph break: .{b.kind}() at {b.line}")
+            logs.log("graph_breaks", lambda b=b: f"graph break in {self._name()}: .{b.kind}() "
+                     f"at {b.line}")
+        if tr.poisoned is None:
+            logs.log("graphs", lambda: f"traced {self._name()}:\n{tr.graph.text()}")
+        return tr
+
+    def _run(self, entry: Entry, arrays, args, kwargs):
+        leaf, env = entry.run(arrays)
+        if env is None:
+            # A new outcome at a graph break: nothing was committed, trace this path now.
+            brk = leaf.brk
+            if len(leaf.children) >= self.cache_size_limit:
+                if not self._warned:
+                    warnings.warn(
+                        f"dyngraph.compile: the graph break at {brk.line} has seen more than "
+                        f"{self.cache_size_limit} outcomes; new outcomes run eagerly",
+                        RuntimeWarning, stacklevel=3)
+                    self._warned = True
+                return self.fn(*args, **kwargs)
+            self.events.append(f"new outcome at graph break .{brk.kind}() at {brk.line}")
+            tr = self._trace(args, kwargs)
+            if not entry.merge(tr):
+                self.entries.append(Entry(tr, args, kwargs, state.grad_enabled))
+            else:
+                entry.build_guards(args, kwargs)
+            return tr.result
+        out_spec, writebacks, out_values = leaf.leaf
+        outs = [env[v.id] for v in out_values]
+        if writebacks:
+            self._write_back(entry, writebacks, outs[len(outs) - sum(
+                1 for w in writebacks if w.value is not None):], args, kwargs)
+        return self._unflatten(entry, out_spec, outs, args, kwargs)
+
+    def _get(self, entry, src):
+        key = (id(entry), src.expr)
+        f = self._wb_cache.get(key)
+        if f is None:
+            f = self._wb_cache[key] = _source_fn(src.expr, entry.bindings)
+        return f
+
+    def _write_back(self, entry, writebacks, values, args, kwargs):
+        it = iter(values)
+        pending = []
+        for w in writebacks:
+            t = self._get(entry, w.source)(args, kwargs)
+            arr = next(it) if w.value is not None else None
+            pending.append((w, t, arr))
+        for w, t, arr in pending:      # arrays that alias a target are copied before writing
+            if arr is not None and any(p[1] is not t and np.may_share_memory(arr, p[1]._data)
+                                       for p in pending if p[0].kind == "copy"):
+                arr = arr.copy()
+            if w.kind == "copy":
+                t._data[...] = arr
+                t._vc[0] += 1
+            elif w.kind == "set_data":
+                t._data = arr
+            elif w.kind == "set_grad":
+                t._grad = _wrap(arr)
+            elif w.kind == "grad_none":
+                t._grad = None
+
+    def _unflatten(self, entry, spec, outs, args, kwargs):
+        tag = spec[0]
+        if tag == "v":
+            return _wrap(outs[spec[1]])
+        if tag == "s":
+            return self._get(entry, spec[1])(args, kwargs)
+        if tag == "c":
+            return spec[1]
+        if tag == "nt":
+            return spec[1](*(self._unflatten(entry, s, outs, args, kwargs) for s in spec[2]))
+        if tag == "dict":
+            return {k: self._unflatten(entry, s, outs, args, kwargs) for k, s in spec[1]}
+        items = [self._unflatten(entry, s, outs, args, kwargs) for s in spec[1]]
+        return tuple(items) if tag == "tuple" else items
+
+    def _name(self) -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
