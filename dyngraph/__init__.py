@@ -80,3 +80,4 @@ def load(f, map_location=None, **kwargs):
     """Load what `dyngraph.save` wrote; never executes code from the file."""
     from .serialization import load as _load
     return _load(f, map_location=map_location, **kwargs)
+from ._compile import compile, explain, reset, mark_dynamic, cond, while_loop, set_logs  # noqa: E402,F401,A004

@@ -209,6 +209,8 @@ class Tensor:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead.")
+        if state.tracer is not None:
+            state.tracer.concretize(self, "numpy")
         if type(self._data) is not np.ndarray:
             if not force:
                 raise TypeError(
@@ -222,6 +224,8 @@ class Tensor:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead.")
+        if state.tracer is not None:
+            state.tracer.concretize(self, "numpy")
         a = self._data if type(self._data) is np.ndarray else self._data.get()
         return a if dtype is None else a.astype(dtype, copy=False)
 

@@ -76,6 +76,8 @@ def write_out(result: Tensor, out: Tensor | None, opname: str) -> Tensor:
             if type(result._data) is np.ndarray else result._data.astype(out._data.dtype)
     out._data[...] = result._data
     out._vc[0] += 1
+    if state.tracer is not None:
+        state.tracer.write_out(out, result)
     return out
 
 
