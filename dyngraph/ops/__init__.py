@@ -6,6 +6,7 @@ from .creation import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .reduction import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
+from .sorting import *  # noqa: F401,F403
 from .index import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
 from .conv_ops import *  # noqa: F401,F403

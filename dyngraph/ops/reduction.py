@@ -1,16 +1,21 @@
-"""Reductions over `dim` with `keepdim`: sum, mean, prod, amax/amin, argmax/argmin, all/any, cumsum,
-and the composites built on them (max/min with indices, var, std, norm, logsumexp).
+"""Reductions over `dim` with `keepdim`: sum, mean, prod, amax/amin, argmax/argmin, all/any,
+vector norms and scans (cumsum, cumprod), plus the composites built on them (max/min with
+indices, var, std, logsumexp, median, count_nonzero).
+
+Dtypes follow PyTorch: integer and bool sums/products give int64, half precision accumulates in
+float32 and is cast back, and `dtype=` casts the input before reducing.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
 
 from .. import _dtype as D
-from ._api import Tensor, apply, normalize_dims, register_method, wrap_dim, write_out
+from ._api import Tensor, apply, inplace, normalize_dims, register_method, wrap_dim, write_out
 from .registry import OpKind, composite, defop, nondiff
 
 REDUCE, SCAN = OpKind.REDUCE, OpKind.SCAN
@@ -29,22 +34,34 @@ def _grad_to_input(ctx, g):
     return g.expand(*shape)
 
 
-def _acc_dtype(x):
-    """Accumulate half precision in float32 (as PyTorch does) and integers in int64."""
+def _is_half(npdt) -> bool:
+    return npdt.kind == "f" and npdt.itemsize < 4 or npdt.name == "bfloat16"
+
+
+def _acc_dtype(x, dtype):
+    """The accumulation dtype: `dtype=` if given, int64 for integers and bools, float32 for
+    half precision (cast back afterwards, as PyTorch does), else the input's own."""
+    if dtype is not None:
+        return dtype.np
     if x.dtype.kind in "biu":
-        return np.int64
-    if x.dtype.itemsize < 4:
-        return np.float32
+        return np.dtype(np.int64)
+    if _is_half(x.dtype):
+        return np.dtype(np.float32)
     return None
+
+
+def _back_to_half(out, x, dtype):
+    """Half-precision inputs accumulate in float32; the result goes back to the input dtype."""
+    if dtype is None and _is_half(x.dtype) and out.dtype != x.dtype:
+        return out.astype(x.dtype)
+    return out
 
 
 @defop("sum", REDUCE, dtype_rule="none")
 def sum_op(xp, x, dim, keepdim, dtype=None):
-    acc = dtype.np if dtype is not None else _acc_dtype(x)
-    out = xp.sum(x, axis=dim, keepdims=keepdim, dtype=acc)
-    if dtype is None and acc is np.float32 and x.dtype != np.float32:
-        out = out.astype(x.dtype)
-    return out
+    acc = _acc_dtype(x, dtype)
+    out = xp.sum(x if acc is None else x.astype(acc, copy=False), axis=dim, keepdims=keepdim)
+    return _back_to_half(out, x, dtype)
 
 
 @sum_op.def_grad
@@ -57,10 +74,11 @@ def mean_op(xp, x, dim, keepdim, dtype=None):
     n = 1
     for d in dim:
         n *= x.shape[d]
-    acc = dtype.np if dtype is not None else (np.float32 if x.dtype.itemsize < 4 else None)
-    with np.errstate(all="ignore"):
-        out = xp.sum(x, axis=dim, keepdims=keepdim, dtype=acc) / xp.asarray(n, dtype=acc or x.dtype)
-    return out.astype(dtype.np if dtype is not None else x.dtype, copy=False)
+    a = x if dtype is None else x.astype(dtype.np, copy=False)
+    acc = np.float32 if _is_half(a.dtype) else a.dtype
+    with np.errstate(all="ignore"):  # the mean of nothing is NaN, as in PyTorch
+        out = xp.sum(a, axis=dim, keepdims=keepdim, dtype=acc) / n
+    return out.astype(a.dtype, copy=False)
 
 
 @mean_op.def_grad
@@ -74,21 +92,20 @@ def _(ctx, g):
 
 @defop("prod", REDUCE, dtype_rule="none", save=("inputs", "output"))
 def prod_op(xp, x, dim, keepdim, dtype=None):
-    acc = dtype.np if dtype is not None else _acc_dtype(x)
-    out = xp.prod(x, axis=dim, keepdims=keepdim, dtype=acc)
-    if dtype is None and acc is np.float32 and x.dtype != np.float32:
-        out = out.astype(x.dtype)
-    return out
+    acc = _acc_dtype(x, dtype)
+    out = xp.prod(x if acc is None else x.astype(acc, copy=False), axis=dim, keepdims=keepdim)
+    return _back_to_half(out, x, dtype)
 
 
 @prod_op.def_grad
 def _(ctx, g):
-    # d prod / d x_i = prod of the others. Written without dividing by x so zeros are exact:
-    # no zero in the slice -> out / x; exactly one zero -> prod of the non-zeros at that element.
+    # d prod / d x_i = the product of the others. Written without dividing by zero: with no zero
+    # in the slice it is out / x; with exactly one zero, the product of the non-zeros at that
+    # element and 0 elsewhere; with two or more zeros, 0 everywhere.
     from .elementwise import where
     (x,) = ctx.inputs
     dims, keep = ctx.attrs["dim"], ctx.attrs["keepdim"]
-    out = ctx.out
+    out = ctx.out.to(x.dtype)
     shape = ctx.input_shape(0)
     if not keep:
         out = out.reshape(_keep_shape(shape, dims))
@@ -102,10 +119,15 @@ def _(ctx, g):
     return (g * (safe + one_zero),)
 
 
+def _check_nonempty(name, x, dim):
+    if x.size == 0 and builtins.any(x.shape[d] == 0 for d in dim):
+        raise IndexError(f"{name}(): Expected reduction dim to have non-zero size (input shape "
+                         f"{tuple(x.shape)}, dim {dim}); reduce over a non-empty dim instead")
+
+
 @defop("amax", REDUCE, dtype_rule="none", save=("inputs", "output"))
 def amax_op(xp, x, dim, keepdim):
-    if x.size == 0 and any(x.shape[d] == 0 for d in dim):
-        raise IndexError("amax(): Expected reduction dim to have non-zero size")
+    _check_nonempty("amax", x, dim)
     return xp.max(x, axis=dim, keepdims=keepdim)
 
 
@@ -116,12 +138,13 @@ def _(ctx, g):
 
 @defop("amin", REDUCE, dtype_rule="none", save=("inputs", "output"))
 def amin_op(xp, x, dim, keepdim):
-    if x.size == 0 and any(x.shape[d] == 0 for d in dim):
-        raise IndexError("amin(): Expected reduction dim to have non-zero size")
+    _check_nonempty("amin", x, dim)
     return xp.min(x, axis=dim, keepdims=keepdim)
 
 
-amin_op.def_grad(lambda ctx, g: (_extreme_grad(ctx, g),))
+@amin_op.def_grad
+def _(ctx, g):
+    return (_extreme_grad(ctx, g),)
 
 
 def _extreme_grad(ctx, g):
@@ -137,61 +160,140 @@ def _extreme_grad(ctx, g):
     return g * mask / count
 
 
+def _arg_extreme(xp, name, fn, x, dim, keepdim):
+    if dim is None:
+        if x.size == 0:
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                               "input.numel() == 0.")
+        r = fn(x.reshape(-1), axis=0)
+        return r.reshape((1,) * x.ndim) if keepdim else r
+    if x.ndim == 0:
+        return xp.zeros((), dtype=np.int64)
+    if x.shape[dim] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {dim} to have non-zero size (input "
+                         f"shape {tuple(x.shape)})")
+    return fn(x, axis=dim, keepdims=keepdim)
+
+
 @nondiff("argmax", REDUCE, "integer output", dtype_rule="none")
 def argmax_op(xp, x, dim, keepdim):
-    if x.size == 0:
-        raise IndexError("argmax(): Expected reduction dim to be specified for input.numel() == 0")
-    if dim is None:
-        r = xp.argmax(x.reshape(-1))
-        return r.reshape((1,) * x.ndim) if keepdim else r
-    return xp.argmax(x, axis=dim, keepdims=keepdim)
+    return _arg_extreme(xp, "argmax", xp.argmax, x, dim, keepdim)
 
 
 @nondiff("argmin", REDUCE, "integer output", dtype_rule="none")
 def argmin_op(xp, x, dim, keepdim):
-    if x.size == 0:
-        raise IndexError("argmin(): Expected reduction dim to be specified for input.numel() == 0")
-    if dim is None:
-        r = xp.argmin(x.reshape(-1))
-        return r.reshape((1,) * x.ndim) if keepdim else r
-    return xp.argmin(x, axis=dim, keepdims=keepdim)
+    return _arg_extreme(xp, "argmin", xp.argmin, x, dim, keepdim)
 
 
 @nondiff("all", REDUCE, "boolean output", dtype_rule="none")
 def all_op(xp, x, dim, keepdim):
-    return xp.all(x, axis=dim, keepdims=keepdim)
+    out = xp.all(x, axis=dim, keepdims=keepdim)
+    return out.astype(np.uint8) if x.dtype == np.uint8 else out  # PyTorch keeps uint8
 
 
 @nondiff("any", REDUCE, "boolean output", dtype_rule="none")
 def any_op(xp, x, dim, keepdim):
-    return xp.any(x, axis=dim, keepdims=keepdim)
+    out = xp.any(x, axis=dim, keepdims=keepdim)
+    return out.astype(np.uint8) if x.dtype == np.uint8 else out
+
+
+# ----- vector norm ----------------------------------------------------------------------------
+
+@defop("norm", REDUCE, dtype_rule="none", save=("inputs", "output"))
+def norm_op(xp, x, ord, dim, keepdim):
+    acc = np.float32 if _is_half(x.dtype) else None
+    a = xp.abs(x if acc is None else x.astype(acc))
+    if x.size == 0 and math.isinf(ord):
+        _check_nonempty("linalg.vector_norm", x, dim)
+    if ord == 2:
+        out = xp.sqrt(xp.sum(a * a, axis=dim, keepdims=keepdim))
+    elif ord == 1:
+        out = xp.sum(a, axis=dim, keepdims=keepdim)
+    elif ord == math.inf:
+        out = xp.max(a, axis=dim, keepdims=keepdim)
+    elif ord == -math.inf:
+        out = xp.min(a, axis=dim, keepdims=keepdim)
+    elif ord == 0:
+        out = xp.sum(a != 0, axis=dim, keepdims=keepdim).astype(a.dtype)
+    else:
+        with np.errstate(divide="ignore"):  # 0 ** negative p is inf, as in PyTorch
+            out = xp.sum(a ** ord, axis=dim, keepdims=keepdim) ** (1.0 / ord)
+    return out.astype(x.dtype, copy=False)
+
+
+@norm_op.def_grad
+def _(ctx, g):
+    # PyTorch's norm_backward: 0 where the norm is 0 (the subgradient), ties share inf-norms.
+    from .elementwise import where
+    (x,) = ctx.inputs
+    p, dims = ctx.attrs["ord"], ctx.attrs["dim"]
+    out = ctx.out
+    if not ctx.attrs["keepdim"]:
+        ks = _keep_shape(ctx.input_shape(0), dims)
+        out, g = out.reshape(ks), g.reshape(ks)
+    if p == 0:
+        return (x * 0,)
+    if p == 1:
+        return (x.sign() * g,)
+    if p == 2:
+        return (x * where(out == 0, 0.0, g / out),)
+    if math.isinf(p):
+        a = x.abs()
+        mask = ((a == out) | a.isnan()).to(g.dtype)
+        return (x.sign() * mask * (g / apply(sum_op, mask, dim=dims, keepdim=True)),)
+    a = x.abs()
+    scale = where(out == 0, 0.0, g / out ** (p - 1))
+    return (x.sign() * a ** (p - 1) * scale,)
+
+
+# ----- scans ----------------------------------------------------------------------------------
+
+def _scan(xp, fn, x, dim, dtype, reverse):
+    acc = _acc_dtype(x, dtype)
+    a = x if acc is None else x.astype(acc, copy=False)
+    if reverse:
+        a = xp.flip(a, axis=dim)
+    out = fn(a, axis=dim)
+    if reverse:
+        out = xp.ascontiguousarray(xp.flip(out, axis=dim))
+    return _back_to_half(out, x, dtype)
 
 
 @defop("cumsum", SCAN, dtype_rule="none")
-def cumsum_op(xp, x, dim, dtype=None):
-    acc = dtype.np if dtype is not None else (np.int64 if x.dtype.kind in "biu" else None)
-    return xp.cumsum(x, axis=dim, dtype=acc)
+def cumsum_op(xp, x, dim, dtype=None, reverse=False):
+    return _scan(xp, xp.cumsum, x, dim, dtype, reverse)
 
 
 @cumsum_op.def_grad
 def _(ctx, g):
-    d = ctx.attrs["dim"]
-    return (g.flip(d).cumsum(d).flip(d),)
+    # The adjoint of a running sum is the running sum from the other end.
+    return (apply(cumsum_op, g, dim=ctx.attrs["dim"], reverse=not ctx.attrs.get("reverse", False)),)
 
 
 @defop("cumprod", SCAN, dtype_rule="none", save=("inputs", "output"))
 def cumprod_op(xp, x, dim, dtype=None):
-    acc = dtype.np if dtype is not None else (np.int64 if x.dtype.kind in "biu" else None)
-    return xp.cumprod(x, axis=dim, dtype=acc)
+    return _scan(xp, xp.cumprod, x, dim, dtype, False)
 
 
 @cumprod_op.def_grad
 def _(ctx, g):
-    # Valid where x has no zeros; PyTorch has a slower exact path for zeros.
+    # grad_k = sum_{j>=k} g_j * prod_{i<=j, i!=k} x_i. Before the first zero of a slice that is
+    # revcumsum(g * out) / x; at the first zero it is revcumsum(g * cumprod(x with that zero set
+    # to 1)); after it, 0. Written with no division by zero, so zeros get exact gradients.
+    from .elementwise import where
     (x,) = ctx.inputs
     d = ctx.attrs["dim"]
-    y = ctx.out
-    return ((g * y).flip(d).cumsum(d).flip(d) / x,)
+    out = ctx.out.to(x.dtype)
+    is_zero = x == 0
+    zeros_upto = apply(cumsum_op, is_zero, dim=d)
+    before = zeros_upto == 0
+    first_zero = is_zero & (zeros_upto == 1)
+    g = g.to(x.dtype)
+    rev = apply(cumsum_op, g * out, dim=d, reverse=True)
+    grad = where(before, rev / where(is_zero, 1.0, x), 0.0)
+    out1 = apply(cumprod_op, where(first_zero, 1.0, x), dim=d)
+    rev1 = apply(cumsum_op, g * out1, dim=d, reverse=True)
+    return (grad + where(first_zero, rev1, 0.0),)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,237 +301,377 @@ def _(ctx, g):
 # ----------------------------------------------------------------------------------------------
 
 def _dims(input, dim, op):
-    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0 and op in ("sum", "mean")):
+    """`dim` as a sorted tuple; None, and for sum/mean-like ops an empty list, mean all dims."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(input.ndim))
     return normalize_dims(dim, input.ndim, op)
 
 
+def _opt_dtype(dtype):
+    return D.to_dtype(dtype) if dtype is not None else None
+
+
 def sum(input, dim=None, keepdim: bool = False, *, dtype=None, out=None):  # noqa: A001
-    """Sum over `dim` (all dims when None); integers and bools sum to int64.
+    """Sum over `dim` (an int, a tuple, or None for all dims); ints and bools sum to int64.
+
+    Args:
+        input: the tensor.
+        dim: dimension(s) to reduce; negative values count from the end.
+        keepdim: keep reduced dimensions with size 1.
+        dtype: cast the input to this dtype first.
+        out: optional output tensor.
 
     Example:
         >>> dyngraph.tensor([[1, 2], [3, 4]]).sum(dim=0)
         tensor([4, 6])
     """
-    dt = D.to_dtype(dtype) if dtype is not None else None
-    r = apply(sum_op, input, dim=_dims(input, dim, "sum"), keepdim=keepdim, dtype=dt)
+    r = apply(sum_op, input, dim=_dims(input, dim, "sum"), keepdim=keepdim,
+              dtype=_opt_dtype(dtype))
     return write_out(r, out, "sum")
 
 
 def mean(input, dim=None, keepdim: bool = False, *, dtype=None, out=None):
-    """Arithmetic mean over `dim`; needs a floating dtype (or `dtype=`), as in PyTorch."""
-    dt = D.to_dtype(dtype) if dtype is not None else None
+    """Arithmetic mean over `dim`; needs a floating dtype (or `dtype=`), as in PyTorch.
+
+    Example:
+        >>> dyngraph.tensor([[1., 2.], [3., 4.]]).mean(-1)
+        tensor([1.5000, 3.5000])
+    """
+    dt = _opt_dtype(dtype)
     if not (dt or input.dtype).is_floating_point:
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
-            f"complex dtype. Got: {input.dtype.name.capitalize()}")
+            f"complex dtype. Got: {input.dtype.name.capitalize()}. Pass dtype=dyngraph.float32 "
+            "or call .float() first")
     r = apply(mean_op, input, dim=_dims(input, dim, "mean"), keepdim=keepdim, dtype=dt)
     return write_out(r, out, "mean")
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
-    """Sum treating NaN as zero."""
+    """Sum over `dim` treating NaN as zero."""
     from .elementwise import where
-    return sum(where(input.isnan(), 0, input), dim, keepdim, dtype=dtype)
+    x = where(input.isnan(), 0, input) if input.dtype.is_floating_point else input
+    return sum(x, dim, keepdim, dtype=dtype)
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
-    """Mean over the non-NaN elements."""
+    """Mean over `dim` of the non-NaN elements."""
     valid = ~input.isnan()
     return nansum(input, dim, keepdim, dtype=dtype) / sum(valid, dim, keepdim).to(input.dtype)
 
 
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
-    """Product over one `dim` (or all elements)."""
-    dt = D.to_dtype(dtype) if dtype is not None else None
+    """Product over one `dim` (or all elements); ints and bools multiply in int64.
+
+    Example:
+        >>> dyngraph.tensor([[1., 2.], [3., 4.]]).prod(1)
+        tensor([ 2., 12.])
+    """
+    if isinstance(dim, (tuple, list)):
+        raise TypeError("prod(): argument 'dim' must be int, not tuple (reduce one dim at a time)")
     dims = tuple(range(input.ndim)) if dim is None else (wrap_dim(dim, input.ndim, "prod"),)
-    return apply(prod_op, input, dim=dims, keepdim=keepdim, dtype=dt)
+    return apply(prod_op, input, dim=dims, keepdim=keepdim, dtype=_opt_dtype(dtype))
 
 
 def amax(input, dim=(), keepdim: bool = False, *, out=None):
-    """Maximum over `dim` (all dims by default); gradient shared between ties."""
-    dims = tuple(range(input.ndim)) if dim in ((), None) else normalize_dims(dim, input.ndim, "amax")
+    """Maximum over `dim` (all dims by default); the gradient is shared between ties.
+
+    Example:
+        >>> dyngraph.tensor([[1., 5.], [7., 2.]]).amax(0)
+        tensor([7., 5.])
+    """
+    dims = _dims(input, dim, "amax")
     return write_out(apply(amax_op, input, dim=dims, keepdim=keepdim), out, "amax")
 
 
 def amin(input, dim=(), keepdim: bool = False, *, out=None):
-    """Minimum over `dim` (all dims by default); gradient shared between ties."""
-    dims = tuple(range(input.ndim)) if dim in ((), None) else normalize_dims(dim, input.ndim, "amin")
+    """Minimum over `dim` (all dims by default); the gradient is shared between ties."""
+    dims = _dims(input, dim, "amin")
     return write_out(apply(amin_op, input, dim=dims, keepdim=keepdim), out, "amin")
 
 
 def argmax(input, dim=None, keepdim: bool = False):
-    """Index of the (first) maximum, over the flattened tensor or along `dim`."""
+    """Index (int64) of the first maximum, over the flattened tensor or along `dim`."""
     d = None if dim is None else wrap_dim(dim, input.ndim, "argmax")
     return apply(argmax_op, input, dim=d, keepdim=keepdim)
 
 
 def argmin(input, dim=None, keepdim: bool = False):
-    """Index of the (first) minimum, over the flattened tensor or along `dim`."""
+    """Index (int64) of the first minimum, over the flattened tensor or along `dim`."""
     d = None if dim is None else wrap_dim(dim, input.ndim, "argmin")
     return apply(argmin_op, input, dim=d, keepdim=keepdim)
 
 
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
+MedianResult = namedtuple("median", ["values", "indices"])
 
 
 def _take_along(input, idx_keep, d, keepdim):
+    """input's values at `idx_keep` (keepdim-shaped indices) along `d`; differentiable."""
     from .index import gather
+    if input.ndim == 0:
+        return input.clone()
     v = gather(input, d, idx_keep)
     return v if keepdim else v.squeeze(d)
 
 
-@composite("max", "amax (no dim), or argmax + gather (with dim); binary form is maximum")
-def max(input, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
-    """`max(x)`: the largest value; `max(x, dim)`: (values, indices); `max(x, y)`: maximum."""
-    if isinstance(dim, Tensor):
-        from .elementwise import maximum
-        return maximum(input, dim)
+def _write_pair(result, out, name):
+    if out is None:
+        return result
+    values, indices = out
+    write_out(result[0], values, name)
+    write_out(result[1], indices, name)
+    return type(result)(values, indices)
+
+
+def _extreme(name, arg_op, full, binary, result_type, input, dim, keepdim, out, other=None):
+    if other is not None or isinstance(dim, Tensor):
+        return binary(input, dim if other is None else other)
     if dim is None:
         if input.numel() == 0:
-            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() "
-                               "== 0. Specify the reduction dim with the 'dim' argument.")
-        return amax(input)
-    d = wrap_dim(dim, input.ndim, "max")
-    idx = apply(argmax_op, input, dim=d, keepdim=True)
-    return MaxResult(_take_along(input, idx, d, keepdim), idx if keepdim else idx.squeeze(d))
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for "
+                               "input.numel() == 0. Specify the reduction dim with the 'dim' "
+                               "argument.")
+        return full(input)
+    d = wrap_dim(dim, input.ndim, name)
+    idx = apply(arg_op, input, dim=d, keepdim=True)
+    if input.ndim == 0:
+        idx = idx.reshape(())
+    values = _take_along(input, idx, d, keepdim)
+    r = result_type(values, idx if keepdim or input.ndim == 0 else idx.squeeze(d))
+    return _write_pair(r, out, name)
+
+
+@composite("max", "amax (no dim), or argmax + gather (with dim); binary form is maximum")
+def max(input, dim=None, keepdim: bool = False, *, out=None, other=None):  # noqa: A001
+    """`max(x)`: the largest value; `max(x, dim)`: (values, indices); `max(x, y)`: maximum.
+
+    With `dim` the gradient flows to the selected index only; without it, it is shared
+    between tied maxima (as in PyTorch).
+
+    Example:
+        >>> dyngraph.max(dyngraph.tensor([[1., 5.], [7., 2.]]), 1).indices
+        tensor([1, 0])
+    """
+    from .elementwise import maximum
+    return _extreme("max", argmax_op, amax, maximum, MaxResult, input, dim, keepdim, out, other)
 
 
 @composite("min", "amin (no dim), or argmin + gather (with dim); binary form is minimum")
-def min(input, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+def min(input, dim=None, keepdim: bool = False, *, out=None, other=None):  # noqa: A001
     """`min(x)`: the smallest value; `min(x, dim)`: (values, indices); `min(x, y)`: minimum."""
-    if isinstance(dim, Tensor):
-        from .elementwise import minimum
-        return minimum(input, dim)
-    if dim is None:
-        if input.numel() == 0:
-            raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() "
-                               "== 0. Specify the reduction dim with the 'dim' argument.")
-        return amin(input)
-    d = wrap_dim(dim, input.ndim, "min")
-    idx = apply(argmin_op, input, dim=d, keepdim=True)
-    return MinResult(_take_along(input, idx, d, keepdim), idx if keepdim else idx.squeeze(d))
+    from .elementwise import minimum
+    return _extreme("min", argmin_op, amin, minimum, MinResult, input, dim, keepdim, out, other)
 
 
-def all(input, dim=None, keepdim: bool = False):  # noqa: A001
-    """True if every element (along `dim`) is non-zero."""
-    dims = tuple(range(input.ndim)) if dim is None else normalize_dims(dim, input.ndim, "all")
-    return apply(all_op, input, dim=dims, keepdim=keepdim)
+def _bool_dims(input, dim, name):
+    return tuple(range(input.ndim)) if dim is None else normalize_dims(dim, input.ndim, name)
 
 
-def any(input, dim=None, keepdim: bool = False):  # noqa: A001
-    """True if any element (along `dim`) is non-zero."""
-    dims = tuple(range(input.ndim)) if dim is None else normalize_dims(dim, input.ndim, "any")
-    return apply(any_op, input, dim=dims, keepdim=keepdim)
+def all(input, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+    """True if every element (along `dim`, an int or tuple) is non-zero."""
+    r = apply(all_op, input, dim=_bool_dims(input, dim, "all"), keepdim=keepdim)
+    return write_out(r, out, "all")
+
+
+def any(input, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+    """True if any element (along `dim`, an int or tuple) is non-zero."""
+    r = apply(any_op, input, dim=_bool_dims(input, dim, "any"), keepdim=keepdim)
+    return write_out(r, out, "any")
+
+
+@composite("count_nonzero", "ne, sum")
+def count_nonzero(input, dim=None):
+    """Number of non-zero elements (int64) over `dim` (an int, a tuple, or all)."""
+    return sum(input != 0, dim)
 
 
 def cumsum(input, dim: int, *, dtype=None, out=None):
-    """Cumulative sum along `dim`."""
-    dt = D.to_dtype(dtype) if dtype is not None else None
+    """Cumulative sum along `dim`; ints and bools accumulate in int64.
+
+    Example:
+        >>> dyngraph.tensor([1, 2, 3]).cumsum(0)
+        tensor([1, 3, 6])
+    """
     d = wrap_dim(dim, input.ndim, "cumsum")
-    return write_out(apply(cumsum_op, input, dim=d, dtype=dt), out, "cumsum")
+    return write_out(apply(cumsum_op, input, dim=d, dtype=_opt_dtype(dtype)), out, "cumsum")
 
 
-def cumprod(input, dim: int, *, dtype=None):
-    """Cumulative product along `dim`."""
-    dt = D.to_dtype(dtype) if dtype is not None else None
-    return apply(cumprod_op, input, dim=wrap_dim(dim, input.ndim, "cumprod"), dtype=dt)
+def cumprod(input, dim: int, *, dtype=None, out=None):
+    """Cumulative product along `dim`; exact gradients also where the input has zeros."""
+    d = wrap_dim(dim, input.ndim, "cumprod")
+    return write_out(apply(cumprod_op, input, dim=d, dtype=_opt_dtype(dtype)), out, "cumprod")
 
 
-def _correction(unbiased, correction):
-    if correction is not None:
-        return correction
-    if unbiased is None:
-        return 1
-    return 1 if unbiased else 0
+def _var_args(input, dim, unbiased, correction, name):
+    """Resolve PyTorch's var/std overloads to (dims, correction)."""
+    if isinstance(dim, bool):  # var(x, unbiased)
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise RuntimeError(f"{name}(): pass either unbiased or correction, not both")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{name}(): std and var only support floating point and complex dtypes "
+                           f"(got {input.dtype.name}); call .float() first")
+    c = correction if correction is not None else (1 if unbiased is None or unbiased else 0)
+    return _dims(input, dim, name), c
 
 
 @composite("var", "mean, sub, mul, sum, div")
 def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    """Variance over `dim` with Bessel's correction (`correction=1`) by default."""
-    if isinstance(unbiased, bool) or unbiased is None:
-        pass
-    else:  # var(x, dim, keepdim) positional legacy form
-        dim, unbiased = unbiased, None
-    c = _correction(unbiased, correction)
-    dims = _dims(input, dim, "var")
+    """Variance over `dim`, divided by N - correction (Bessel's correction, 1, by default).
+
+    Args:
+        input: a floating-point tensor.
+        dim: dimension(s) to reduce (all by default).
+        unbiased: legacy flag: True means correction=1, False correction=0.
+        keepdim: keep reduced dimensions with size 1.
+        correction: the difference between the sample size and the degrees of freedom.
+
+    Example:
+        >>> dyngraph.tensor([1., 2., 3., 4.]).var()
+        tensor(1.6667)
+    """
+    dims, c = _var_args(input, dim, unbiased, correction, "var")
+    x = input.float() if input.dtype.itemsize < 4 else input  # two-pass in float32 for halves
     n = 1
     for d in dims:
-        n *= input.shape[d]
-    mu = mean(input, dims, keepdim=True)
-    dev = input - mu
-    ss = sum(dev * dev, dims, keepdim=keepdim)
-    return ss / builtins.max(n - c, 0) if n - c > 0 else ss / 0.0
+        n *= x.shape[d]
+    dev = x - mean(x, dims, keepdim=True)
+    r = sum(dev * dev, dims, keepdim=keepdim) / builtins.max(n - c, 0)
+    return r.to(input.dtype)
 
 
 @composite("std", "sqrt(var)")
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    """Standard deviation over `dim` (Bessel-corrected by default)."""
+    """Standard deviation over `dim` (Bessel-corrected by default); see `var` for the args."""
     return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(var, mean) over `dim`, with `var`'s arguments."""
     return (var(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim))
+            mean(input, _var_args(input, dim, unbiased, correction, "var_mean")[0], keepdim))
 
 
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(std, mean) over `dim`, with `std`'s arguments."""
     return (std(input, dim, unbiased, keepdim, correction=correction),
-            mean(input, dim, keepdim))
+            mean(input, _var_args(input, dim, unbiased, correction, "std_mean")[0], keepdim))
 
 
 @composite("logsumexp", "amax (detached), sub, exp, sum, log, add")
-def logsumexp(input, dim, keepdim: bool = False):
-    """log(sum(exp(input))) over `dim`, computed stably."""
-    dims = normalize_dims(dim, input.ndim, "logsumexp")
+def logsumexp(input, dim=None, keepdim: bool = False, *, out=None):
+    """log(sum(exp(input))) over `dim`, computed stably (shifted by the maximum).
+
+    Example:
+        >>> dyngraph.logsumexp(dyngraph.tensor([0., 0.]), 0)
+        tensor(0.6931)
+    """
+    dims = _dims(input, dim, "logsumexp")
     if not input.dtype.is_floating_point:
         input = input.to(D.get_default_dtype())
-    m = amax(input.detach(), dims, keepdim=True)
+    if input.numel() == 0:
+        return write_out(sum(input.exp(), dims, keepdim).log(), out, "logsumexp")
     from .elementwise import where
+    m = amax(input.detach(), dims, keepdim=True)
     m = where(m.isinf(), 0.0, m)
     r = sum((input - m).exp(), dims, keepdim=True).log() + m
-    return r if keepdim else r.squeeze(dims)
+    r = r if keepdim else r.reshape(tuple(s for i, s in enumerate(input.shape) if i not in dims))
+    return write_out(r, out, "logsumexp")
 
 
-@composite("norm", "abs, pow, sum (p-norms); amax/amin of abs (inf norms)")
-def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None):
-    """Vector p-norm (default 2 / Frobenius) over `dim` or all elements."""
+def _norm_ord(p):
+    if p in ("fro", None):
+        return 2.0
+    if p == "nuc":
+        raise NotImplementedError("norm(p='nuc'): the nuclear norm is not supported")
+    if isinstance(p, str):
+        raise RuntimeError(f"norm(): unsupported p={p!r}; use a number, inf or 'fro'")
+    return float(p)
+
+
+def norm(input, p="fro", dim=None, keepdim: bool = False, out=None, dtype=None):
+    """Vector p-norm over `dim` (all elements by default); 'fro' is the 2-norm.
+
+    Args:
+        input: a floating-point tensor.
+        p: 'fro', or a number (inf and -inf included).
+        dim: dimension(s) to reduce.
+        keepdim: keep reduced dimensions with size 1.
+        dtype: cast the input to this dtype first.
+
+    Example:
+        >>> dyngraph.tensor([3., 4.]).norm()
+        tensor(5.)
+    """
     x = input if dtype is None else input.to(dtype)
     if not x.dtype.is_floating_point:
-        raise RuntimeError(f"norm(): input dtype should be floating point, got {x.dtype.name}")
-    dims = _dims(x, dim, "norm")
-    if p in ("fro", 2, 2.0):
-        return sum(x * x, dims, keepdim).sqrt()
-    if p in (float("inf"), "inf"):
-        return amax(x.abs(), dims, keepdim)
-    if p in (float("-inf"), "-inf"):
-        return amin(x.abs(), dims, keepdim)
-    if p == 0:
-        return sum((x != 0).to(x.dtype), dims, keepdim)
-    if p == 1:
-        return sum(x.abs(), dims, keepdim)
-    if p == "nuc":
-        raise NotImplementedError("norm(p='nuc') is not supported")
-    return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {x.dtype.name}; call .float() first")
+    r = apply(norm_op, x, ord=_norm_ord(p), dim=_dims(x, dim, "norm"), keepdim=keepdim)
+    return write_out(r, out, "norm")
 
 
-def _method(name, fn):
-    setattr(Tensor, name, fn)
+@composite("median", "argsort, gather")
+def median(input, dim=None, keepdim: bool = False, *, out=None):
+    """Lower median: `median(x)` a value (gradient shared between ties), `median(x, dim)` a
+    (values, indices) pair (gradient to the selected index).
 
+    Example:
+        >>> dyngraph.median(dyngraph.tensor([1., 4., 2., 3.]))
+        tensor(2.)
+    """
+    from .sorting import argsort
+    if dim is None:
+        if input.numel() == 0:
+            return write_out(input.reshape(-1).sum() * math.nan, out, "median")
+        flat = input.reshape(-1)
+        k = (flat.shape[0] - 1) // 2
+        order = argsort(flat.detach(), stable=True)
+        m = _take_along(flat.detach(), order[k:k + 1], 0, False).reshape(())
+        mask = (input == m).to(input.dtype) if input.dtype.is_floating_point else None
+        if mask is None or not input.requires_grad:
+            return write_out(m.clone(), out, "median")
+        # m + mean of (x - m) over the tied elements: the value is m exactly, and the gradient
+        # is shared between the ties (PyTorch's evenly_distribute_backward).
+        r = m + sum((input - m) * mask) / sum(mask)
+        return write_out(r, out, "median")
+    d = wrap_dim(dim, input.ndim, "median")
+    if input.ndim == 0:
+        return _write_pair(MedianResult(input.clone(), apply(argmax_op, input, dim=0,
+                                                             keepdim=False)), out, "median")
+    n = input.shape[d]
+    if n == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size")
+    order = argsort(input.detach(), dim=d, stable=True)
+    k = (n - 1) // 2
+    idx = order[(slice(None),) * d + (slice(k, k + 1),)]
+    values = _take_along(input, idx, d, keepdim)
+    return _write_pair(MedianResult(values, idx if keepdim else idx.squeeze(d)), out, "median")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tensor methods
+# ----------------------------------------------------------------------------------------------
 
 for _name, _fn in [("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean", nanmean),
                    ("prod", prod), ("amax", amax), ("amin", amin), ("argmax", argmax),
                    ("argmin", argmin), ("max", max), ("min", min), ("all", all), ("any", any),
-                   ("cumsum", cumsum), ("cumprod", cumprod), ("var", var), ("std", std),
-                   ("logsumexp", logsumexp), ("norm", norm)]:
-    _method(_name, _fn)
+                   ("count_nonzero", count_nonzero), ("cumsum", cumsum), ("cumprod", cumprod),
+                   ("var", var), ("std", std), ("logsumexp", logsumexp), ("norm", norm),
+                   ("median", median)]:
+    setattr(Tensor, _name, _fn)
 
 
 @register_method("cumsum_")
-def _cumsum_(self, dim):
-    from ._api import inplace
-    return inplace(cumsum, self, dim, opname="cumsum_")
+def _cumsum_(self, dim, *, dtype=None):
+    return inplace(lambda t: cumsum(t, dim, dtype=dtype), self, opname="cumsum_")
+
+
+@register_method("cumprod_")
+def _cumprod_(self, dim, *, dtype=None):
+    return inplace(lambda t: cumprod(t, dim, dtype=dtype), self, opname="cumprod_")
 
 
 __all__ = [_n for _n, _v in list(globals().items())
