@@ -316,10 +316,6 @@ class ParameterList(Module):
                 lines.append(f"  ({i}): Object of type: {type(p).__name__}")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        body = self.extra_repr()
-        return f"ParameterList(\n{body}\n)" if body else "ParameterList()"
-
     def __call__(self, *args, **kwargs):
         raise RuntimeError("ParameterList should not be called.")
 

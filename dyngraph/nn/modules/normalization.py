@@ -21,7 +21,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -31,7 +31,10 @@ class _BatchNorm(Module):
         fk = {"device": device, "dtype": dtype}
         if affine:
             self.weight = Parameter(_ops.empty(num_features, **fk))
-            self.bias = Parameter(_ops.empty(num_features, **fk))
+            if bias:
+                self.bias = Parameter(_ops.empty(num_features, **fk))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -59,7 +62,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
@@ -90,7 +94,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -113,6 +118,7 @@ class BatchNorm1d(_BatchNorm):
         momentum: weight of each new batch in the running averages (0.1); None uses a
             cumulative average over all batches seen.
         affine: learn a per-channel weight and bias.
+        bias: with affine, learn the bias too (keyword-only, default True).
         track_running_stats: keep running statistics (used in eval mode); if False, batch
             statistics are used in eval mode too.
 
@@ -192,7 +198,7 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
 
 class GroupNorm(Module):
@@ -203,10 +209,11 @@ class GroupNorm(Module):
         num_channels: C.
         eps: added to the variance (default 1e-5).
         affine: learn per-channel weight (ones) and bias (zeros).
+        bias: with affine, learn the bias too (keyword-only, default True).
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, device=None, dtype=None):
+                 affine: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
@@ -216,7 +223,10 @@ class GroupNorm(Module):
         fk = {"device": device, "dtype": dtype}
         if affine:
             self.weight = Parameter(_ops.ones(num_channels, **fk))
-            self.bias = Parameter(_ops.zeros(num_channels, **fk))
+            if bias:
+                self.bias = Parameter(_ops.zeros(num_channels, **fk))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -225,7 +235,8 @@ class GroupNorm(Module):
         """Weight to ones, bias to zeros."""
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         """Apply group normalisation."""
@@ -236,7 +247,8 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class RMSNorm(Module):
