@@ -111,10 +111,8 @@ def inplace(fn, target: Tensor, *args, opname: str, **kwargs) -> Tensor:
     if grad_mode:
         base = target._base
         if base is not None and base._rg:
-            raise RuntimeError(
-                f"{opname}: in-place change of a view of a tensor that is part of an autograd "
-                "graph is not supported; compute the new value out of place (e.g. "
-                "`x = x.clone(); x[idx] = ...` on the base tensor) instead.")
+            from .shape import write_through_view
+            return write_through_view(fn, target, args, kwargs, opname)
         old = _wrap(target._data.copy())
         old.grad_fn, old._rg = target.grad_fn, target._rg
         result = fn(old, *args, **kwargs)

@@ -1,7 +1,10 @@
-"""Movement primitives: reshape, permute, expand, sum_to_size, indexing, cat, copies, devices.
+"""Movement ops: reshape, permute, expand, slicing views, joins and splits, flips, rolls,
+triangles and diagonals, copies and devices.
 
-View ops (reshape when possible, permute, expand, basic indexing) return tensors that share memory
-and the version counter with their input, as in PyTorch.
+View ops (reshape when the layout allows, permute, expand, basic indexing, narrow/select/split/
+chunk/unbind, diagonal) return tensors that share memory and the version counter with their input,
+as in PyTorch (`apply` links them for ops with `is_view=True`). Writing through a view of a tensor
+that is part of an autograd graph is handled by `write_through_view`.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import numpy as np
 from .. import _dtype as D
 from .._device import device as _device_cls
 from .._device import to_device_array
-from ._api import Tensor, apply, as_tensor_arg, inplace, normalize_dims, register_method, wrap_dim
-from .registry import OpKind, defop
+from .._tensor import _wrap
+from ._api import (Tensor, apply, as_tensor_arg, inplace, normalize_dims, register_method, state,
+                   wrap_dim, write_out)
+from .index import TensorSlot, getitem_op, index_put_op
+from .registry import OpKind, composite, defop
 
-MOVEMENT, INDEX, REDUCE = OpKind.MOVEMENT, OpKind.INDEX, OpKind.REDUCE
+MOVEMENT, REDUCE = OpKind.MOVEMENT, OpKind.REDUCE
 
 
 def broadcast_error(opname: str, shapes) -> str | None:
@@ -27,17 +33,41 @@ def broadcast_error(opname: str, shapes) -> str | None:
         non1 = {x for x in sizes if x != 1}
         if len(non1) > 1:
             a, b = sorted(non1)[:2]
+            listed = ", ".join(str(tuple(s)) for s in shapes)
             return (f"{opname}: the size of tensor a ({a}) must match the size of tensor b ({b}) "
-                    f"at non-singleton dimension {nd - i}; shapes {', '.join(str(tuple(s)) for s in shapes)} "
-                    "cannot be broadcast (insert a dimension with unsqueeze or use expand)")
+                    f"at non-singleton dimension {nd - i}; shapes {listed} cannot be broadcast "
+                    "(insert a dimension with unsqueeze or use expand)")
     return None
+
+
+def _sizes(shape) -> tuple[int, ...]:
+    """Sizes given as `f(2, 3)` or `f((2, 3))` as a tuple of ints."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def _alias(t: Tensor) -> Tensor:
+    """A new tensor object viewing all of `t` (what PyTorch returns for no-op view calls)."""
+    r = _wrap(t._data)
+    r._vc = t._vc
+    r._base = t._base if t._base is not None else t
+    return r
+
+
+def _view_or_alias(t: Tensor) -> Tensor:
+    """A no-op view: an alias, or an identity reshape node when autograd records `t`."""
+    if t._rg and state.grad_enabled:
+        return apply(reshape_op, t, shape=tuple(t._data.shape))
+    return _alias(t)
 
 
 # ----------------------------------------------------------------------------------------------
 # reshape / permute / expand / sum_to_size
 # ----------------------------------------------------------------------------------------------
 
-@defop("reshape", MOVEMENT, dtype_rule="none", is_view=True)
+@defop("reshape", MOVEMENT, dtype_rule="none", is_view=True,
+       doc="the same elements in a new shape (a view when the layout allows)")
 def reshape_op(xp, x, shape):
     return x.reshape(shape)
 
@@ -47,7 +77,7 @@ def _(ctx, g):
     return (g.reshape(ctx.input_shape(0)),)
 
 
-@defop("permute", MOVEMENT, dtype_rule="none", is_view=True)
+@defop("permute", MOVEMENT, dtype_rule="none", is_view=True, doc="reorder dimensions (a view)")
 def permute_op(xp, x, dims):
     return x.transpose(dims)
 
@@ -61,7 +91,8 @@ def _(ctx, g):
     return (g.permute(*inv),)
 
 
-@defop("expand", MOVEMENT, dtype_rule="none", is_view=True)
+@defop("expand", MOVEMENT, dtype_rule="none", is_view=True,
+       doc="broadcast to a larger shape without copying (a read-only view)")
 def expand_op(xp, x, shape):
     return xp.broadcast_to(x, shape)
 
@@ -71,7 +102,7 @@ def _(ctx, g):
     return (g,)  # the engine sums g down to the input's shape
 
 
-@defop("sum_to_size", REDUCE, dtype_rule="none")
+@defop("sum_to_size", REDUCE, dtype_rule="none", doc="sum down to a shape x broadcasts from")
 def sum_to_size_op(xp, x, shape):
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
@@ -94,39 +125,50 @@ def _infer_shape(shape, numel: int, op: str, in_shape) -> tuple[int, ...]:
     for s in shape:
         if s != -1:
             if s < 0:
-                raise RuntimeError(f"{op}: invalid shape dimension {s}")
+                raise RuntimeError(f"{op}: invalid shape dimension {s} in {tuple(shape)}")
             known *= s
+    if (neg and (known == 0 or numel % known)) or (not neg and known != numel):
+        raise RuntimeError(f"{op}: shape '{shape}' is invalid for input of size {numel} "
+                           f"(input shape {list(in_shape)})")
     if neg:
-        if known == 0 or numel % known:
-            raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel} "
-                               f"(input shape {tuple(in_shape)})")
         shape[neg[0]] = numel // known
-    elif known != numel:
-        raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {numel} "
-                           f"(input shape {tuple(in_shape)})")
     return tuple(shape)
 
 
-def _sizes(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
+def _viewable(old_shape, old_strides, new_shape) -> bool:
+    """Whether `new_shape` can view memory laid out as (old_shape, old_strides) (PyTorch's rule)."""
+    if 0 in old_shape or not old_shape:
+        return True
+    view_d = len(new_shape) - 1
+    chunk_stride = old_strides[-1]
+    tensor_numel = view_numel = 1
+    for d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[d]
+        if d == 0 or (old_shape[d - 1] != 1 and
+                      old_strides[d - 1] != tensor_numel * chunk_stride):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return False
+            if d > 0:
+                chunk_stride = old_strides[d - 1]
+                tensor_numel = view_numel = 1
+    return view_d == -1
 
 
 def reshape(input: Tensor, shape) -> Tensor:
-    """The same elements in a new shape (one dimension may be -1); a view when possible."""
+    """The same elements in a new shape (one size may be -1); a view when the layout allows.
+
+    Example:
+        >>> dyngraph.arange(6).reshape(2, -1)
+        tensor([[0, 1, 2],
+                [3, 4, 5]])
+    """
     shape = _infer_shape(_sizes((shape,)), input.numel(), "reshape", input.shape)
     if shape == input._data.shape:
-        return apply(reshape_op, input, shape=shape) if input._rg else _alias(input)
+        return _view_or_alias(input)
     return apply(reshape_op, input, shape=shape)
-
-
-def _alias(t: Tensor) -> Tensor:
-    from .._tensor import _wrap
-    r = _wrap(t._data)
-    r._vc = t._vc
-    r._base = t._base if t._base is not None else t
-    return r
 
 
 @register_method("reshape")
@@ -135,91 +177,129 @@ def _reshape_method(self, *shape):
 
 
 @register_method("view")
-def view(self, *shape):
-    """A view with a new shape; fails (as PyTorch does) when the memory layout does not allow it."""
+def view(self, *shape) -> Tensor:
+    """A view with a new shape; fails (as in PyTorch) when the memory layout does not allow one."""
     if len(shape) == 1 and isinstance(shape[0], D.dtype):
         raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
     shape = _infer_shape(_sizes(shape), self.numel(), "view", self.shape)
-    if not self._data.flags.c_contiguous and self._data.size > 1:
-        try:
-            v = self._data.view()
-            v.shape = shape
-        except AttributeError:
-            raise RuntimeError(
-                "view size is not compatible with input tensor's size and stride (at least one "
-                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
-            ) from None
+    if not _viewable(tuple(self._data.shape), self.stride(), shape):
+        raise RuntimeError(
+            f"view: size {list(shape)} is not compatible with input tensor's size "
+            f"{list(self.shape)} and stride {list(self.stride())} (at least one dimension spans "
+            "across two contiguous subspaces). Use .reshape(...) instead.")
+    if shape == self._data.shape:
+        return _view_or_alias(self)
     return apply(reshape_op, self, shape=shape)
 
 
 @register_method("view_as")
-def _view_as(self, other):
+def view_as(self, other: Tensor) -> Tensor:
+    """`self.view(other.shape)`."""
     return view(self, *other.shape)
 
 
 @register_method("reshape_as")
-def _reshape_as(self, other):
+def reshape_as(self, other: Tensor) -> Tensor:
+    """`self.reshape(other.shape)`."""
     return reshape(self, tuple(other.shape))
 
 
+def ravel(input: Tensor) -> Tensor:
+    """The elements as a 1-D tensor (a view when the layout allows)."""
+    return reshape(input, (-1,))
+
+
+Tensor.ravel = ravel
+
+
 def permute(input: Tensor, dims) -> Tensor:
-    """Reorder dimensions (a view)."""
-    dims = tuple(dims)
+    """Reorder the dimensions (a view): output dim i is input dim `dims[i]`.
+
+    Example:
+        >>> dyngraph.zeros(2, 3, 4).permute(2, 0, 1).shape
+        dyngraph.Size([4, 2, 3])
+    """
+    dims = tuple(int(d) for d in dims)
     nd = input.ndim
     if len(dims) != nd:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not "
-                           f"match the length of the desired ordering of dimensions i.e. input.dim() "
-                           f"= {nd} is not equal to len(dims) = {len(dims)}")
+        raise RuntimeError(f"permute: number of dims don't match: the tensor has {nd} dims "
+                           f"(shape {list(input.shape)}) but dims={list(dims)} has {len(dims)}")
     dims = tuple(wrap_dim(d, nd, "permute") for d in dims)
     if len(set(dims)) != nd:
-        raise RuntimeError(f"permute: repeated dim in {dims}")
+        raise RuntimeError(f"permute: duplicate dims are not allowed (dims={list(dims)})")
+    if dims == tuple(range(nd)):
+        return _view_or_alias(input)
     return apply(permute_op, input, dims=dims)
 
 
 @register_method("permute")
 def _permute_method(self, *dims):
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = dims[0]
-    return permute(self, dims)
+    return permute(self, _sizes(dims))
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
-    """Swap two dimensions (a view)."""
+    """Swap dimensions `dim0` and `dim1` (a view)."""
     nd = input.ndim
-    if nd == 0:
-        return input
     d0, d1 = wrap_dim(dim0, nd, "transpose"), wrap_dim(dim1, nd, "transpose")
     dims = list(range(nd))
-    dims[d0], dims[d1] = dims[d1], dims[d0]
-    return apply(permute_op, input, dims=tuple(dims))
+    if nd:
+        dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(input, dims)
 
 
 swapaxes = swapdims = transpose
-Tensor.transpose = transpose
-Tensor.swapaxes = Tensor.swapdims = transpose
+Tensor.transpose = Tensor.swapaxes = Tensor.swapdims = transpose
 
 
 def t(input: Tensor) -> Tensor:
-    """Transpose a matrix (0-d and 1-d tensors are returned as they are)."""
+    """Transpose a matrix (0-d and 1-d tensors come back as they are)."""
     if input.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, 1) if input.ndim == 2 else input
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D; "
+                           "use transpose(dim0, dim1) or .mT for batches")
+    return transpose(input, 0, 1) if input.ndim == 2 else _view_or_alias(input)
 
 
 Tensor.t = t
-Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim - 1, -1, -1))))
-Tensor.mT = property(lambda self: transpose(self, -2, -1))
-Tensor.H = Tensor.T
+
+
+def _T(self) -> Tensor:
+    return permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+
+def _mT(self) -> Tensor:
+    if self.ndim < 2:
+        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got "
+                           f"{self.ndim}-D tensor.")
+    return transpose(self, -2, -1)
+
+
+def _H(self) -> Tensor:
+    if self.ndim not in (0, 2):
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "
+                           f"{self.ndim}-D tensor.")
+    return _T(self)
+
+
+Tensor.T = property(_T, doc="The dimensions reversed (a view).")
+Tensor.mT = property(_mT, doc="The last two dimensions swapped (a view).")
+Tensor.H = property(_H, doc="The conjugate transpose of a matrix (for real dtypes: .T).")
+Tensor.mH = property(_mT, doc="The last two dimensions swapped (real dtypes: same as .mT).")
 
 
 def expand(input: Tensor, *sizes) -> Tensor:
-    """Broadcast to a larger size without copying (-1 keeps a size)."""
+    """Broadcast to a larger size without copying (-1 keeps a size); a read-only view.
+
+    Example:
+        >>> dyngraph.tensor([[1], [2]]).expand(2, 3)
+        tensor([[1, 1, 1],
+                [2, 2, 2]])
+    """
     sizes = _sizes(sizes)
     nd = input.ndim
     if len(sizes) < nd:
         raise RuntimeError(
             f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
-            f"number of dimensions in the tensor ({nd})")
+            f"number of dimensions in the tensor ({nd}); tensor shape {list(input.shape)}")
     shape = list(sizes)
     lead = len(sizes) - nd
     for i, s in enumerate(input.shape):
@@ -234,35 +314,43 @@ def expand(input: Tensor, *sizes) -> Tensor:
     for i in range(lead):
         if shape[i] < 0:
             raise RuntimeError(f"expand: the expanded size {shape[i]} is not allowed in a leading, "
-                               "non-existing dimension")
+                               f"non-existing dimension {i}")
     shape = tuple(shape)
     if shape == input._data.shape:
-        return input
+        return _view_or_alias(input)
     return apply(expand_op, input, shape=shape)
 
 
 Tensor.expand = expand
-Tensor.expand_as = lambda self, other: expand(self, *other.shape)
+
+
+@register_method("expand_as")
+def expand_as(self, other: Tensor) -> Tensor:
+    """`self.expand(other.shape)`."""
+    return expand(self, *other.shape)
 
 
 def broadcast_to(input: Tensor, size) -> Tensor:
+    """`input.expand(size)`."""
     return expand(input, *size)
 
 
 Tensor.broadcast_to = broadcast_to
 
 
-def broadcast_tensors(*tensors):
-    """Expand all tensors to their common broadcast shape."""
-    shape = broadcast_shapes(*(t.shape for t in tensors))
-    return tuple(expand(t, *shape) for t in tensors)
-
-
-def broadcast_shapes(*shapes):
+def broadcast_shapes(*shapes) -> tuple:
+    """The shape tensors of these shapes broadcast to (RuntimeError when they don't)."""
     try:
         return tuple(np.broadcast_shapes(*(tuple(s) for s in shapes)))
     except ValueError:
-        raise RuntimeError(broadcast_error("broadcast_shapes", [tuple(s) for s in shapes])) from None
+        raise RuntimeError(broadcast_error("broadcast_shapes", [tuple(s) for s in shapes])) \
+            from None
+
+
+def broadcast_tensors(*tensors) -> tuple:
+    """Expand all tensors to their common broadcast shape (views)."""
+    shape = broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(expand(t, *shape) for t in tensors)
 
 
 def sum_to_size(input: Tensor, *size) -> Tensor:
@@ -270,6 +358,12 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
     size = _sizes(size)
     if tuple(input.shape) == size:
         return input
+    try:
+        if np.broadcast_shapes(size, tuple(input.shape)) != tuple(input.shape):
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size "
+                           f"{list(input.shape)}") from None
     return apply(sum_to_size_op, input, shape=size)
 
 
@@ -277,13 +371,14 @@ Tensor.sum_to_size = sum_to_size
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge dimensions start_dim..end_dim into one."""
+    """Merge dimensions start_dim..end_dim into one (a view when the layout allows)."""
     nd = input.ndim
     if nd == 0:
         return reshape(input, (1,))
     s, e = wrap_dim(start_dim, nd, "flatten"), wrap_dim(end_dim, nd, "flatten")
     if s > e:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        raise RuntimeError(f"flatten() has invalid args: start_dim ({start_dim}) cannot come after "
+                           f"end_dim ({end_dim})")
     shp = input.shape
     n = 1
     for d in shp[s:e + 1]:
@@ -297,7 +392,16 @@ Tensor.flatten = flatten
 def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
     """Split dimension `dim` into `sizes` (one may be -1)."""
     d = wrap_dim(dim, input.ndim, "unflatten")
-    sizes = _infer_shape(tuple(sizes), input.shape[d], "unflatten", input.shape)
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    n = input.shape[d]
+    try:
+        sizes = _infer_shape(sizes, n, "unflatten", input.shape)
+    except RuntimeError:
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size "
+                           f"of dim {d} ({n}) in the input tensor of shape {list(input.shape)}"
+                           ) from None
     return reshape(input, tuple(input.shape[:d]) + sizes + tuple(input.shape[d + 1:]))
 
 
@@ -305,15 +409,15 @@ Tensor.unflatten = unflatten
 
 
 def squeeze(input: Tensor, dim=None) -> Tensor:
-    """Remove size-1 dimensions (all, or those in `dim`)."""
-    shp = input.shape
+    """Remove size-1 dimensions: all of them, or those among `dim` (an int or tuple)."""
+    shp = tuple(input.shape)
     if dim is None:
         new = tuple(s for s in shp if s != 1)
     else:
         dims = normalize_dims(dim, input.ndim, "squeeze")
         new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
-    if new == tuple(shp):
-        return _alias(input) if not input._rg else apply(reshape_op, input, shape=new)
+    if new == shp:
+        return _view_or_alias(input)
     return apply(reshape_op, input, shape=new)
 
 
@@ -323,7 +427,7 @@ def _squeeze_method(self, dim=None):
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
-    """Insert a size-1 dimension at `dim`."""
+    """Insert a size-1 dimension at `dim` (-1 appends one)."""
     d = wrap_dim(dim, input.ndim + 1, "unsqueeze")
     shp = tuple(input.shape)
     return apply(reshape_op, input, shape=shp[:d] + (1,) + shp[d:])
@@ -333,11 +437,18 @@ Tensor.unsqueeze = unsqueeze
 
 
 def _inplace_view(name, fn):
+    """`x.unsqueeze_()` and friends: x itself takes the view's shape and autograd history."""
     def method_(self, *args):
+        if state.grad_enabled and self._rg and self.grad_fn is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
+                               "in-place operation. Use the out-of-place op instead.")
         r = fn(self, *args)
         self._data = r._data
+        if r.grad_fn is not None:
+            self.grad_fn = r.grad_fn
         return self
     method_.__name__ = name
+    method_.__doc__ = f"In-place `{name[:-1]}` (changes self's shape)."
     setattr(Tensor, name, method_)
 
 
@@ -345,15 +456,24 @@ _inplace_view("unsqueeze_", unsqueeze)
 _inplace_view("squeeze_", squeeze)
 _inplace_view("t_", t)
 _inplace_view("transpose_", transpose)
+_inplace_view("swapdims_", transpose)
+_inplace_view("swapaxes_", transpose)
 
 
 def movedim(input: Tensor, source, destination) -> Tensor:
-    """Move dimensions `source` to positions `destination`."""
+    """Move dimensions `source` to positions `destination` (ints or tuples); a view."""
     src = (source,) if isinstance(source, int) else tuple(source)
     dst = (destination,) if isinstance(destination, int) else tuple(destination)
     nd = input.ndim
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} "
+                           f"dims) should contain the same number of dims as destination "
+                           f"({list(dst)} dims)")
     src = [wrap_dim(s, nd, "movedim") for s in src]
     dst = [wrap_dim(s, nd, "movedim") for s in dst]
+    for name, ds in (("source", src), ("destination", dst)):
+        if len(set(ds)) != len(ds):
+            raise RuntimeError(f"movedim: repeated dim in `{name}` ({ds})")
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -365,10 +485,541 @@ Tensor.movedim = Tensor.moveaxis = movedim
 
 
 # ----------------------------------------------------------------------------------------------
+# slicing views: narrow, select, split, chunk, unbind
+# ----------------------------------------------------------------------------------------------
+
+def _slice_at(input: Tensor, d: int, k) -> Tensor:
+    return apply(getitem_op, input, key=(slice(None),) * d + (k,))
+
+
+@composite("narrow", "getitem with a slice at dim")
+def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
+    """The slice `start:start+length` of dimension `dim` (a view).
+
+    Example:
+        >>> dyngraph.arange(6).narrow(0, 1, 3)
+        tensor([1, 2, 3])
+    """
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = wrap_dim(dim, input.ndim, "narrow")
+    n = input.shape[d]
+    start, length = int(start), int(length)
+    if not -n <= start <= n:
+        raise IndexError(f"narrow: start out of range (expected to be in range of [{-n}, {n}], "
+                         f"but got {start})")
+    if start < 0:
+        start += n
+    if length < 0 or start + length > n:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                           f"({n}) of dim {d} (tensor shape {list(input.shape)})")
+    return _slice_at(input, d, slice(start, start + length))
+
+
+Tensor.narrow = narrow
+
+
+@composite("select", "getitem with an int at dim")
+def select(input: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at `index` of dimension `dim`, with that dimension removed (a view)."""
+    if input.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    d = wrap_dim(dim, input.ndim, "select")
+    n = input.shape[d]
+    index = int(index)
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size "
+                         f"{list(input.shape)} at dimension {d}")
+    return _slice_at(input, d, index)
+
+
+Tensor.select = select
+
+
+@composite("split", "getitem with slices at dim")
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Split into pieces of `split_size_or_sections` (an int: the last may be smaller; a list:
+    the sizes, which must add up to the dimension's size). The pieces are views.
+
+    Example:
+        >>> [p.tolist() for p in dyngraph.arange(5).split([2, 3])]
+        [[0, 1], [2, 3, 4]]
+    """
+    if tensor.ndim == 0:
+        raise RuntimeError("split: expected at least a 1-dimensional tensor")
+    d = wrap_dim(dim, tensor.ndim, "split")
+    n = tensor.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)) or (
+            isinstance(split_size_or_sections, Tensor) and split_size_or_sections.ndim == 0):
+        size = int(split_size_or_sections)
+        if size < 0 or (size == 0 and n != 0):
+            raise RuntimeError(f"split: split_size can only be 0 if dimension size is 0, but got "
+                               f"split_size={size} for dimension size {n}")
+        if n == 0:
+            return (_slice_at(tensor, d, slice(0, 0)),)
+        sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
+                               f"tensor's size at dimension {d}), but got split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(_slice_at(tensor, d, slice(start, start + s)))
+        start += s
+    return tuple(out)
+
+
+@register_method("split")
+def _split_method(self, split_size, dim: int = 0):
+    return split(self, split_size, dim)
+
+
+@composite("chunk", "split")
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """Split into `chunks` views of equal size (the last may be smaller; there may be fewer)."""
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    if input.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+    d = wrap_dim(dim, input.ndim, "chunk")
+    n = input.shape[d]
+    return split(input, -(-n // chunks) if n else 0, d)
+
+
+Tensor.chunk = chunk
+
+
+@composite("unbind", "getitem with an int at dim, once per index")
+def unbind(input: Tensor, dim: int = 0) -> tuple:
+    """The slices along `dim`, each with that dimension removed (views)."""
+    if input.ndim == 0:
+        raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
+    d = wrap_dim(dim, input.ndim, "unbind")
+    return tuple(_slice_at(input, d, i) for i in range(input.shape[d]))
+
+
+Tensor.unbind = unbind
+
+
+# ----------------------------------------------------------------------------------------------
+# cat / stack
+# ----------------------------------------------------------------------------------------------
+
+@defop("cat", MOVEMENT, doc="concatenate along an existing dimension")
+def cat_op(xp, *xs, dim):
+    return xp.concatenate(xs, axis=dim)
+
+
+@cat_op.def_grad
+def _(ctx, g):
+    dim = ctx.attrs["dim"]
+    out, start = [], 0
+    for shape, _ in ctx.in_meta:
+        n = shape[dim]
+        out.append(_slice_at(g, dim, slice(start, start + n)))
+        start += n
+    return tuple(out)
+
+
+def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
+    """Concatenate tensors (dtypes promoted) along an existing dimension.
+
+    Example:
+        >>> dyngraph.cat([dyngraph.zeros(1, 2), dyngraph.ones(2, 2)]).shape
+        dyngraph.Size([3, 2])
+    """
+    if isinstance(tensors, Tensor):
+        raise TypeError("cat(): argument 'tensors' must be a sequence of Tensors, not Tensor")
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    for i, x in enumerate(tensors):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"cat(): expected a sequence of Tensors, but element {i} is "
+                            f"{type(x).__name__}")
+        if x.ndim == 0:
+            raise RuntimeError(f"cat(): zero-dimensional tensor (at position {i}) cannot be "
+                               "concatenated; use stack() or unsqueeze it first")
+    # PyTorch skips 1-D empty tensors (legacy behaviour).
+    kept = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
+    ref = kept[0]
+    d = wrap_dim(dim, ref.ndim, "cat")
+    for i, x in enumerate(kept):
+        if x.ndim != ref.ndim:
+            raise RuntimeError(f"cat(): tensors must have same number of dimensions: got "
+                               f"{ref.ndim} and {x.ndim} (shapes {list(ref.shape)} and "
+                               f"{list(x.shape)})")
+        for j in range(ref.ndim):
+            if j != d and x.shape[j] != ref.shape[j]:
+                raise RuntimeError(
+                    f"cat(): sizes of tensors must match except in dimension {d}. Expected size "
+                    f"{ref.shape[j]} but got size {x.shape[j]} for tensor number {i} in the list "
+                    f"(shapes {list(ref.shape)} and {list(x.shape)}).")
+    return write_out(apply(cat_op, *kept, dim=d), out, "cat")
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
+    """Join tensors of equal shape along a new dimension `dim`.
+
+    Example:
+        >>> dyngraph.stack([dyngraph.zeros(2), dyngraph.ones(2)], dim=1)
+        tensor([[0., 1.],
+                [0., 1.]])
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    s0 = tensors[0].shape
+    for i, x in enumerate(tensors):
+        if x.shape != s0:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s0)} at "
+                               f"entry 0 and {list(x.shape)} at entry {i}")
+    d = wrap_dim(dim, len(s0) + 1, "stack")
+    return cat([unsqueeze(x, d) for x in tensors], d, out=out)
+
+
+def hstack(tensors, *, out=None) -> Tensor:
+    """Concatenate along dim 1 (dim 0 for 1-D tensors)."""
+    tensors = [x.reshape(1) if x.ndim == 0 else x for x in tensors]
+    return cat(tensors, 0 if tensors and tensors[0].ndim == 1 else 1, out=out)
+
+
+def vstack(tensors, *, out=None) -> Tensor:
+    """Concatenate along dim 0 after making every tensor at least 2-D."""
+    return cat([x.reshape(1, -1) if x.ndim < 2 else x for x in tensors], 0, out=out)
+
+
+row_stack = vstack
+
+
+def dstack(tensors, *, out=None) -> Tensor:
+    """Concatenate along dim 2 after making every tensor at least 3-D."""
+    def at_least_3d(x):
+        if x.ndim == 0:
+            return x.reshape(1, 1, 1)
+        if x.ndim == 1:
+            return x.reshape(1, -1, 1)
+        return x.unsqueeze(-1) if x.ndim == 2 else x
+    return cat([at_least_3d(x) for x in tensors], 2, out=out)
+
+
+# ----------------------------------------------------------------------------------------------
+# flip / roll / repeat / tile
+# ----------------------------------------------------------------------------------------------
+
+@defop("flip", MOVEMENT, dtype_rule="none", doc="reverse the order along dims (a copy)")
+def flip_op(xp, x, dims):
+    # A copy, as in PyTorch: xp.flip alone would return a view sharing memory.
+    return xp.ascontiguousarray(xp.flip(x, axis=dims)) if dims else x.copy()
+
+
+@flip_op.def_grad
+def _(ctx, g):
+    return (apply(flip_op, g, dims=ctx.attrs["dims"]),)
+
+
+def flip(input: Tensor, dims) -> Tensor:
+    """Reverse the order of elements along `dims` (a copy).
+
+    Example:
+        >>> dyngraph.tensor([[1, 2], [3, 4]]).flip(1)
+        tensor([[2, 1],
+                [4, 3]])
+    """
+    dims = normalize_dims((dims,) if isinstance(dims, int) else tuple(dims), input.ndim, "flip")
+    return apply(flip_op, input, dims=dims if input.ndim else ())
+
+
+@register_method("flip")
+def _flip_method(self, *dims):
+    return flip(self, _sizes(dims))
+
+
+def fliplr(input: Tensor) -> Tensor:
+    """Reverse the columns (dim 1) of a tensor with at least 2 dimensions."""
+    if input.ndim < 2:
+        raise RuntimeError(f"fliplr: input tensor must be >= 2-d (got {input.ndim}-d)")
+    return flip(input, (1,))
+
+
+def flipud(input: Tensor) -> Tensor:
+    """Reverse the rows (dim 0) of a tensor with at least 1 dimension."""
+    if input.ndim < 1:
+        raise RuntimeError("flipud: input tensor must be >= 1-d (got 0-d)")
+    return flip(input, (0,))
+
+
+Tensor.fliplr, Tensor.flipud = fliplr, flipud
+
+
+@defop("roll", MOVEMENT, dtype_rule="none", doc="rotate elements along dims (None: flattened)")
+def roll_op(xp, x, shifts, dims):
+    return xp.roll(x, shifts, axis=dims)
+
+
+@roll_op.def_grad
+def _(ctx, g):
+    shifts = ctx.attrs["shifts"]
+    neg = tuple(-s for s in shifts) if isinstance(shifts, tuple) else -shifts
+    return (apply(roll_op, g, shifts=neg, dims=ctx.attrs["dims"]),)
+
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    """Rotate elements by `shifts` along `dims`; without dims, roll the flattened tensor.
+
+    Example:
+        >>> dyngraph.arange(5).roll(2)
+        tensor([3, 4, 0, 1, 2])
+    """
+    sh = (int(shifts),) if isinstance(shifts, (int, np.integer)) else tuple(int(s) for s in shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(sh)}, "
+                               "dims: 0 (give dims for more than one shift)")
+        return apply(roll_op, input, shifts=sh[0], dims=None)
+    ds = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(sh) != len(ds):
+        raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(sh)}, "
+                           f"dims: {len(ds)}")
+    ds = tuple(wrap_dim(d, input.ndim, "roll") for d in ds)
+    return apply(roll_op, input, shifts=sh, dims=ds)
+
+
+Tensor.roll = roll
+
+
+@composite("repeat", "reshape + expand + reshape")
+def repeat(input: Tensor, *repeats) -> Tensor:
+    """Tile the tensor `repeats[i]` times along each dim (extra leading repeats add dims).
+
+    Example:
+        >>> dyngraph.tensor([1, 2]).repeat(2, 2)
+        tensor([[1, 2, 1, 2],
+                [1, 2, 1, 2]])
+    """
+    reps = _sizes(repeats)
+    nd = input.ndim
+    if len(reps) < nd:
+        raise RuntimeError(f"repeat: Number of dimensions of repeat dims ({len(reps)}) can not be "
+                           f"smaller than number of dimensions of tensor ({nd}, shape "
+                           f"{list(input.shape)})")
+    if builtins.min(reps, default=0) < 0:
+        raise RuntimeError(f"repeat: repeats can not be negative, got {list(reps)}")
+    shape = (1,) * (len(reps) - nd) + tuple(input.shape)
+    # (a, b) -> (1, a, 1, b) -> expand (r0, a, r1, b) -> (r0*a, r1*b): the copy is the reshape.
+    inter = tuple(v for s in shape for v in (1, s))
+    big = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    x = reshape(input, inter) if inter else input
+    return reshape(expand(x, *big), tuple(r * s for r, s in zip(reps, shape)))
+
+
+Tensor.repeat = repeat
+
+
+@composite("tile", "repeat")
+def tile(input: Tensor, dims) -> Tensor:
+    """`repeat`, with missing leading repeats taken as 1."""
+    dims = _sizes((dims,))
+    dims = (1,) * (input.ndim - len(dims)) + dims
+    return repeat(input, *dims)
+
+
+@register_method("tile")
+def _tile_method(self, *dims):
+    return tile(self, _sizes(dims))
+
+
+# ----------------------------------------------------------------------------------------------
+# triangles and diagonals
+# ----------------------------------------------------------------------------------------------
+
+def _tri_eager(xp, x, diagonal, lower):
+    n, m = x.shape[-2:]
+    keep = xp.tri(n, m, diagonal if lower else diagonal - 1, dtype=bool)
+    if not lower:
+        keep = ~keep
+    return xp.where(keep, x, xp.zeros((), dtype=x.dtype))
+
+
+@defop("tril", MOVEMENT, dtype_rule="none", doc="zero the elements above a diagonal")
+def tril_op(xp, x, diagonal):
+    return _tri_eager(xp, x, diagonal, True)
+
+
+@defop("triu", MOVEMENT, dtype_rule="none", doc="zero the elements below a diagonal")
+def triu_op(xp, x, diagonal):
+    return _tri_eager(xp, x, diagonal, False)
+
+
+tril_op.def_grad(lambda ctx, g: (apply(tril_op, g, diagonal=ctx.attrs["diagonal"]),))
+triu_op.def_grad(lambda ctx, g: (apply(triu_op, g, diagonal=ctx.attrs["diagonal"]),))
+
+
+def _tri(op, name):
+    def fn(input: Tensor, diagonal: int = 0, *, out=None) -> Tensor:
+        if input.ndim < 2:
+            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions (got shape "
+                               f"{list(input.shape)})")
+        return write_out(apply(op, input, diagonal=int(diagonal)), out, name)
+
+    def method_(self, diagonal: int = 0) -> Tensor:
+        return inplace(lambda x: fn(x, diagonal), self, opname=name + "_")
+
+    part = "on and below" if name == "tril" else "on and above"
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"Keep the elements {part} the `diagonal`-th diagonal of the last two dims; "
+                  "zero the rest.\n\n    Args:\n        input: a tensor with at least 2 dims.\n"
+                  "        diagonal: 0 is the main diagonal, > 0 above it, < 0 below it.\n")
+    method_.__name__ = name + "_"
+    method_.__doc__ = f"In-place `{name}`."
+    setattr(Tensor, name, fn)
+    setattr(Tensor, name + "_", method_)
+    return fn
+
+
+tril = _tri(tril_op, "tril")
+triu = _tri(triu_op, "triu")
+
+
+def _data_ptr(a) -> int:
+    return a.__array_interface__["data"][0] if type(a) is np.ndarray else a.data.ptr
+
+
+def _as_strided(xp, a, shape, strides):
+    if xp is np:
+        return np.lib.stride_tricks.as_strided(a, shape, strides)
+    return xp.lib.stride_tricks.as_strided(a, shape, strides)
+
+
+def _diagonal_view(xp, x, offset, dim1, dim2):
+    """The diagonal of dims (dim1, dim2) as a writable view, appended as the last dim."""
+    n1, n2 = x.shape[dim1], x.shape[dim2]
+    if offset >= 0:
+        length, s1, s2 = builtins.max(builtins.min(n1, n2 - offset), 0), 0, offset
+    else:
+        length, s1, s2 = builtins.max(builtins.min(n1 + offset, n2), 0), -offset, 0
+    if length == 0:
+        s1 = s2 = 0
+    key = [slice(None)] * x.ndim
+    key[dim1], key[dim2] = slice(s1, None), slice(s2, None)
+    start = x[tuple(key)]
+    other = [i for i in range(x.ndim) if i not in (dim1, dim2)]
+    shape = tuple(x.shape[i] for i in other) + (length,)
+    strides = tuple(x.strides[i] for i in other) + (x.strides[dim1] + x.strides[dim2],)
+    return _as_strided(xp, start, shape, strides)
+
+
+@defop("diagonal", MOVEMENT, dtype_rule="none", is_view=True,
+       doc="a diagonal of two dims, appended as the last dim (a view)")
+def diagonal_op(xp, x, offset, dim1, dim2):
+    return _diagonal_view(xp, x, offset, dim1, dim2)
+
+
+@diagonal_op.def_grad
+def _(ctx, g):
+    from .creation import zeros
+    shape, dt = ctx.in_meta[0]
+    a = ctx.attrs
+    return (apply(diagonal_scatter_op, zeros(shape, dtype=dt, device=g.device), g,
+                  offset=a["offset"], dim1=a["dim1"], dim2=a["dim2"]),)
+
+
+@defop("diagonal_scatter", MOVEMENT, doc="a copy of x with a diagonal replaced by src")
+def diagonal_scatter_op(xp, x, src, offset, dim1, dim2):
+    out = x.copy()
+    _diagonal_view(xp, out, offset, dim1, dim2)[...] = src
+    return out
+
+
+@diagonal_scatter_op.def_grad
+def _(ctx, g):
+    a = ctx.attrs
+    kw = dict(offset=a["offset"], dim1=a["dim1"], dim2=a["dim2"])
+    return apply(diagonal_scatter_op, g, 0.0, **kw), apply(diagonal_op, g, **kw)
+
+
+def _diag_dims(op, ndim, dim1, dim2):
+    d1, d2 = wrap_dim(dim1, ndim, op), wrap_dim(dim2, ndim, op)
+    if d1 == d2:
+        raise RuntimeError(f"{op}: diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return d1, d2
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The `offset`-th diagonal of dims (dim1, dim2), as the last dim of a view.
+
+    Example:
+        >>> dyngraph.arange(9).reshape(3, 3).diagonal(1)
+        tensor([1, 5])
+    """
+    d1, d2 = _diag_dims("diagonal", input.ndim, dim1, dim2)
+    return apply(diagonal_op, input, offset=int(offset), dim1=d1, dim2=d2)
+
+
+Tensor.diagonal = diagonal
+_diagonal = diagonal  # `diag` has a parameter named `diagonal`
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,
+                     dim2: int = 1) -> Tensor:
+    """A copy of `input` whose (offset, dim1, dim2) diagonal is replaced by `src`."""
+    d1, d2 = _diag_dims("diagonal_scatter", input.ndim, dim1, dim2)
+    want = tuple(diagonal(input.detach(), offset, d1, d2).shape)
+    src = as_tensor_arg(src, input)
+    if tuple(src.shape) != want:
+        raise RuntimeError(f"diagonal_scatter: expected src to have a size equal to the diagonal "
+                           f"of self. src size = {list(src.shape)}, diagonal size = {list(want)}")
+    return apply(diagonal_scatter_op, input, src, offset=int(offset), dim1=d1, dim2=d2)
+
+
+Tensor.diagonal_scatter = diagonal_scatter
+
+
+@composite("diag_embed", "diagonal_scatter into zeros")
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Tensors whose (dim1, dim2) diagonals are the last dim of `input` (zeros elsewhere).
+
+    Example:
+        >>> dyngraph.diag_embed(dyngraph.tensor([1., 2.]))
+        tensor([[1., 0.],
+                [0., 2.]])
+    """
+    from .creation import zeros
+    nd = input.ndim + 1
+    d1, d2 = _diag_dims("diag_embed", nd, dim1, dim2)
+    x = input.reshape(1) if input.ndim == 0 else input
+    n = x.shape[-1] + abs(int(offset))
+    rest = iter(x.shape[:-1])
+    shape = tuple(n if i in (d1, d2) else next(rest) for i in range(builtins.max(nd, 2)))
+    z = zeros(shape, dtype=input.dtype, device=input.device)
+    return apply(diagonal_scatter_op, z, x, offset=int(offset), dim1=d1, dim2=d2)
+
+
+Tensor.diag_embed = diag_embed
+
+
+@composite("diag", "diag_embed (1-D input) or diagonal (2-D input)")
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D input as the `diagonal`-th diagonal of a square matrix; a 2-D input's diagonal."""
+    if input.ndim == 1:
+        return diag_embed(input, diagonal, 0, 1)
+    if input.ndim == 2:
+        return apply(copy_op, _diagonal(input, diagonal))
+    raise RuntimeError(f"diag: matrix or a vector expected (got a {input.ndim}-D tensor)")
+
+
+Tensor.diag = diag
+
+
+# ----------------------------------------------------------------------------------------------
 # copies and devices
 # ----------------------------------------------------------------------------------------------
 
-@defop("copy", MOVEMENT, dtype_rule="none")
+@defop("copy", MOVEMENT, dtype_rule="none", doc="a C-contiguous copy")
 def copy_op(xp, x):
     return xp.array(x, copy=True, order="C")
 
@@ -396,8 +1047,8 @@ def contiguous(self, memory_format=None) -> Tensor:
 Tensor.contiguous = contiguous
 
 
-@defop("to_device", MOVEMENT, dtype_rule="none")
-def to_device_op(xp, x, device):
+@defop("to_device", MOVEMENT, dtype_rule="none", doc="copy to another device")
+def to_device_op(xp, x, device, src=None):
     return to_device_array(x, device)
 
 
@@ -420,18 +1071,20 @@ def to_device(input: Tensor, device) -> Tensor:
 def copy_(self, src, non_blocking: bool = False) -> Tensor:
     """Copy the values of `src` (broadcast, cast and moved as needed) into self."""
     src = as_tensor_arg(src, self)
-
-    def _copy(t, s):
-        s = s.to(device=t.device) if s.device != t.device else s
-        s = s.to(t.dtype) if s.dtype is not t.dtype else s
-        return expand(s, *t.shape) + t * 0 if s.shape != t.shape else s + t * 0
     if not (self._rg or src._rg):
         if src.device != self.device:
             src = src.to(self.device)
-        self._data[...] = src._data.astype(self._data.dtype, copy=False)
+        if not self._data.flags.writeable:
+            raise RuntimeError("copy_: unsupported operation: self is a broadcast (expanded) view "
+                               "whose elements share memory; call .clone() first")
+        try:
+            self._data[...] = src._data.astype(self._data.dtype, copy=False)
+        except ValueError:
+            raise RuntimeError(f"copy_: the source of shape {list(src.shape)} cannot be broadcast "
+                               f"to self's shape {list(self.shape)}") from None
         self._vc[0] += 1
         return self
-    return inplace(lambda t, s: _copy_node(t, s), self, src, opname="copy_")
+    return inplace(_copy_node, self, src, opname="copy_")
 
 
 def _copy_node(t, s):
@@ -443,272 +1096,61 @@ def _copy_node(t, s):
 
 
 # ----------------------------------------------------------------------------------------------
-# indexing
+# writing through a view of a tensor that autograd records
 # ----------------------------------------------------------------------------------------------
 
-class TensorSlot:
-    """Marks, in a static index key, where the i-th tensor input of an indexing op goes."""
-
-    __slots__ = ("i",)
-
-    def __init__(self, i: int):
-        self.i = i
-
-    def __repr__(self) -> str:
-        return f"%idx{self.i}"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, TensorSlot) and other.i == self.i
-
-    def __hash__(self) -> int:
-        return hash(("slot", self.i))
-
-
-def split_key(key, like: Tensor):
-    """Split an index into a static key (with TensorSlots) and the tensors it uses."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    static, tensors = [], []
-    for k in key:
-        if isinstance(k, Tensor):
-            if k.dtype.is_floating_point:
-                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            static.append(TensorSlot(len(tensors)))
-            tensors.append(k)
-        elif isinstance(k, (list, np.ndarray)):
-            tk = as_tensor_arg(k, like)
-            if tk.dtype.is_floating_point:
-                if tk.numel() == 0:
-                    tk = tk.long()
-                else:
-                    raise IndexError("tensors used as indices must be long, int, byte or bool "
-                                     "tensors")
-            static.append(TensorSlot(len(tensors)))
-            tensors.append(tk)
-        elif isinstance(k, (bool, np.bool_)):
-            from .creation import tensor
-            static.append(TensorSlot(len(tensors)))
-            tensors.append(tensor(bool(k), device=like.device))
-        elif isinstance(k, (int, np.integer)):
-            static.append(int(k))
-        elif k is None or k is Ellipsis or isinstance(k, slice):
-            if isinstance(k, slice):
-                k = slice(*(_int_or_none(v) for v in (k.start, k.stop, k.step)))
-                if k.step is not None and k.step <= 0:
-                    raise ValueError("step must be greater than zero")
-            static.append(k)
-        else:
-            raise IndexError(f"index {k!r} of type {type(k).__name__} is not supported; use ints, "
-                             "slices, None, ..., or integer/bool tensors")
-    return tuple(static), tensors
+def _view_positions(view, base):
+    """For each element of array `view` (a view into array `base`), its flat C-order index in
+    base, found from the two arrays' addresses and strides."""
+    xp = np if type(base) is np.ndarray else __import__("cupy")
+    item = base.itemsize
+    off = _data_ptr(view) - _data_ptr(base)
+    voff = xp.full(view.shape, off, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(view.shape, view.strides)):
+        shape = [1] * view.ndim
+        shape[d] = n
+        voff = voff + (xp.arange(n, dtype=np.int64) * s).reshape(shape)
+    if base.flags.c_contiguous:
+        return voff // item
+    boff = xp.zeros(base.shape, dtype=np.int64)
+    for d, (n, s) in enumerate(zip(base.shape, base.strides)):
+        shape = [1] * base.ndim
+        shape[d] = n
+        boff = boff + (xp.arange(n, dtype=np.int64) * s).reshape(shape)
+    boff = boff.reshape(-1)
+    order = xp.argsort(boff, kind="stable")
+    return order[xp.searchsorted(boff[order], voff)]
 
 
-def _int_or_none(v):
-    if v is None:
-        return None
-    if isinstance(v, Tensor):
-        return int(v)
-    return int(v)
-
-
-def _build_key(static, arrays):
-    return tuple(arrays[k.i] if isinstance(k, TensorSlot) else k for k in static)
-
-
-def _check_bounds(xp, x, static, arrays, op):
-    """Clear IndexError for out-of-range ints (numpy's message lacks the op and shape)."""
-    dim = 0
-    n_ell = sum(1 for k in static if k is Ellipsis)
-    n_real = sum(1 for k in static if k is not None and k is not Ellipsis)
-    for k in static:
-        if k is Ellipsis:
-            dim += x.ndim - (n_real - 0) if n_ell else 0
-            continue
-        if k is None:
-            continue
-        if dim >= x.ndim:
-            raise IndexError(f"{op}: too many indices for tensor of dimension {x.ndim}")
-        if isinstance(k, int):
-            size = x.shape[dim]
-            if not -size <= k < size:
-                raise IndexError(f"{op}: index {k} is out of bounds for dimension {dim} with size "
-                                 f"{size}")
-        if isinstance(k, TensorSlot):
-            a = arrays[k.i]
-            if a.dtype == np.bool_:
-                dim += builtins.max(a.ndim, 1) if a.ndim else 0
-                continue
-            size = x.shape[dim]
-            if a.size and (int(a.max()) >= size or int(a.min()) < -size):
-                bad = int(a.max()) if int(a.max()) >= size else int(a.min())
-                raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with "
-                                 f"size {size}")
-        dim += 1
-
-
-@defop("getitem", INDEX, dtype_rule="none", is_view=True, save=("inputs[1:]",))
-def getitem_op(xp, x, *index_arrays, key):
-    if index_arrays:
-        _check_bounds(xp, x, key, index_arrays, "index")
-    try:
-        return x[_build_key(key, index_arrays)]
-    except IndexError as e:
-        _check_bounds(xp, x, key, index_arrays, "index")
-        raise IndexError(f"index: {e} (tensor shape {tuple(x.shape)})") from None
-
-
-@getitem_op.def_grad
-def _(ctx, g):
-    from .creation import zeros
-    shape, dt = ctx.in_meta[0]
-    z = zeros(shape, dtype=dt, device=g.device)
-    idx = ctx.inputs[1:]
-    return (apply(index_put_op, z, g, *idx, key=ctx.attrs["key"], accumulate=True),) + \
-        (None,) * len(idx)
-
-
-@defop("index_put", INDEX, dtype_rule="none", save=("inputs[2:]",))
-def index_put_op(xp, x, v, *index_arrays, key, accumulate):
-    out = x.copy()
-    k = _build_key(key, index_arrays)
-    if getattr(v, "dtype", None) is not None and v.dtype != x.dtype:
-        v = v.astype(x.dtype)
-    if accumulate:
-        if xp is np:
-            np.add.at(out, k, v)
-        else:
-            import cupyx
-            cupyx.scatter_add(out, k, v)
-    else:
-        out[k] = v
-    return out
-
-
-@index_put_op.def_grad
-def _(ctx, g):
-    key, acc = ctx.attrs["key"], ctx.attrs["accumulate"]
-    idx = ctx.inputs[2:]
-    gx = g if acc else apply(index_put_op, g, 0.0, *idx, key=key, accumulate=False)
-    gv = apply(getitem_op, g, *idx, key=key)
-    return (gx, gv) + (None,) * len(idx)
-
-
-def _getitem(self, key):
-    static, tensors = split_key(key, self)
-    if not tensors and static and all(isinstance(k, slice) and k == slice(None) for k in static):
-        return _alias(self) if not self._rg else apply(getitem_op, self, key=static)
-    return apply(getitem_op, self, *tensors, key=static)
-
-
-def _setitem(self, key, value):
-    static, tensors = split_key(key, self)
-    if isinstance(value, Tensor):
-        v = value
-    elif isinstance(value, (int, float, bool)):
-        v = value
-    else:
-        v = as_tensor_arg(value, self)
-    if not self._rg and not (isinstance(v, Tensor) and v._rg):
-        from .._dispatch import state
-        if state.tracer is None:
-            if not self._data.flags.writeable:
-                raise RuntimeError("unsupported operation: the tensor is a broadcast (expanded) "
-                                   "view; call .clone() before writing to it")
-            arrays = [t._data for t in tensors]
-            if arrays:
-                _check_bounds(None, self._data, static, arrays, "index_put_")
-            vd = v._data if isinstance(v, Tensor) else v
-            if isinstance(v, Tensor) and v.device != self.device:
-                raise RuntimeError(f"index_put_: value is on {v.device} but the tensor is on "
-                                   f"{self.device}")
-            try:
-                self._data[_build_key(static, arrays)] = vd
-            except ValueError as e:
-                raise RuntimeError(f"index_put_: {e} (tensor shape {tuple(self.shape)}, value "
-                                   f"shape {tuple(getattr(v, 'shape', ()))})") from None
-            self._vc[0] += 1
-            return
-    inplace(lambda t, val, *idx: apply(index_put_op, t, val, *idx, key=static, accumulate=False),
-            self, v, *tensors, opname="index_put_")
-
-
-Tensor.__getitem__ = _getitem
-Tensor.__setitem__ = _setitem
-
-
-def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tensor:
-    """Out-of-place `input[indices] = values` (or `+=` with accumulate=True)."""
-    static, tensors = split_key(tuple(indices), input)
-    return apply(index_put_op, input, values, *tensors, key=static, accumulate=accumulate)
-
-
-@register_method("index_put_")
-def index_put_(self, indices, values, accumulate: bool = False):
-    return inplace(lambda t, v: index_put(t, indices, v, accumulate), self, values,
-                   opname="index_put_")
-
-
-Tensor.index_put = index_put
-
-
-# ----------------------------------------------------------------------------------------------
-# cat
-# ----------------------------------------------------------------------------------------------
-
-@defop("cat", MOVEMENT)
-def cat_op(xp, *xs, dim):
-    return xp.concatenate(xs, axis=dim)
-
-
-@cat_op.def_grad
-def _(ctx, g):
-    dim = ctx.attrs["dim"]
-    out, start = [], 0
-    for shape, _ in ctx.in_meta:
-        n = shape[dim]
-        key = (slice(None),) * dim + (slice(start, start + n),)
-        out.append(g[key])
-        start += n
-    return tuple(out)
-
-
-def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
-    """Concatenate tensors along an existing dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
-    # PyTorch skips 1-D empty tensors (legacy behaviour).
-    kept = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
-    ref = kept[0]
-    d = wrap_dim(dim, ref.ndim, "cat")
-    for i, x in enumerate(kept):
-        if x.ndim != ref.ndim:
-            raise RuntimeError(f"cat(): tensors must have same number of dimensions: got "
-                               f"{ref.ndim} and {x.ndim}")
-        for j in range(ref.ndim):
-            if j != d and x.shape[j] != ref.shape[j]:
-                raise RuntimeError(
-                    f"cat(): sizes of tensors must match except in dimension {d}. Expected size "
-                    f"{ref.shape[j]} but got size {x.shape[j]} for tensor number {i} in the list.")
-    from ._api import write_out
-    return write_out(apply(cat_op, *kept, dim=d), out, "cat")
-
-
-concat = concatenate = cat
-
-
-def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
-    """Join tensors of equal shape along a new dimension."""
-    tensors = list(tensors)
-    if not tensors:
-        raise RuntimeError("stack expects a non-empty TensorList")
-    s0 = tensors[0].shape
-    for i, x in enumerate(tensors):
-        if x.shape != s0:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(s0)} at "
-                               f"entry 0 and {list(x.shape)} at entry {i}")
-    d = wrap_dim(dim, len(s0) + 1, "stack")
-    return cat([unsqueeze(x, d) for x in tensors], d, out=out)
+def write_through_view(fn, view: Tensor, args, kwargs, opname: str) -> Tensor:
+    """Run an in-place op on `view`, a view of a tensor recorded by autograd (PyTorch's
+    CopySlices): the base's history becomes "old base with the view's region replaced by
+    fn(old view)", and the view's history "that region of the new base"."""
+    base = view._base
+    idx = _wrap(_view_positions(view._data, base._data))
+    key = (TensorSlot(0),)
+    old = _wrap(base._data.copy())
+    old.grad_fn, old._rg = base.grad_fn, base._rg
+    flat = reshape(old, (-1,))
+    result = fn(apply(getitem_op, flat, idx, key=key), *args, **kwargs)
+    rdt, vdt = result.dtype, view.dtype
+    if rdt is not vdt and rdt._category > vdt._category:
+        raise RuntimeError(f"{opname}: result type {rdt.name.capitalize()} can't be cast to the "
+                           f"desired output type {vdt.name.capitalize()}")
+    if not view._data.flags.writeable:
+        raise RuntimeError(f"{opname}: unsupported operation: the tensor is a broadcast "
+                           "(expanded) view whose elements share memory; call .clone() first")
+    if tuple(result.shape) != tuple(view.shape):
+        result = expand(result, *view.shape)
+    new_base = apply(index_put_op, flat, result, idx, key=key, accumulate=False)
+    view._data[...] = result._data
+    view._vc[0] += 1
+    if new_base._rg:
+        base.grad_fn = reshape(new_base, tuple(base.shape)).grad_fn
+        base._rg = True
+        view.grad_fn = apply(getitem_op, reshape(base, (-1,)), idx, key=key).grad_fn
+        view._rg = True
+    return view
 
 
 __all__ = [_n for _n, _v in list(globals().items())
