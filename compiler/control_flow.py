@@ -23,6 +23,11 @@ _loop_ids = itertools.count()
 
 def _subtrace(parent, fn, operands):
     """Trace `fn(*operands)` into a closed Graph; returns (graph, lifted outer values, result)."""
+    return _subtrace_with(parent, fn, operands)
+
+
+def _subtrace_with(parent, fn, operands, allow_none=False):
+    """`_subtrace`; with `allow_none`, None results are left out of the graph's outputs."""
     from .sources import Scan
     from .trace import Tracer
     sub = Tracer(Scan())
@@ -42,13 +47,14 @@ def _subtrace(parent, fn, operands):
         return outer_value_of(t)
 
     sub.value_of = value_of
+    prev = state.tracer
     state.tracer = sub
     try:
         result = fn(*operands)
     finally:
-        state.tracer = parent
+        state.tracer = prev
     results = result if isinstance(result, (tuple, list)) else (result,)
-    sub.graph.outputs = [sub.value_of(r) for r in results]
+    sub.graph.outputs = [sub.value_of(r) for r in results if not (allow_none and r is None)]
     if sub.breaks:
         from .trace import Unsupported
         raise Unsupported("a cond/while_loop body reads a tensor value into Python")

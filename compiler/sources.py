@@ -113,7 +113,8 @@ class Scan:
             if isinstance(obj, tuple) and all(isinstance(x, PY_SCALARS) for x in obj):
                 self.values.append((src, obj))
                 return
-            self.values.append((Source(f"len({src.expr})", f"len({src.label})"), len(obj)))
+            if any(not isinstance(x, PY_SCALARS) for x in obj):   # its structure holds inputs
+                self.values.append((Source(f"len({src.expr})", f"len({src.label})"), len(obj)))
             for i, x in enumerate(obj):
                 self.visit(src.item(i), x, depth + 1)
             return

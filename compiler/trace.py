@@ -111,6 +111,9 @@ class TraceResult:
     notes: list                       # specialisations and remarks for explain()
     poisoned: str | None = None       # set when the trace gave up (use eager for this signature)
     input_tensors: list = dataclasses.field(default_factory=list)
+    n_outputs: int = 0                # graph.outputs: outputs, write-back values, saved values
+    backward: list = dataclasses.field(default_factory=list)   # (output index, BackwardProgram)
+    saved: list = dataclasses.field(default_factory=list)
 
 
 class Tracer:
@@ -288,6 +291,7 @@ class Tracer:
         """Collect outputs and state changes once the function returned."""
         g = self.graph
         outs: list[Value] = []
+        out_tensors: list[Tensor] = []
         src_of_obj = {id(t): s for s, t in self.scan.tensor_objs}
 
         def flatten(obj):
@@ -295,6 +299,7 @@ class Tracer:
                 if id(obj) in src_of_obj:  # the caller's own tensor object comes back
                     return ("s", src_of_obj[id(obj)])
                 outs.append(self.value_of(obj))
+                out_tensors.append(obj)
                 return ("v", len(outs) - 1)
             if isinstance(obj, tuple) and type(obj) is not tuple and hasattr(obj, "_fields"):
                 return ("nt", type(obj), tuple(flatten(x) for x in obj))
@@ -310,9 +315,43 @@ class Tracer:
         except Unsupported as e:
             self.poisoned = self.poisoned or str(e)
             writebacks = []
-        g.outputs = outs + [w.value for w in writebacks if w.value is not None]
-        return TraceResult(g, self.input_sources, self.breaks, spec, writebacks, self.scan,
-                           result, self.notes, self.poisoned, self.input_tensors)
+        backward = self._backward(out_tensors)
+        saved: list[Value] = []
+        for _, prog in backward:
+            for v in prog.saved:
+                if v not in saved:
+                    saved.append(v)
+        g.outputs = outs + [w.value for w in writebacks if w.value is not None] + saved
+        tr = TraceResult(g, self.input_sources, self.breaks, spec, writebacks, self.scan,
+                         result, self.notes, self.poisoned, self.input_tensors)
+        tr.n_outputs = len(outs)
+        tr.backward = backward
+        tr.saved = saved
+        return tr
+
+    def _backward(self, out_tensors) -> list:
+        """Backward programs for outputs that require grad (compiled autograd)."""
+        if not state.grad_enabled or self.poisoned is not None:
+            return []
+        needs = [i for i, t in enumerate(out_tensors) if t._rg and t.grad_fn is not None]
+        if not needs:
+            return []
+        if self.breaks:
+            self.poisoned = ("outputs require grad and the function has graph breaks; compiled "
+                             "autograd across graph breaks is not supported yet")
+            return []
+        from .autograd import trace_backward
+        diff = [t for t in self.input_tensors if t._rg]
+        out = []
+        for i in needs:
+            prog = trace_backward(self, out_tensors[i], diff)
+            if prog is None:
+                self.notes.append(f"output {i}: no compiled backward (its graph was freed)")
+                continue
+            if prog.graph.nodes and any(n.op in ("cond", "while_loop") for n in prog.graph.nodes):
+                continue
+            out.append((i, prog))
+        return out
 
     def _state_changes(self) -> list[Writeback]:
         out = []
@@ -372,6 +411,6 @@ def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False) -> TraceResu
         from .optim_rules import traced_optimizers
         with traced_optimizers(scan, tracer):
             result = fn(*args, **kwargs)
+        return tracer.finish(result)
     finally:
         state.tracer = None
-    return tracer.finish(result)

@@ -59,6 +59,8 @@ class Segment:
             extra.append(self.brk.value)
         if self.leaf is not None:
             extra.extend(self.leaf[2])
+            for _, prog in self.leaf[4]:
+                extra.extend(prog.saved)
         out |= {v.id for v in extra} - defined
         for c in self.children.values():
             out |= c.reads() - defined
@@ -220,7 +222,9 @@ def _chain(tr: TraceResult, first: int) -> Segment:
         segs.append(Segment(tr.graph.nodes[bounds[j]:bounds[j + 1]], brk))
     for a, b in zip(segs, segs[1:]):
         a.children[a.brk.key] = b
-    segs[-1].leaf = (tr.out_spec, tr.writebacks, list(tr.graph.outputs))
+    diff_srcs = [s for s, t in zip(tr.input_sources, tr.input_tensors) if t._rg]
+    segs[-1].leaf = (tr.out_spec, tr.writebacks, list(tr.graph.outputs), tr.n_outputs,
+                     tr.backward, diff_srcs)
     return segs[0]
 
 
@@ -326,12 +330,20 @@ class CompiledFunction:
             else:
                 entry.build_guards(args, kwargs)
             return tr.result
-        out_spec, writebacks, out_values = leaf.leaf
+        out_spec, writebacks, out_values, n_out, backward, diff_srcs = leaf.leaf
         outs = [env[v.id] for v in out_values]
+        n_wb = sum(1 for w in writebacks if w.value is not None)
+        tensors = [_wrap(a) for a in outs[:n_out]]
+        if backward and state.grad_enabled:
+            from compiler.autograd import attach_backward
+            pos = {v.id: i for i, v in enumerate(out_values)}
+            diff = [self._get(entry, s)(args, kwargs) for s in diff_srcs]
+            for i, prog in backward:
+                saved = [outs[pos[v.id]] for v in prog.saved]
+                attach_backward(tensors[i], prog, diff, saved)
         if writebacks:
-            self._write_back(entry, writebacks, outs[len(outs) - sum(
-                1 for w in writebacks if w.value is not None):], args, kwargs)
-        return self._unflatten(entry, out_spec, outs, args, kwargs)
+            self._write_back(entry, writebacks, outs[n_out:n_out + n_wb], args, kwargs)
+        return self._unflatten(entry, out_spec, tensors, args, kwargs)
 
     def _get(self, entry, src):
         key = (id(entry), src.expr)
@@ -364,7 +376,7 @@ class CompiledFunction:
     def _unflatten(self, entry, spec, outs, args, kwargs):
         tag = spec[0]
         if tag == "v":
-            return _wrap(outs[spec[1]])
+            return outs[spec[1]]
         if tag == "s":
             return self._get(entry, spec[1])(args, kwargs)
         if tag == "c":
