@@ -17,6 +17,7 @@ import numpy as np
 
 from ..ops import conv_ops as _C
 from ..ops._api import Tensor, apply
+from ..ops.registry import composite
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold",
            "max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -169,6 +170,7 @@ def _conv(op, spatial, input, weight, bias, stride, padding, dilation, groups):
     return y if input.ndim == spatial + 2 else y.squeeze(0)
 
 
+@composite("conv1d", "im2col, matmul, add")
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation) over an (N, C_in, L) or (C_in, L) input.
@@ -190,6 +192,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
 
 
+@composite("conv2d", "im2col, matmul, add")
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) over an (N, C_in, H, W) or (C_in, H, W) input.
@@ -257,6 +260,7 @@ def _conv_transpose(op, spatial, input, weight, bias, stride, padding, output_pa
     return y if input.ndim == spatial + 2 else y.squeeze(0)
 
 
+@composite("conv_transpose1d", "matmul, col2im, add")
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """1-D transposed convolution (the gradient of conv1d with respect to its input).
@@ -273,6 +277,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                            output_padding, groups, dilation)
 
 
+@composite("conv_transpose2d", "matmul, col2im, add")
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-D transposed convolution ("deconvolution"): a GEMM followed by col2im.
@@ -300,6 +305,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
 # unfold / fold
 # ----------------------------------------------------------------------------------------------
 
+@composite("unfold", "im2col, reshape")
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """Extract sliding local blocks (im2col): (N, C, H, W) -> (N, C*kH*kW, L).
 
@@ -331,6 +337,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     return out if input.ndim == 4 else out.squeeze(0)
 
 
+@composite("fold", "reshape, col2im")
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """Sum sliding local blocks back into an image (col2im): (N, C*kH*kW, L) -> (N, C, H, W).
 
@@ -451,6 +458,7 @@ def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, 
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
+@composite("max_pool1d", "max_pool2d_indices, gather")
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
     """1-D max pooling over an (N, C, L) or (C, L) input (stride defaults to kernel_size).
@@ -469,6 +477,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return (y, idx) if return_indices else y
 
 
+@composite("max_pool2d", "max_pool2d_indices, gather")
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode: bool = False, return_indices: bool = False):
     """2-D max pooling over an (N, C, H, W) or (C, H, W) input (stride defaults to kernel_size).
@@ -534,6 +543,7 @@ def _avg_pool(op, spatial, input, kernel_size, stride, padding, ceil_mode, count
     return _from_4d(y, spatial, batched)
 
 
+@composite("avg_pool1d", "im2col, sum, div")
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over an (N, C, L) or (C, L) input (stride defaults to kernel_size).
@@ -546,6 +556,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                      count_include_pad, None)
 
 
+@composite("avg_pool2d", "im2col, sum, div")
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling over an (N, C, H, W) or (C, H, W) input.
@@ -610,11 +621,13 @@ def _adaptive_avg(op, spatial, input, output_size):
     return x
 
 
+@composite("adaptive_avg_pool1d", "mean or matmul")
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
     """1-D adaptive average pooling to length `output_size` (PyTorch's window rule)."""
     return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size)
 
 
+@composite("adaptive_avg_pool2d", "mean or matmul")
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """2-D adaptive average pooling to `output_size` (int, pair; None keeps that input size).
 
@@ -653,12 +666,14 @@ def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices:
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size)
 
 
+@composite("adaptive_max_pool1d", "adaptive_max_pool2d_indices, gather")
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
     """1-D adaptive max pooling to length `output_size` (optionally with indices)."""
     y, idx = _adaptive_max("adaptive_max_pool1d", 1, input, output_size)
     return (y, idx) if return_indices else y
 
 
+@composite("adaptive_max_pool2d", "adaptive_max_pool2d_indices, gather")
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
     """2-D adaptive max pooling to `output_size` (int, pair, None entries keep the input size).
 
@@ -691,6 +706,7 @@ def _pad_index(mode: str, n: int, lo: int, hi: int) -> np.ndarray:
     return pos % n  # circular
 
 
+@composite("pad", "constant_pad, or getitem with index arrays")
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last len(pad)//2 dims; `pad` lists (left, right) for the last dim first.
 
@@ -804,6 +820,7 @@ def _linear_along(x, dim, n_out, scale, align_corners):
     return _take(x, dim, i0) * w0 + _take(x, dim, i1) * w1
 
 
+@composite("interpolate", "getitem, expand, mul, add")
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:

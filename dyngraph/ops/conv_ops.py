@@ -71,6 +71,11 @@ def col2im_op(xp, cols, output_size, kernel_size, dilation, padding, stride):
     dh, dw = dilation
     sh, sw = stride
     (pt, pb), (pl, pr) = padding
+    want = (_window_count(h, kh, pt, pb, sh, dh), _window_count(w, kw, pl, pr, sw, dw))
+    if (oh, ow) != want:
+        raise ValueError(f"col2im: columns of shape {tuple(cols.shape)} hold {oh} x {ow} windows, "
+                         f"but an output of size {tuple(output_size)} with these parameters has "
+                         f"{want[0]} x {want[1]}")
     cols = cols.transpose(1, 2, 3, 0, 4, 5)  # (C, kh, kw, N, oh, ow): contiguous from conv2d
     acc = cols.dtype if cols.dtype.itemsize >= 4 else np.float32
     out = xp.zeros((c, n, h + pt + pb, w + pl + pr), dtype=acc)

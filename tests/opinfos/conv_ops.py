@@ -1,0 +1,189 @@
+"""OpInfo cases for dyngraph/ops/conv_ops.py (im2col, col2im, constant_pad, max-pool indices)
+and the convolution/pooling composites built on them. The numpy references are plain loops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dyngraph.ops import conv_ops as C
+from tests.opinfo import OpCase, rand
+
+
+def _windows(n_in, k, d, lo, hi, s):
+    return (n_in + lo + hi - d * (k - 1) - 1) // s + 1
+
+
+def np_im2col(x, k, d, pad, s):
+    n, c, h, w = x.shape
+    (pt, pb), (pl, pr) = pad
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh, ow = _windows(h, k[0], d[0], pt, pb, s[0]), _windows(w, k[1], d[1], pl, pr, s[1])
+    out = np.zeros((n, c, k[0], k[1], oh, ow), dtype=x.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            for a in range(oh):
+                for b in range(ow):
+                    out[:, :, i, j, a, b] = xp[:, :, a * s[0] + i * d[0], b * s[1] + j * d[1]]
+    return out
+
+
+def np_col2im(cols, size, k, d, pad, s):
+    n, c, _, _, oh, ow = cols.shape
+    (pt, pb), (pl, pr) = pad
+    out = np.zeros((n, c, size[0] + pt + pb, size[1] + pl + pr), dtype=cols.dtype)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            for a in range(oh):
+                for b in range(ow):
+                    out[:, :, a * s[0] + i * d[0], b * s[1] + j * d[1]] += cols[:, :, i, j, a, b]
+    return out[:, :, pt:pt + size[0], pl:pl + size[1]]
+
+
+def np_max_indices(x, k, s, pad, d):
+    n, c, h, w = x.shape
+    (pt, pb), (pl, pr) = pad
+    oh, ow = _windows(h, k[0], d[0], pt, pb, s[0]), _windows(w, k[1], d[1], pl, pr, s[1])
+    out = np.zeros((n, c, oh, ow), dtype=np.int64)
+    for a in range(oh):
+        for b in range(ow):
+            best = np.full((n, c), -np.inf)
+            for i in range(k[0]):
+                for j in range(k[1]):
+                    r, q = a * s[0] - pt + i * d[0], b * s[1] - pl + j * d[1]
+                    if 0 <= r < h and 0 <= q < w:
+                        v = x[:, :, r, q]
+                        take = v > best
+                        best = np.where(take, v, best)
+                        out[:, :, a, b] = np.where(take, r * w + q, out[:, :, a, b])
+    return out
+
+
+def np_adaptive_max_indices(x, size):
+    n, c, h, w = x.shape
+    out = np.zeros((n, c) + tuple(size), dtype=np.int64)
+    for a in range(size[0]):
+        h0, h1 = a * h // size[0], -(-(a + 1) * h // size[0])
+        for b in range(size[1]):
+            w0, w1 = b * w // size[1], -(-(b + 1) * w // size[1])
+            win = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+            k = win.argmax(-1)
+            out[:, :, a, b] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)
+    return out
+
+
+def np_constant_pad(x, pad, value):
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pad, x.shape))
+    grow = [(max(lo, 0), max(hi, 0)) for lo, hi in pad]
+    return np.pad(x[crop], grow, constant_values=value)
+
+
+def _unfold6(t, k, d, p, s):
+    """torch's F.unfold, reshaped to im2col's (N, C, kh, kw, oh, ow)."""
+    import torch.nn.functional as TF
+    n, c, h, w = t.shape
+    oh, ow = _windows(h, k[0], d[0], p[0], p[0], s[0]), _windows(w, k[1], d[1], p[1], p[1], s[1])
+    return TF.unfold(t, k, dilation=d, padding=p, stride=s).reshape(n, c, k[0], k[1], oh, ow)
+
+
+def _fold6(t, size, k, d, p, s):
+    import torch.nn.functional as TF
+    n, c, kh, kw, oh, ow = t.shape
+    return TF.fold(t.reshape(n, c * kh * kw, oh * ow), size, k, dilation=d, padding=p, stride=s)
+
+
+def _tf():
+    import torch.nn.functional as TF
+    return TF
+
+
+def _F():
+    from dyngraph.nn import functional as F
+    return F
+
+
+SYM = ((1, 1), (2, 2))
+ASYM = ((0, 2), (1, 0))
+
+CASES = [
+    # ---- primitives ------------------------------------------------------------------------
+    OpCase("im2col", lambda x: C.im2col(x, (2, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+           [rand(2, 2, 4, 5, seed=1)],
+           ref=lambda x: np_im2col(x, (2, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+           torch_fn=lambda x: _unfold6(x, (2, 3), (1, 1), (0, 0), (1, 1)), name="plain"),
+    OpCase("im2col", lambda x: C.im2col(x, (3, 2), (2, 1), SYM, (2, 3)),
+           [rand(1, 2, 6, 7, seed=2)], ref=lambda x: np_im2col(x, (3, 2), (2, 1), SYM, (2, 3)),
+           torch_fn=lambda x: _unfold6(x, (3, 2), (2, 1), (1, 2), (2, 3)),
+           name="stride_dilation_padding"),
+    OpCase("im2col", lambda x: C.im2col(x, (2, 2), (1, 2), ASYM, (1, 1)),
+           [rand(1, 1, 4, 5, seed=3)], ref=lambda x: np_im2col(x, (2, 2), (1, 2), ASYM, (1, 1)),
+           name="asymmetric_padding"),
+    OpCase("col2im", lambda c: C.col2im(c, (4, 5), (2, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+           [rand(2, 2, 2, 3, 3, 3, seed=4)],
+           ref=lambda c: np_col2im(c, (4, 5), (2, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+           torch_fn=lambda c: _fold6(c, (4, 5), (2, 3), (1, 1), (0, 0), (1, 1)), name="plain"),
+    OpCase("col2im", lambda c: C.col2im(c, (6, 7), (3, 2), (2, 1), SYM, (2, 3)),
+           [rand(1, 2, 3, 2, 2, 4, seed=5)],
+           ref=lambda c: np_col2im(c, (6, 7), (3, 2), (2, 1), SYM, (2, 3)),
+           torch_fn=lambda c: _fold6(c, (6, 7), (3, 2), (2, 1), (1, 2), (2, 3)),
+           name="stride_dilation_padding"),
+    OpCase("col2im", lambda c: C.col2im(c, (4, 5), (2, 2), (1, 2), ASYM, (1, 1)),
+           [rand(1, 1, 2, 2, 5, 4, seed=6)],
+           ref=lambda c: np_col2im(c, (4, 5), (2, 2), (1, 2), ASYM, (1, 1)),
+           name="asymmetric_padding"),
+    OpCase("constant_pad", lambda x: C.constant_pad(x, ((0, 0), (1, 2), (2, 0)), 0.0),
+           [rand(2, 3, 4, seed=7)],
+           ref=lambda x: np_constant_pad(x, ((0, 0), (1, 2), (2, 0)), 0.0),
+           torch_fn=lambda x: _tf().pad(x, (2, 0, 1, 2)), name="grow"),
+    OpCase("constant_pad", lambda x: C.constant_pad(x, ((-1, 2), (1, -2)), 1.5),
+           [rand(4, 5, seed=8)], ref=lambda x: np_constant_pad(x, ((-1, 2), (1, -2)), 1.5),
+           torch_fn=lambda x: _tf().pad(x, (1, -2, -1, 2), value=1.5), name="crop_and_value"),
+    OpCase("max_pool2d_indices",
+           lambda x: C.apply(C.max_pool2d_indices_op, x, kernel_size=(2, 3), stride=(1, 2),
+                             padding=((1, 1), (1, 2)), dilation=(2, 1)),
+           [rand(2, 2, 5, 6, seed=9)],
+           ref=lambda x: np_max_indices(x, (2, 3), (1, 2), ((1, 1), (1, 2)), (2, 1)),
+           grad=False, name="padded"),
+    OpCase("max_pool2d_indices",
+           lambda x: C.apply(C.max_pool2d_indices_op, x, kernel_size=(3, 3), stride=(2, 2),
+                             padding=((1, 2), (1, 2)), dilation=(1, 1)),
+           [rand(1, 3, 6, 6, seed=10)],
+           ref=lambda x: np_max_indices(x, (3, 3), (2, 2), ((1, 2), (1, 2)), (1, 1)),
+           torch_fn=lambda x: _tf().max_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                               return_indices=True)[1],
+           grad=False, name="ceil_mode"),
+    OpCase("adaptive_max_pool2d_indices",
+           lambda x: C.apply(C.adaptive_max_pool2d_indices_op, x, output_size=(3, 2)),
+           [rand(2, 2, 7, 5, seed=11)], ref=lambda x: np_adaptive_max_indices(x, (3, 2)),
+           torch_fn=lambda x: _tf().adaptive_max_pool2d(x, (3, 2), return_indices=True)[1],
+           grad=False),
+    # ---- composites (checked against torch and with gradcheck) ------------------------------
+    OpCase("conv2d", lambda x, w, b: _F().conv2d(x, w, b, stride=(2, 1), padding=1, dilation=2,
+                                                 groups=2),
+           [rand(1, 4, 6, 5, seed=12), rand(4, 2, 2, 2, seed=13), rand(4, seed=14)],
+           torch_fn=lambda x, w, b: _tf().conv2d(x, w, b, stride=(2, 1), padding=1, dilation=2,
+                                                 groups=2),
+           composite=True, name="groups_stride_dilation"),
+    OpCase("conv_transpose2d",
+           lambda x, w, b: _F().conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                 output_padding=1, groups=2),
+           [rand(1, 4, 3, 3, seed=15), rand(4, 1, 3, 2, seed=16), rand(2, seed=17)],
+           torch_fn=lambda x, w, b: _tf().conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                           output_padding=1, groups=2),
+           composite=True),
+    OpCase("max_pool2d", lambda x: _F().max_pool2d(x, 2, 1, 1),
+           [rand(1, 2, 4, 5, seed=18)], torch_fn=lambda x: _tf().max_pool2d(x, 2, 1, 1),
+           composite=True),
+    OpCase("avg_pool2d", lambda x: _F().avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                   count_include_pad=False),
+           [rand(1, 2, 6, 5, seed=19)],
+           torch_fn=lambda x: _tf().avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                               count_include_pad=False),
+           composite=True),
+    OpCase("interpolate", lambda x: _F().interpolate(x, size=(5, 3), mode="bilinear"),
+           [rand(1, 2, 3, 4, seed=20)],
+           torch_fn=lambda x: _tf().interpolate(x, size=(5, 3), mode="bilinear"),
+           composite=True, name="bilinear"),
+    OpCase("pad", lambda x: _F().pad(x, (2, 1, 1, 2), mode="reflect"), [rand(1, 2, 3, 4, seed=21)],
+           torch_fn=lambda x: _tf().pad(x, (2, 1, 1, 2), mode="reflect"), composite=True,
+           name="reflect"),
+]
