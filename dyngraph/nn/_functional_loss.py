@@ -1,8 +1,8 @@
 """Loss functions of `dyngraph.nn.functional`, with PyTorch's names, arguments and semantics.
 
 Every loss is a composite of dyngraph ops, so autograd (and double backward) come for free.
-Log-probabilities are computed as `x - logsumexp(x)` and logits go through `log1p(exp(-|x|))`,
-so large inputs neither overflow nor lose precision.
+Log-probabilities come from the fused, max-shifted `log_softmax` op and logits go through
+`log1p(exp(-|x|))`, so large inputs neither overflow nor lose precision.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import warnings
 
 from .. import _dtype as D
 from .._tensor import Tensor
-from ..ops import as_tensor, broadcast_shapes, gather, logsumexp, where
+from ..ops import as_tensor, broadcast_shapes, gather, log_softmax, where
 from ..ops.registry import composite
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
@@ -115,7 +115,7 @@ def _weighted_mean(total: Tensor, weight_sum: Tensor) -> Tensor:
 
 
 def _log_softmax(x: Tensor, dim: int) -> Tensor:
-    return x - logsumexp(x, dim, keepdim=True)
+    return log_softmax(x, dim)
 
 
 def _log_sigmoid_neg(x: Tensor) -> Tensor:
@@ -311,7 +311,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     return _nll(input, target, weight, ignore_index, reduction, class_dim)
 
 
-@composite("cross_entropy", "logsumexp (log_softmax), gather, mul, sum, div")
+@composite("cross_entropy", "log_softmax, gather, mul, sum, div")
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:

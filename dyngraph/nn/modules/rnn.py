@@ -1,3 +1,491 @@
-"""Placeholder: being written."""
+"""Recurrent layers: RNN (tanh/relu), LSTM, GRU and their single-step cells, as in PyTorch.
 
-__all__: list[str] = []
+Parameter names, shapes, gate order (LSTM: i, f, g, o; GRU: r, z, n), initialisation
+(uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))) and input/hidden layouts follow PyTorch, so
+a PyTorch state dict loads unchanged.
+
+A layer projects the whole input sequence with one matmul (x @ W_ih^T + b_ih for every time
+step), then loops over time for the recurrent part, which is inherently sequential.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+from ... import ops as _ops
+from ..._tensor import Tensor
+from .. import functional as F
+from .. import init
+from ..parameter import Parameter
+from .module import Module
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+# ----------------------------------------------------------------------------------------------
+# One time step of each cell, written in dyngraph ops (shared by the layers and the cells).
+# `gi` is the input contribution x @ W_ih^T + b_ih, already computed.
+# ----------------------------------------------------------------------------------------------
+
+def _rnn_step(gi, h, w_hh, b_hh, relu: bool):
+    pre = gi + F.linear(h, w_hh, b_hh)
+    return pre.relu() if relu else pre.tanh()
+
+
+def _lstm_step(gi, h, c, w_hh, b_hh, w_hr=None):
+    gates = gi + F.linear(h, w_hh, b_hh)
+    H = c.shape[-1]
+    i = gates[..., :H].sigmoid()
+    f = gates[..., H:2 * H].sigmoid()
+    g = gates[..., 2 * H:3 * H].tanh()
+    o = gates[..., 3 * H:].sigmoid()
+    c = f * c + i * g
+    h = o * c.tanh()
+    if w_hr is not None:
+        h = F.linear(h, w_hr)
+    return h, c
+
+
+def _gru_step(gi, h, w_hh, b_hh):
+    gh = F.linear(h, w_hh, b_hh)
+    H = h.shape[-1]
+    r = (gi[..., :H] + gh[..., :H]).sigmoid()
+    z = (gi[..., H:2 * H] + gh[..., H:2 * H]).sigmoid()
+    n = (gi[..., 2 * H:] + r * gh[..., 2 * H:]).tanh()
+    return n + z * (h - n)  # (1 - z) * n + z * h
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-layer recurrent layers
+# ----------------------------------------------------------------------------------------------
+
+class RNNBase(Module):
+    """Shared implementation of RNN, LSTM and GRU (parameters, checks, the layer loop).
+
+    Args:
+        mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'.
+        input_size: features of each input step.
+        hidden_size: features of the hidden state.
+        num_layers: stacked recurrent layers.
+        bias: whether the layers have bias_ih/bias_hh.
+        batch_first: input/output as (N, L, H) instead of (L, N, H).
+        dropout: dropout on the outputs of every layer but the last (training only).
+        bidirectional: also run each layer backwards in time and concatenate.
+        proj_size: LSTM only: project h to this size (weight_hr).
+    """
+
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, device=None,
+                 dtype=None) -> None:
+        super().__init__()
+        if mode not in _GATES:
+            raise ValueError(f"Unrecognized RNN mode: {mode}")
+        if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1 or \
+                isinstance(dropout, bool):
+            raise ValueError("dropout should be a number in range [0, 1] representing the "
+                             "probability of an element being zeroed")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                          "non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", UserWarning,
+                          stacklevel=3)
+        if not isinstance(hidden_size, int) or isinstance(hidden_size, bool):
+            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+        if hidden_size <= 0:
+            raise ValueError("hidden_size must be greater than zero")
+        if num_layers <= 0:
+            raise ValueError("num_layers must be greater than zero")
+        if proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable "
+                             "projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        num_directions = 2 if bidirectional else 1
+        gate_size = _GATES[mode] * hidden_size
+        real_hidden = proj_size if proj_size > 0 else hidden_size
+        kw = {"device": device, "dtype": dtype}
+        self._flat_weights_names: list[str] = []
+        self._all_weights: list[list[str]] = []
+        for layer in range(num_layers):
+            for direction in range(num_directions):
+                in_size = input_size if layer == 0 else real_hidden * num_directions
+                shapes = [(gate_size, in_size), (gate_size, real_hidden)]
+                names = ["weight_ih_l{}{}", "weight_hh_l{}{}"]
+                if bias:
+                    shapes += [(gate_size,), (gate_size,)]
+                    names += ["bias_ih_l{}{}", "bias_hh_l{}{}"]
+                if proj_size > 0:
+                    shapes.append((proj_size, hidden_size))
+                    names.append("weight_hr_l{}{}")
+                suffix = "_reverse" if direction == 1 else ""
+                names = [n.format(layer, suffix) for n in names]
+                for name, shape in zip(names, shapes):
+                    setattr(self, name, Parameter(_ops.empty(*shape, **kw)))
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every weight and bias from uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def flatten_parameters(self) -> None:
+        """No-op kept for PyTorch compatibility (cuDNN weight packing does not apply here)."""
+
+    @property
+    def _flat_weights(self) -> list:
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list:
+        """The parameters, grouped per layer and direction."""
+        return [[getattr(self, n) for n in names] for names in self._all_weights]
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+    # ----- forward ----------------------------------------------------------------------------
+    def _weights(self, layer: int, direction: int):
+        """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction (None where absent)."""
+        suffix = "_reverse" if direction == 1 else ""
+        return tuple(getattr(self, f"{n}_l{layer}{suffix}", None) for n in
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+
+    def _check_input(self, input: Tensor, hx, name: str):
+        """Validate ranks and sizes; return (time-major batched input, is_batched)."""
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D tensor "
+                             f"instead (shape {tuple(input.shape)})")
+        is_batched = input.ndim == 3
+        for h in (hx if isinstance(hx, tuple) else (hx,)):
+            if h is None:
+                continue
+            if is_batched and h.ndim != 3:
+                raise RuntimeError(f"{name}: For batched 3-D input, hx should also be 3-D but "
+                                   f"got {h.ndim}-D tensor")
+            if not is_batched and h.ndim != 2:
+                raise RuntimeError(f"{name}: For unbatched 2-D input, hx should also be 2-D but "
+                                   f"got {h.ndim}-D tensor")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
+                               f"{self.input_size}, got {input.shape[-1]} (input shape "
+                               f"{tuple(input.shape)})")
+        if not is_batched:
+            input = input.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        return input, is_batched
+
+    def _initial_state(self, h, shape, like: Tensor, is_batched: bool, what: str, name: str):
+        if h is None:
+            return _ops.zeros(*shape, dtype=like.dtype, device=like.device)
+        if not is_batched:
+            h = h.unsqueeze(1)
+        if tuple(h.shape) != tuple(shape):
+            got = list(h.shape) if is_batched else [h.shape[0], h.shape[2]]
+            want = list(shape) if is_batched else [shape[0], shape[2]]
+            raise RuntimeError(f"{name}: Expected {what} size {tuple(want)}, got {got}")
+        return h
+
+    def _run(self, x: Tensor, states: list, name: str):
+        """Run all layers over time-major x (L, N, H_in); `states` per layer*direction."""
+        D = 2 if self.bidirectional else 1
+        L = x.shape[0]
+        finals = []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(D):
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                state = states[layer * D + direction]
+                gi_all = F.linear(x, w_ih, b_ih)  # every time step in one matmul
+                steps = range(L - 1, -1, -1) if direction == 1 else range(L)
+                seq = [None] * L
+                for t in steps:
+                    gi = gi_all[t]
+                    if self.mode == "LSTM":
+                        state = _lstm_step(gi, state[0], state[1], w_hh, b_hh, w_hr)
+                        seq[t] = state[0]
+                    elif self.mode == "GRU":
+                        state = _gru_step(gi, state, w_hh, b_hh)
+                        seq[t] = state
+                    else:
+                        state = _rnn_step(gi, state, w_hh, b_hh, self.mode == "RNN_RELU")
+                        seq[t] = state
+                outs.append(_ops.stack(seq, 0) if L else _ops.zeros(
+                    0, x.shape[1], self._out_size(), dtype=x.dtype, device=x.device))
+                finals.append(state)
+            x = outs[0] if D == 1 else _ops.cat(outs, 2)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        return x, finals
+
+    def _out_size(self) -> int:
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    def _finish(self, out: Tensor, is_batched: bool) -> Tensor:
+        if not is_batched:
+            return out.squeeze(1)
+        return out.transpose(0, 1) if self.batch_first else out
+
+    def forward(self, input: Tensor, hx: Tensor | None = None):
+        """Run the RNN/GRU: returns (output, h_n); see the class docstring for shapes."""
+        name = type(self).__name__
+        if isinstance(hx, tuple):
+            raise RuntimeError(f"{name}: hx must be a Tensor (h_0), not a tuple; tuples "
+                               "(h_0, c_0) are for LSTM")
+        x, is_batched = self._check_input(input, hx, name)
+        D = 2 if self.bidirectional else 1
+        shape = (self.num_layers * D, x.shape[1], self.hidden_size)
+        h0 = self._initial_state(hx, shape, x, is_batched, "hidden", name)
+        out, finals = self._run(x, [h0[i] for i in range(shape[0])], name)
+        h_n = _ops.stack(finals, 0)
+        return self._finish(out, is_batched), h_n if is_batched else h_n.squeeze(1)
+
+
+class RNN(RNNBase):
+    """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu), stacked.
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional: see
+            `RNNBase`; may be given positionally in PyTorch's order
+            (input_size, hidden_size, num_layers, nonlinearity, bias, batch_first, dropout,
+            bidirectional).
+        nonlinearity: 'tanh' (default) or 'relu'.
+
+    Inputs: input (L, N, H_in) ((N, L, H_in) with batch_first, or unbatched (L, H_in)) and
+    optional h_0 (D * num_layers, N, H_out). Returns (output (L, N, D * H_out), h_n).
+
+    Example:
+        >>> rnn = nn.RNN(10, 20, num_layers=2)
+        >>> out, h_n = rnn(dyngraph.randn(5, 3, 10))
+        >>> out.shape, h_n.shape
+        (dyngraph.Size([5, 3, 20]), dyngraph.Size([2, 3, 20]))
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if len(args) > 3:
+            self.nonlinearity = args[3]
+            args = args[:3] + args[4:]
+        else:
+            self.nonlinearity = kwargs.pop("nonlinearity", "tanh")
+        if self.nonlinearity == "tanh":
+            mode = "RNN_TANH"
+        elif self.nonlinearity == "relu":
+            mode = "RNN_RELU"
+        else:
+            raise ValueError(f"Unknown nonlinearity '{self.nonlinearity}'. Select from 'tanh' or "
+                             "'relu'.")
+        super().__init__(mode, *args, **kwargs)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit layers (gates r, z, n in PyTorch's order and equations).
+
+    r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in +
+    r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h. Arguments, inputs and outputs as `RNN`.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if "proj_size" in kwargs:
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        super().__init__("GRU", *args, **kwargs)
+
+
+class LSTM(RNNBase):
+    """Long short-term memory layers (gates i, f, g, o in PyTorch's order), optional proj_size.
+
+    Takes hx as a tuple (h_0, c_0) and returns (output, (h_n, c_n)); h has size proj_size when
+    it is set (weight_hr_l{k}), c always has hidden_size.
+
+    Example:
+        >>> lstm = nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
+        >>> out, (h, c) = lstm(dyngraph.randn(4, 7, 8))
+        >>> out.shape, h.shape
+        (dyngraph.Size([4, 7, 32]), dyngraph.Size([4, 4, 16]))
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__("LSTM", *args, **kwargs)
+
+    def forward(self, input: Tensor, hx: tuple | None = None):
+        """Run the LSTM: returns (output, (h_n, c_n))."""
+        name = "LSTM"
+        if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise RuntimeError("LSTM: hx must be a tuple (h_0, c_0) of two tensors, got "
+                               f"{type(hx).__name__}")
+        h0, c0 = hx if hx is not None else (None, None)
+        x, is_batched = self._check_input(input, (h0, c0), name)
+        D = 2 if self.bidirectional else 1
+        n = self.num_layers * D
+        h0 = self._initial_state(h0, (n, x.shape[1], self._out_size()), x, is_batched,
+                                 "hidden[0]", name)
+        c0 = self._initial_state(c0, (n, x.shape[1], self.hidden_size), x, is_batched,
+                                 "hidden[1]", name)
+        out, finals = self._run(x, [(h0[i], c0[i]) for i in range(n)], name)
+        h_n = _ops.stack([s[0] for s in finals], 0)
+        c_n = _ops.stack([s[1] for s in finals], 0)
+        if not is_batched:
+            h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
+        return self._finish(out, is_batched), (h_n, c_n)
+
+
+# ----------------------------------------------------------------------------------------------
+# Cells
+# ----------------------------------------------------------------------------------------------
+
+class RNNCellBase(Module):
+    """Parameters and checks shared by RNNCell, LSTMCell and GRUCell."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        kw = {"device": device, "dtype": dtype}
+        self.weight_ih = Parameter(_ops.empty(num_chunks * hidden_size, input_size, **kw))
+        self.weight_hh = Parameter(_ops.empty(num_chunks * hidden_size, hidden_size, **kw))
+        if bias:
+            self.bias_ih = Parameter(_ops.empty(num_chunks * hidden_size, **kw))
+            self.bias_hh = Parameter(_ops.empty(num_chunks * hidden_size, **kw))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw every weight and bias from uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        nl = getattr(self, "nonlinearity", "tanh")
+        if nl != "tanh":
+            s += f", nonlinearity={nl}"
+        return s
+
+    def _prepare(self, input: Tensor, hx, name: str):
+        """Check ranks/sizes; return (batched input, [batched states], is_batched)."""
+        if input.ndim not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead "
+                             f"(shape {tuple(input.shape)})")
+        if input.shape[-1] != self.input_size:
+            raise RuntimeError(f"{name}: input has inconsistent input_size: got "
+                               f"{input.shape[-1]} expected {self.input_size} (input shape "
+                               f"{tuple(input.shape)})")
+        is_batched = input.ndim == 2
+        if not is_batched:
+            input = input.unsqueeze(0)
+        n = input.shape[0]
+        states = []
+        for h in hx:
+            if h is None:
+                h = _ops.zeros(n, self.hidden_size, dtype=input.dtype, device=input.device)
+            else:
+                if h.ndim != (2 if is_batched else 1):
+                    raise RuntimeError(f"{name}: Expected hidden to be {2 if is_batched else 1}D "
+                                       f"for {2 if is_batched else 1}D input, got {h.ndim}D "
+                                       "instead")
+                if not is_batched:
+                    h = h.unsqueeze(0)
+                if tuple(h.shape) != (n, self.hidden_size):
+                    raise RuntimeError(f"{name}: hidden has shape {tuple(h.shape)}, expected "
+                                       f"{(n, self.hidden_size)} (batch {n}, hidden_size "
+                                       f"{self.hidden_size})")
+            states.append(h)
+        return input, states, is_batched
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu).
+
+    Example:
+        >>> cell = nn.RNNCell(10, 20)
+        >>> h = cell(dyngraph.randn(3, 10))
+        >>> h.shape
+        dyngraph.Size([3, 20])
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", device=None, dtype=None) -> None:
+        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step: returns h' of shape (N, hidden_size) (or (hidden_size) unbatched)."""
+        x, (h,), batched = self._prepare(input, (hx,), "RNNCell")
+        gi = F.linear(x, self.weight_ih, self.bias_ih)
+        h = _rnn_step(gi, h, self.weight_hh, self.bias_hh, self.nonlinearity == "relu")
+        return h if batched else h.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step; hx is (h, c) and the result is (h', c')."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None) -> None:
+        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
+
+    def forward(self, input: Tensor, hx: tuple | None = None):
+        """One step: returns (h', c')."""
+        h0, c0 = hx if hx is not None else (None, None)
+        x, (h, c), batched = self._prepare(input, (h0, c0), "LSTMCell")
+        gi = F.linear(x, self.weight_ih, self.bias_ih)
+        h, c = _lstm_step(gi, h, c, self.weight_hh, self.bias_hh)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (gates r, z, n as in PyTorch)."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
+                 dtype=None) -> None:
+        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        """One step: returns h'."""
+        x, (h,), batched = self._prepare(input, (hx,), "GRUCell")
+        gi = F.linear(x, self.weight_ih, self.bias_ih)
+        h = _gru_step(gi, h, self.weight_hh, self.bias_hh)
+        return h if batched else h.squeeze(0)
