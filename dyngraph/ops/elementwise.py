@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import _dtype as D
-from .registry import OpKind, defop, nondiff
+from .registry import OPS, OpKind, defop, nondiff
 
 UNARY, BINARY, TERNARY = OpKind.UNARY, OpKind.BINARY, OpKind.TERNARY
 
@@ -673,6 +673,28 @@ def _(ctx, g):
     return gx, glo, ghi
 
 
+def _bf16_opmath(fn):
+    """Run a binary/ternary rule on bfloat16 arrays in float32 and round the result once.
+
+    ml_dtypes' bfloat16 has no weak Python-float scalars (`bf16_array + 0.5` is float32), and
+    PyTorch computes bfloat16 arithmetic in float32 ("opmath") anyway, so this matches it.
+    """
+    def wrapped(xp, *args, **kw):
+        bf16 = D.bfloat16._np
+        if bf16 is None or not any(getattr(a, "dtype", None) == bf16 for a in args):
+            return fn(xp, *args, **kw)
+        args = [a.astype(np.float32) if getattr(a, "dtype", None) == bf16 else a for a in args]
+        out = fn(xp, *args, **kw)
+        return out.astype(bf16) if out.dtype.kind == "f" else out
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+for _op in list(OPS.values()):
+    if _op.kind in (BINARY, TERNARY) and _op.eager.__module__ == __name__:
+        _op.eager = _bf16_opmath(_op.eager)
+
+
 # ----------------------------------------------------------------------------------------------
 # Public functions and Tensor methods
 # ----------------------------------------------------------------------------------------------
@@ -1200,6 +1222,7 @@ Tensor.frac_ = lambda self: inplace(frac, self, opname="frac_")
 
 def rsub(input, other, *, alpha=1):
     """other - alpha * input (sub with the operands swapped)."""
+    _check_bool_sub(other, input)
     return sub(_as_operand(other, input), input, alpha=alpha)
 
 
@@ -1252,7 +1275,7 @@ def cast(input: Tensor, dtype) -> Tensor:
 # ----- operators ------------------------------------------------------------------------------
 
 def _rsub(self, other):
-    return sub(_as_operand(other, self), self)
+    return rsub(self, other)
 
 
 def _rdiv(self, other):
