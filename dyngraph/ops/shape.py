@@ -584,7 +584,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
         raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     d = wrap_dim(dim, input.ndim, "chunk")
     n = input.shape[d]
-    return split(input, -(-n // chunks) if n else 0, d)
+    if n == 0:
+        return tuple(_slice_at(input, d, slice(0, 0)) for _ in range(chunks))
+    return split(input, -(-n // chunks), d)
 
 
 Tensor.chunk = chunk
@@ -810,6 +812,8 @@ def repeat(input: Tensor, *repeats) -> Tensor:
     if builtins.min(reps, default=0) < 0:
         raise RuntimeError(f"repeat: repeats can not be negative, got {list(reps)}")
     shape = (1,) * (len(reps) - nd) + tuple(input.shape)
+    if all(r == 1 for r in reps):
+        return clone(reshape(input, shape))  # always a copy, as in PyTorch
     # (a, b) -> (1, a, 1, b) -> expand (r0, a, r1, b) -> (r0*a, r1*b): the copy is the reshape.
     inter = tuple(v for s in shape for v in (1, s))
     big = tuple(v for r, s in zip(reps, shape) for v in (r, s))
