@@ -60,7 +60,7 @@ def _back_to_half(out, x, dtype):
 @defop("sum", REDUCE, dtype_rule="none")
 def sum_op(xp, x, dim, keepdim, dtype=None):
     acc = _acc_dtype(x, dtype)
-    out = xp.sum(x if acc is None else x.astype(acc, copy=False), axis=dim, keepdims=keepdim)
+    out = xp.sum(x, axis=dim, keepdims=keepdim, dtype=acc)
     return _back_to_half(out, x, dtype)
 
 
@@ -93,15 +93,17 @@ def _(ctx, g):
 @defop("prod", REDUCE, dtype_rule="none", save=("inputs", "output"))
 def prod_op(xp, x, dim, keepdim, dtype=None):
     acc = _acc_dtype(x, dtype)
-    out = xp.prod(x if acc is None else x.astype(acc, copy=False), axis=dim, keepdims=keepdim)
+    out = xp.prod(x, axis=dim, keepdims=keepdim, dtype=acc)
     return _back_to_half(out, x, dtype)
 
 
 @prod_op.def_grad
 def _(ctx, g):
-    # d prod / d x_i = the product of the others. Written without dividing by zero: with no zero
-    # in the slice it is out / x; with exactly one zero, the product of the non-zeros at that
-    # element and 0 elsewhere; with two or more zeros, 0 everywhere.
+    # d prod / d x_i = the product of the others, written without dividing by zero:
+    # - no zero in the slice: out / x_i;
+    # - one zero, at z: prod_nz (the product of the non-zeros) at z, and prod_nz / x_i * x_z
+    #   elsewhere (0 in value, but with the right derivative in x_z, so double backward is exact);
+    # - two or more zeros: 0 (the first derivative is exact; the second is not, there).
     from .elementwise import where
     (x,) = ctx.inputs
     dims, keep = ctx.attrs["dim"], ctx.attrs["keepdim"]
@@ -112,11 +114,12 @@ def _(ctx, g):
         g = g.reshape(_keep_shape(shape, dims))
     is_zero = x == 0
     nonzero = where(is_zero, 1.0, x)
-    prod_nz = apply(prod_op, nonzero, dim=dims, keepdim=True)
     nzero = apply(sum_op, is_zero, dim=dims, keepdim=True)
-    safe = where(nzero == 0, out, 0.0) / nonzero
-    one_zero = where(is_zero & (nzero == 1), prod_nz, 0.0)
-    return (g * (safe + one_zero),)
+    no_zero = where(nzero == 0, out, 0.0) / nonzero
+    prod_nz = apply(prod_op, nonzero, dim=dims, keepdim=True)
+    x_z = apply(sum_op, where(is_zero, x, 0.0), dim=dims, keepdim=True)
+    one_zero = where(nzero == 1, where(is_zero, prod_nz, prod_nz / nonzero * x_z), 0.0)
+    return (g * (no_zero + one_zero),)
 
 
 def _check_nonempty(name, x, dim):
@@ -250,10 +253,8 @@ def _(ctx, g):
 
 def _scan(xp, fn, x, dim, dtype, reverse):
     acc = _acc_dtype(x, dtype)
-    a = x if acc is None else x.astype(acc, copy=False)
-    if reverse:
-        a = xp.flip(a, axis=dim)
-    out = fn(a, axis=dim)
+    a = xp.flip(x, axis=dim) if reverse else x
+    out = fn(a, axis=dim, dtype=acc)
     if reverse:
         out = xp.ascontiguousarray(xp.flip(out, axis=dim))
     return _back_to_half(out, x, dtype)

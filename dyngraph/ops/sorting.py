@@ -56,7 +56,7 @@ def topk_op(xp, x, k, dim, largest):
         part = xp.argpartition(x, n - k if largest else k - 1, axis=dim)
         sl = [slice(None)] * x.ndim
         sl[dim] = slice(n - k, n) if largest else slice(0, k)
-        cand = part[tuple(sl)]
+        cand = xp.sort(part[tuple(sl)], axis=dim)  # ties then come out lowest index first
         order = _argsort(xp, xp.take_along_axis(x, cand, axis=dim), dim, largest)
         idx = xp.take_along_axis(cand, order, axis=dim)
     elif k == 0:
