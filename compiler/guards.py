@@ -35,7 +35,7 @@ class Guard:
     text: str
 
 
-def tensor_guards(src: Source, t, shape) -> list[Guard]:
+def tensor_guards(src: Source, t, shape, requires_grad: bool) -> list[Guard]:
     """Guards on a tensor input: type, shape (Sym dims only >= 2), dtype, device, requires_grad."""
     e = src.expr
     out = [Guard(f"type({e}) is {_tname(t)}", f"type({src.label}) is {type(t).__name__}")]
@@ -57,7 +57,8 @@ def tensor_guards(src: Source, t, shape) -> list[Guard]:
     else:
         out.append(Guard(f"{e}._data.device.id == {t._data.device.id}",
                          f"{src.label}.device == {t.device}"))
-    out.append(Guard(f"{e}._rg is {bool(t._rg)}", f"{src.label}.requires_grad == {t._rg}"))
+    out.append(Guard(f"{e}._rg is {bool(requires_grad)}",
+                     f"{src.label}.requires_grad == {bool(requires_grad)}"))
     return out
 
 
@@ -81,7 +82,7 @@ class GuardSet:
 
     @classmethod
     def build(cls, scan: Scan, args, kwargs, inputs, grad_enabled: bool) -> "GuardSet":
-        """Guards for a trace: `inputs` is a list of (Source, tensor, shape) graph inputs."""
+        """Guards for a trace: `inputs` is a list of (Source, tensor, Value) graph inputs."""
         g = [Guard(f"len(a) == {len(args)}", f"len(args) == {len(args)}"),
              Guard(f"sorted(kw) == {sorted(kwargs)!r}", f"kwargs == {sorted(kwargs)}"),
              Guard(f"_state.grad_enabled is {grad_enabled}", f"grad mode is {grad_enabled}")]
@@ -98,12 +99,12 @@ class GuardSet:
                 g.append(Guard(f"type({src.expr}) is {type(v).__name__} and {src.expr} == {v!r}",
                                f"{src.label} == {v!r}"))
         seen = set()
-        for src, t, shape in inputs:
+        for src, t, v in inputs:
             seen.add(src.expr)
-            g.extend(tensor_guards(src, t, shape))
+            g.extend(tensor_guards(src, t, v.shape, v.requires_grad))
         for src, t in scan.tensor_objs:
-            if t._rg and t.grad_fn is None:
-                has = t._grad is not None
+            has = scan.grad_set.get(id(t))
+            if has is not None:
                 g.append(Guard(f"({src.expr}._grad is not None) is {has}",
                                f"{src.label}.grad is {'set' if has else 'None'}"))
         return cls(g, scan.bindings, [f"{s.expr}._data" for s, _, _ in inputs])

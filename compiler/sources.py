@@ -67,6 +67,7 @@ class Scan:
         self.optimizers: list[tuple] = []        # (Source, optimizer)
         self.values: list[tuple] = []            # (Source, python value) that may steer a trace
         self.objects: list[tuple] = []           # (Source, object) guarded by identity
+        self.grad_set: dict[int, bool] = {}      # id(leaf) -> whether it had a .grad at scan time
         self._seen: set[int] = set()
         self._consts: dict[int, str] = {}
 
@@ -91,6 +92,8 @@ class Scan:
         if key not in self.tensors:
             self.tensors[key] = (src, t)
             self.tensor_objs.append((src, t))
+        if t._rg and t.grad_fn is None:
+            self.grad_set.setdefault(id(t), t._grad is not None)
         if t._rg and t.grad_fn is None and t._grad is not None:
             g = t._grad
             if id(g._data) not in self.tensors:

@@ -336,10 +336,6 @@ class Tracer:
         needs = [i for i, t in enumerate(out_tensors) if t._rg and t.grad_fn is not None]
         if not needs:
             return []
-        if self.breaks:
-            self.poisoned = ("outputs require grad and the function has graph breaks; compiled "
-                             "autograd across graph breaks is not supported yet")
-            return []
         from .autograd import trace_backward
         diff = [t for t in self.input_tensors if t._rg]
         out = []

@@ -126,7 +126,7 @@ class Entry:
             self.root = _chain(tr, 0)
 
     def build_guards(self, args, kwargs):
-        ins = [(s, t, v.shape) for s, v, t in self.inputs]
+        ins = [(s, t, v) for s, v, t in self.inputs]
         self.guards = GuardSet.build(self.scan, args, kwargs, ins, self.grad_enabled)
         self.input_ids = [v.id for _, v, _ in self.inputs]
 
@@ -211,6 +211,8 @@ def _remap(tr: TraceResult, mapping: dict):
     for w in tr.writebacks:
         if w.value is not None:
             w.value = mapping.get(w.value.id, w.value)
+    for _, prog in tr.backward:
+        prog.saved = [mapping.get(v.id, v) for v in prog.saved]
 
 
 def _chain(tr: TraceResult, first: int) -> Segment:
