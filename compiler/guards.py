@@ -50,7 +50,7 @@ def tensor_guards(src: Source, t, shape, requires_grad: bool) -> list[Guard]:
     else:
         out.append(Guard(f"{e}._data.shape == {tuple(shape)!r}",
                          f"{src.label}.shape == {tuple(shape)}"))
-    out.append(Guard(f"{e}._data.dtype == _np.dtype({str(t._data.dtype)!r})",
+    out.append(Guard(f"{e}._data.dtype == {_dname(t._data.dtype)}",
                      f"{src.label}.dtype == {t.dtype.name}"))
     if type(t._data) is np.ndarray:
         out.append(Guard(f"type({e}._data) is _np.ndarray", f"{src.label}.device == cpu"))
@@ -62,7 +62,15 @@ def tensor_guards(src: Source, t, shape, requires_grad: bool) -> list[Guard]:
     return out
 
 
-_TYPES: dict[str, type] = {}
+_TYPES: dict[str, object] = {}   # types and numpy dtypes named in guard expressions
+
+
+def _dname(npdt) -> str:
+    name = f"_D{npdt.str.replace('<', 'l').replace('>', 'b').replace('|', 'n')}"
+    if name in _TYPES and _TYPES[name] != npdt:     # bfloat16 and friends share a str
+        name += f"_{id(npdt)}"
+    _TYPES[name] = npdt
+    return name
 
 
 def _tname(t) -> str:
@@ -84,7 +92,8 @@ class GuardSet:
     def build(cls, scan: Scan, args, kwargs, inputs, grad_enabled: bool) -> "GuardSet":
         """Guards for a trace: `inputs` is a list of (Source, tensor, Value) graph inputs."""
         g = [Guard(f"len(a) == {len(args)}", f"len(args) == {len(args)}"),
-             Guard(f"sorted(kw) == {sorted(kwargs)!r}", f"kwargs == {sorted(kwargs)}"),
+             Guard(f"sorted(kw) == {sorted(kwargs)!r}" if kwargs else "not kw",
+                   f"kwargs == {sorted(kwargs)}"),
              Guard(f"_state.grad_enabled is {grad_enabled}", f"grad mode is {grad_enabled}")]
         for src, obj in scan.objects:
             name = scan.bind("K", obj)

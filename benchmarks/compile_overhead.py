@@ -1,0 +1,111 @@
+"""Compile overhead: time to the first compiled call and to a cached call, for an MLP forward and
+an MLP training step (forward + loss.backward()), and the per-call overhead of a compiled function
+(guard checking) against the eager function, with torch.compile beside it where installed.
+
+Run: python benchmarks/compile_overhead.py [--torch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+sys.path.insert(0, __file__.rsplit("/benchmarks/", 1)[0])
+
+import dyngraph as dg  # noqa: E402
+
+
+def _timeit(fn, n):
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def bench_dyngraph():
+    nn = dg.nn
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    x, t = dg.randn(64, 784), dg.randint(0, 10, (64,))
+
+    def forward(x):
+        return model(x)
+
+    def step(x, t):
+        loss = nn.functional.cross_entropy(model(x), t)
+        loss.backward()
+        return loss
+
+    rows = []
+    for name, fn, args in (("MLP forward", forward, (x,)), ("MLP train step", step, (x, t))):
+        dg.reset()
+        cf = dg.compile(fn)
+        t0 = time.perf_counter()
+        cf(*args)                                   # trace (the call itself runs eagerly)
+        t1 = time.perf_counter()
+        cf(*args)                                   # first compiled run: passes + interpreter
+        t2 = time.perf_counter()
+        cached = _timeit(lambda: cf(*args), 20)
+        eager = _timeit(lambda: fn(*args), 20)
+        rows.append((name, t1 - t0, t2 - t1, cached, eager))
+        for p in model.parameters():
+            p.grad = None
+
+    tiny = dg.randn(4)
+    plain = lambda x: x  # noqa: E731
+    cf = dg.compile(lambda x: x + 1)
+    cf(tiny)
+    cf(tiny)
+    entry = cf._cf.entries[0]
+    guard = _timeit(lambda: entry.guards.check((tiny,), {}), 20000)
+    call = _timeit(lambda: cf(tiny), 5000)
+    eager = _timeit(lambda: tiny + 1, 5000)
+    base = _timeit(lambda: plain(tiny), 20000)
+    return rows, guard, call, eager, base
+
+
+def bench_torch():
+    import torch
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                                torch.nn.Linear(256, 10))
+    x, t = torch.randn(64, 784), torch.randint(0, 10, (64,))
+
+    def step(x, t):
+        loss = torch.nn.functional.cross_entropy(model(x), t)
+        loss.backward()
+        return loss
+
+    cf = torch.compile(step)
+    t0 = time.perf_counter()
+    cf(x, t)
+    first = time.perf_counter() - t0
+    cached = _timeit(lambda: cf(x, t), 20)
+    return first, cached
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--torch", action="store_true", help="also time torch.compile (slow, ~10 s)")
+    args = ap.parse_args()
+    rows, guard, call, eager, base = bench_dyngraph()
+    print(f"{'case':<16}{'trace (1st call)':>18}{'compile+run (2nd)':>19}{'cached call':>13}"
+          f"{'eager call':>12}")
+    for name, tr, comp, cached, eg in rows:
+        print(f"{name:<16}{tr * 1e3:>15.1f} ms{comp * 1e3:>16.1f} ms{cached * 1e3:>10.2f} ms"
+              f"{eg * 1e3:>9.2f} ms")
+    print(f"guard check (one tensor input): {guard * 1e6:.2f} us")
+    print(f"compiled x+1 call: {call * 1e6:.1f} us, eager x+1: {eager * 1e6:.1f} us, "
+          f"python call: {base * 1e6:.2f} us")
+    if args.torch:
+        try:
+            first, cached = bench_torch()
+            print(f"torch.compile MLP train step: first call {first:.2f} s, cached "
+                  f"{cached * 1e3:.2f} ms")
+        except Exception as e:  # noqa: BLE001 - report, do not fail the benchmark
+            print(f"torch.compile unavailable: {e}")
+
+
+if __name__ == "__main__":
+    main()
