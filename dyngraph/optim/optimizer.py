@@ -299,7 +299,13 @@ def _iter_grads(group: dict[str, Any]) -> Iterable[tuple[Tensor, Any]]:
             raise RuntimeError(
                 f"optimizer: gradient of shape {tuple(g.shape)} does not match its parameter's "
                 f"shape {tuple(p.shape)}")
-        yield p, g._data
+        g = g._data
+        d = p._data
+        if d.flags.c_contiguous and not g.flags.c_contiguous:
+            # Gradients of matmul weights often arrive as transposed (Fortran-order) views;
+            # mixing layouts in the elementwise update is ~5x slower than one copy here.
+            g = get_array_module(g).ascontiguousarray(g)
+        yield p, g
 
 
 def _step_counter() -> Tensor:
