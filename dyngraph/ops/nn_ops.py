@@ -23,8 +23,10 @@ def _widened(x):
        doc="exp(x - max) / sum(exp(x - max)) along `dim`")
 def softmax_op(xp, x, dim):
     w = _widened(x)
-    e = xp.exp(w - w.max(axis=dim, keepdims=True))
-    return (e / e.sum(axis=dim, keepdims=True)).astype(x.dtype, copy=False)
+    e = w - w.max(axis=dim, keepdims=True)  # a fresh array: the steps below reuse it in place
+    xp.exp(e, out=e)
+    e /= e.sum(axis=dim, keepdims=True)
+    return e.astype(x.dtype, copy=False)
 
 
 @softmax_op.def_grad
@@ -40,8 +42,8 @@ def _(ctx, g):
 def log_softmax_op(xp, x, dim):
     w = _widened(x)
     shifted = w - w.max(axis=dim, keepdims=True)
-    return (shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))).astype(
-        x.dtype, copy=False)
+    shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+    return shifted.astype(x.dtype, copy=False)
 
 
 @log_softmax_op.def_grad
