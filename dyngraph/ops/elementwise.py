@@ -1100,12 +1100,21 @@ Tensor.clamp_max_ = lambda self, max: inplace(clamp_max, self, max, opname="clam
 # ----- fill and zero ---------------------------------------------------------------------------
 
 def _fill_value(value, dt: D.dtype):
-    """A Python number converted as PyTorch's fill_ does (floats truncate into integer dtypes)."""
+    """A Python number converted as PyTorch's fill_ does: floats truncate into integer dtypes,
+    values out of the dtype's range are refused (uint8 takes negative ints, wrapping them)."""
     if dt is D.bool_:
         return bool(value)
-    if not dt.is_floating_point:
-        return int(value)
-    return float(value)
+    if dt.is_floating_point:
+        return float(value)
+    info = np.iinfo(dt.np)
+    if isinstance(value, float):
+        bad = not math.isfinite(value) or not info.min <= value <= info.max
+    else:
+        bad = not (-info.max if info.min == 0 else info.min) <= int(value) <= info.max
+    if bad:
+        raise RuntimeError(f"fill_: value {value} cannot be converted to type {dt.name} without "
+                           "overflow")
+    return np.asarray(int(value)).astype(dt.np)[()]
 
 
 @register_method("fill_")
