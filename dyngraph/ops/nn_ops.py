@@ -22,6 +22,8 @@ def _widened(x):
 @defop("softmax", OpKind.OTHER, dtype_rule="none", save=("output",),
        doc="exp(x - max) / sum(exp(x - max)) along `dim`")
 def softmax_op(xp, x, dim):
+    if x.ndim == 0:
+        return xp.ones_like(x)
     w = _widened(x)
     e = w - w.max(axis=dim, keepdims=True)  # a fresh array: the steps below reuse it in place
     xp.exp(e, out=e)
@@ -40,6 +42,8 @@ def _(ctx, g):
 @defop("log_softmax", OpKind.OTHER, dtype_rule="none", save=("output",),
        doc="x - max - log(sum(exp(x - max))) along `dim`")
 def log_softmax_op(xp, x, dim):
+    if x.ndim == 0:
+        return xp.zeros_like(x)
     w = _widened(x)
     shifted = w - w.max(axis=dim, keepdims=True)
     shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
