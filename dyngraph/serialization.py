@@ -225,7 +225,8 @@ def load(f, map_location=None, *, weights_only: bool = True, mmap: bool | None =
     """Load an object saved by `dyngraph.save` (or a safetensors file); runs no code from it.
 
     Args:
-        f: a path, or a binary file object positioned at the start of the saved data.
+        f: a path, or a binary file object positioned at the start of the saved data (it is
+            read up to the end of the saved object, so several objects can share one stream).
         map_location: where tensors go: None (the device they were saved from), a device or
             string ('cpu', 'cuda:0'), a dict mapping saved locations to new ones
             ({'cuda:1': 'cuda:0'}), or a callable `fn(tensor, location)` that gets each tensor
@@ -245,8 +246,7 @@ def load(f, map_location=None, *, weights_only: bool = True, mmap: bool | None =
         >>> state = dyngraph.load("ckpt.dg", map_location="cpu")
     """
     del weights_only, mmap
-    buf = _read_bytes(f)
-    header, data = _split(buf)
+    header, data = _read(f)
     meta = header.pop("__metadata__", None)
     entries = _check_entries(header, len(data))
     if meta is not None and not isinstance(meta, dict):
@@ -260,7 +260,8 @@ def load(f, map_location=None, *, weights_only: bool = True, mmap: bool | None =
             raise SerializationError(
                 "load(): checksum mismatch: the tensor data does not match the sha256 recorded "
                 "when the file was saved (the file is corrupt or was modified)")
-    arrays = {name: _array(name, entry, data) for name, entry in entries.items()}
+    view = memoryview(data)
+    arrays = {name: _array(name, entry, view) for name, entry in entries.items()}
     if meta.get("format") != FORMAT:
         mapper = _Mapper(map_location)
         return {name: mapper.tensor(arrays[name], {}) for name in sorted(arrays)}
@@ -276,42 +277,73 @@ def load(f, map_location=None, *, weights_only: bool = True, mmap: bool | None =
         raise SerializationError("load(): the saved structure is nested too deeply") from None
 
 
-def _read_bytes(f) -> bytes:
+def _read(f) -> tuple[dict, bytes]:
+    """The header and the data part. A path is read whole (trailing bytes are an error); a file
+    object is read only as far as its header describes, leaving it positioned after the object."""
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as fh:
-            return fh.read()
+            return _read_stream(fh, whole=True)
     if hasattr(f, "read"):
-        data = f.read()
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("load(): the file object must be opened in binary mode ('rb')")
-        return bytes(data)
+        return _read_stream(f, whole=False)
     if isinstance(f, (bytes, bytearray)):
         raise TypeError("load(): pass a path or a file object; wrap bytes in io.BytesIO(...)")
     raise TypeError(f"load(): f must be a path or a binary file object, not {type(f).__name__}")
 
 
-def _split(buf: bytes) -> tuple[dict, memoryview]:
-    if len(buf) < 8:
+def _read_exactly(fh, n: int) -> bytes:
+    """Up to `n` bytes, in bounded chunks (a forged size must not allocate it up front)."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 26))
+        if not isinstance(chunk, (bytes, bytearray)):
+            raise TypeError("load(): the file object must be opened in binary mode ('rb')")
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_stream(fh, whole: bool) -> tuple[dict, bytes]:
+    first = _read_exactly(fh, 8)
+    if len(first) < 8:
         raise SerializationError(
-            f"load(): the file is truncated: {len(buf)} bytes, shorter than the 8-byte header "
+            f"load(): the file is truncated: {len(first)} bytes, shorter than the 8-byte header "
             "length that starts a dyngraph/safetensors file")
-    n = int.from_bytes(buf[:8], "little")
+    n = int.from_bytes(first, "little")
     if n > MAX_HEADER_BYTES:
         raise SerializationError(
             f"load(): the header length {n} is implausibly large (limit {MAX_HEADER_BYTES} "
             "bytes); the file is corrupt or not a dyngraph/safetensors file")
-    if 8 + n > len(buf):
+    head = _read_exactly(fh, n)
+    if len(head) < n:
         raise SerializationError(
-            f"load(): the file is truncated: the header claims {n} bytes but only "
-            f"{len(buf) - 8} follow the length field")
+            f"load(): the file is truncated: the header claims {n} bytes but only {len(head)} "
+            "follow the length field")
     try:
-        header = json.loads(bytes(buf[8:8 + n]).decode("utf-8"))
+        header = json.loads(head.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise SerializationError(f"load(): the header is not valid JSON ({e}); the file is "
                                  "corrupt or not a dyngraph/safetensors file") from None
     if not isinstance(header, dict):
         raise SerializationError("load(): the header must be a JSON object")
-    return header, memoryview(buf)[8 + n:]
+    if whole:
+        return header, _read_exactly(fh, 1 << 62)
+    need = _described_length(header)
+    data = _read_exactly(fh, need)
+    if len(data) < need:
+        raise SerializationError(
+            f"load(): the file is truncated: its header describes {need} bytes of tensor data "
+            f"but only {len(data)} follow")
+    return header, data
+
+
+def _described_length(header: dict) -> int:
+    """The end of the last tensor's data (malformed entries are reported later)."""
+    ends = [e["data_offsets"][1] for k, e in header.items() if k != "__metadata__"
+            and isinstance(e, dict) and isinstance(e.get("data_offsets"), list)
+            and len(e["data_offsets"]) == 2 and _is_int(e["data_offsets"][1])]
+    return max(ends, default=0)
 
 
 def _check_entries(header: dict, data_len: int) -> dict[str, dict]:
