@@ -385,3 +385,15 @@ def test_inplace_scans():
     x = dg.tensor([1.0, 2.0, 3.0])
     assert x.cumsum_(0) is x and x.tolist() == [1.0, 3.0, 6.0]
     assert x.cumprod_(0).tolist() == [1.0, 3.0, 18.0]
+
+
+@requires_torch
+@pytest.mark.parametrize("fn", [
+    lambda x: x.sum(0), lambda x: x.mean(-1, keepdim=True), lambda x: x.amax(0),
+    lambda x: x.prod(0), lambda x: x.cumsum(0), lambda x: x.cumprod(-1), lambda x: x.norm(dim=0),
+    lambda x: x.logsumexp(0), lambda x: x.max(0).values, lambda x: x.sort().values,
+    lambda x: x.topk(1).values, lambda x: x.kthvalue(1).values, lambda x: x.median(0).values,
+], ids=["sum", "mean", "amax", "prod", "cumsum", "cumprod", "norm", "logsumexp", "max", "sort",
+        "topk", "kthvalue", "median"])
+def test_zero_dim_tensors_accept_dim_0_like_torch(fn):
+    _check_fwd_bwd(fn, fn, np.array(2.5))

@@ -253,6 +253,8 @@ def _(ctx, g):
 
 def _scan(xp, fn, x, dim, dtype, reverse):
     acc = _acc_dtype(x, dtype)
+    if x.ndim == 0:
+        return _back_to_half(x.astype(acc or x.dtype, copy=True), x, dtype)
     a = xp.flip(x, axis=dim) if reverse else x
     out = fn(a, axis=dim, dtype=acc)
     if reverse:
@@ -305,7 +307,8 @@ def _dims(input, dim, op):
     """`dim` as a sorted tuple; None, and for sum/mean-like ops an empty list, mean all dims."""
     if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(input.ndim))
-    return normalize_dims(dim, input.ndim, op)
+    dims = normalize_dims(dim, input.ndim, op)
+    return dims if input.ndim else ()  # a 0-d tensor accepts dim 0 or -1 and reduces nothing
 
 
 def _opt_dtype(dtype):
@@ -370,7 +373,7 @@ def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
     """
     if isinstance(dim, (tuple, list)):
         raise TypeError("prod(): argument 'dim' must be int, not tuple (reduce one dim at a time)")
-    dims = tuple(range(input.ndim)) if dim is None else (wrap_dim(dim, input.ndim, "prod"),)
+    dims = _dims(input, None if dim is None else (wrap_dim(dim, input.ndim, "prod"),), "prod")
     return apply(prod_op, input, dim=dims, keepdim=keepdim, dtype=_opt_dtype(dtype))
 
 
@@ -467,7 +470,7 @@ def min(input, dim=None, keepdim: bool = False, *, out=None, other=None):  # noq
 
 
 def _bool_dims(input, dim, name):
-    return tuple(range(input.ndim)) if dim is None else normalize_dims(dim, input.ndim, name)
+    return tuple(range(input.ndim)) if dim is None else _dims(input, dim, name)
 
 
 def all(input, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
