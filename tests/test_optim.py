@@ -315,6 +315,19 @@ def test_step_hooks():
     assert calls == ["pre", "post", "post"]
 
 
+def test_hooks_run_once_for_a_subclass_calling_super_step():
+    class ClippedSGD(optim.SGD):
+        def step(self, closure=None):
+            return super().step(closure)
+
+    w = dg.ones(2, requires_grad=True)
+    opt = ClippedSGD([w], lr=0.1)
+    calls = []
+    opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    opt.step()
+    assert calls == ["pre"]
+
+
 def test_repr_lists_groups():
     opt = optim.SGD([dg.ones(1, requires_grad=True)], lr=0.1)
     assert "Parameter Group 0" in repr(opt) and "lr: 0.1" in repr(opt)

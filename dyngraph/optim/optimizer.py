@@ -49,6 +49,15 @@ def _with_step_hooks(step: Callable) -> Callable:
     """Wrap a subclass's `step` so that registered pre/post hooks run around it."""
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
+        if self.__dict__.get("_in_step"):  # a subclass's step calling super().step()
+            return step(self, *args, **kwargs)
+        self._in_step = True
+        try:
+            return _hooked_step(self, args, kwargs)
+        finally:
+            self._in_step = False
+
+    def _hooked_step(self, args, kwargs):
         for hook in list(self._optimizer_step_pre_hooks.values()):
             result = hook(self, args, kwargs)
             if result is not None:
