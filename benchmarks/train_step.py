@@ -174,6 +174,7 @@ def check_agreement(makers, weights, x, y) -> None:
 
 
 def main() -> None:
+    """Check that the three steps agree, then time each at batch 128 and 8."""
     makers = {"numpy": numpy_step_fn, "dyngraph": dyngraph_step_fn}
     if torch is not None:
         torch.set_num_threads(ARGS.threads)

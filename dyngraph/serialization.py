@@ -149,6 +149,7 @@ class _Encoder:
         return name
 
     def encode(self, obj, path: str):
+        """The JSON form of `obj` (`path` names it in error messages)."""
         if obj is None or isinstance(obj, (bool, str)):
             return obj
         if isinstance(obj, Tensor):
@@ -435,6 +436,7 @@ class _Mapper:
         self.map_location = map_location
 
     def tensor(self, arr: np.ndarray, tag: dict) -> Tensor:
+        """Wrap a loaded array and place it where map_location says."""
         saved = tag.get("device", "cpu")
         t = _wrap(arr)
         ml = self.map_location
@@ -473,6 +475,7 @@ class _Decoder:
         self.made: dict[tuple[str, str], Any] = {}
 
     def decode(self, node):
+        """The object a JSON node stands for."""
         if node is None or isinstance(node, (bool, int, str)):
             return node
         if isinstance(node, dict) and len(node) >= 1:

@@ -42,6 +42,7 @@ class _RemovableHandle:
         self._hooks = hooks
 
     def remove(self) -> None:
+        """Unregister the hook."""
         self._hooks.pop(self.id, None)
 
 
