@@ -326,6 +326,11 @@ def _accumulate(node, g, create_graph, stored):
             var._grad = g
         elif g._vc is var._vc or not g._data.flags.writeable or id(g._data) in stored:
             var._grad = g.detach().clone()
+        elif not g._data.flags.c_contiguous and var._data.flags.c_contiguous:
+            # Like PyTorch's AccumulateGrad, give .grad the parameter's layout: gradients that
+            # arrive as transposed views would make every optimizer step strided.
+            var._grad = _dispatch._wrap(_dispatch.get_array_module(g._data).ascontiguousarray(
+                g._data))
         else:
             var._grad = g.detach()
         stored.add(id(var._grad._data))
