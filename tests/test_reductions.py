@@ -267,6 +267,24 @@ def test_median_values_and_indices_match_torch():
     assert d.median().item() == t.median().item()
 
 
+@requires_torch
+def test_median_nan_and_aminmax_match_torch():
+    a = RNG.standard_normal((3, 5))
+    a[1, 3] = a[2, 0] = a[2, 4] = np.nan
+    d, t = _pair(a, requires_grad=False)
+    for dim in (0, 1):
+        got, want = d.median(dim), t.median(dim)
+        np.testing.assert_array_equal(to_np(got.values), want.values.numpy())
+        np.testing.assert_array_equal(to_np(got.indices), want.indices.numpy())
+    assert np.isnan(d.median().item()) and np.isnan(t.median().item())
+    b = RNG.standard_normal((3, 5))
+    d, t = _pair(b, requires_grad=False)
+    for kw in ({}, {"dim": 1}, {"dim": 0, "keepdim": True}):
+        got, want = dg.aminmax(d, **kw), torch.aminmax(t, **kw)
+        assert_close(got.min, want.min)
+        assert_close(got.max, want.max)
+
+
 # ----------------------------------------------------------------------------------------------
 # sorting
 # ----------------------------------------------------------------------------------------------

@@ -408,7 +408,6 @@ def argmin(input, dim=None, keepdim: bool = False):
 
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
-MedianResult = namedtuple("median", ["values", "indices"])
 
 
 def _take_along(input, idx_keep, d, keepdim):
@@ -467,6 +466,15 @@ def min(input, dim=None, keepdim: bool = False, *, out=None, other=None):  # noq
     """`min(x)`: the smallest value; `min(x, dim)`: (values, indices); `min(x, y)`: minimum."""
     from .elementwise import minimum
     return _extreme("min", argmin_op, amin, minimum, MinResult, input, dim, keepdim, out, other)
+
+
+AminmaxResult = namedtuple("aminmax", ["min", "max"])
+
+
+def aminmax(input, *, dim=None, keepdim: bool = False):
+    """(min, max) over `dim` (all elements by default), as `amin` and `amax` compute them."""
+    dims = () if dim is None else dim
+    return AminmaxResult(amin(input, dims, keepdim), amax(input, dims, keepdim))
 
 
 def _bool_dims(input, dim, name):
@@ -617,44 +625,6 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, out=None, dtype=None):
     return write_out(r, out, "norm")
 
 
-@composite("median", "argsort, gather")
-def median(input, dim=None, keepdim: bool = False, *, out=None):
-    """Lower median: `median(x)` a value (gradient shared between ties), `median(x, dim)` a
-    (values, indices) pair (gradient to the selected index).
-
-    Example:
-        >>> dyngraph.median(dyngraph.tensor([1., 4., 2., 3.]))
-        tensor(2.)
-    """
-    from .sorting import argsort
-    if dim is None:
-        if input.numel() == 0:
-            return write_out(input.reshape(-1).sum() * math.nan, out, "median")
-        flat = input.reshape(-1)
-        k = (flat.shape[0] - 1) // 2
-        order = argsort(flat.detach(), stable=True)
-        m = _take_along(flat.detach(), order[k:k + 1], 0, False).reshape(())
-        mask = (input == m).to(input.dtype) if input.dtype.is_floating_point else None
-        if mask is None or not input.requires_grad:
-            return write_out(m.clone(), out, "median")
-        # m + mean of (x - m) over the tied elements: the value is m exactly, and the gradient
-        # is shared between the ties (PyTorch's evenly_distribute_backward).
-        r = m + sum((input - m) * mask) / sum(mask)
-        return write_out(r, out, "median")
-    d = wrap_dim(dim, input.ndim, "median")
-    if input.ndim == 0:
-        return _write_pair(MedianResult(input.clone(), apply(argmax_op, input, dim=0,
-                                                             keepdim=False)), out, "median")
-    n = input.shape[d]
-    if n == 0:
-        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size")
-    order = argsort(input.detach(), dim=d, stable=True)
-    k = (n - 1) // 2
-    idx = order[(slice(None),) * d + (slice(k, k + 1),)]
-    values = _take_along(input, idx, d, keepdim)
-    return _write_pair(MedianResult(values, idx if keepdim else idx.squeeze(d)), out, "median")
-
-
 # ----------------------------------------------------------------------------------------------
 # Tensor methods
 # ----------------------------------------------------------------------------------------------
@@ -664,7 +634,7 @@ for _name, _fn in [("sum", sum), ("mean", mean), ("nansum", nansum), ("nanmean",
                    ("argmin", argmin), ("max", max), ("min", min), ("all", all), ("any", any),
                    ("count_nonzero", count_nonzero), ("cumsum", cumsum), ("cumprod", cumprod),
                    ("var", var), ("std", std), ("logsumexp", logsumexp), ("norm", norm),
-                   ("median", median)]:
+                   ("aminmax", aminmax)]:
     setattr(Tensor, _name, _fn)
 
 

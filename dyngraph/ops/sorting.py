@@ -1,4 +1,4 @@
-"""Sorting and selection: sort, argsort, topk, kthvalue, unique.
+"""Sorting and selection: sort, argsort, topk, kthvalue, median, unique.
 
 The primitives return int64 indices only (they have no gradient); the values are gathered from
 the input with those indices, so gradients flow to the selected elements through `gather`.
@@ -8,18 +8,21 @@ NaN sorts as the largest value, as in PyTorch. Sorts are always stable, which sa
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
 
+from .. import _dtype as D
 from ._api import Tensor, apply, wrap_dim, write_out
-from .registry import OpKind, nondiff
+from .registry import OpKind, composite, nondiff
 
 SORT = OpKind.SORT
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
 KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+MedianResult = namedtuple("median", ["values", "indices"])
 
 
 def _stable_argsort(xp, a, axis):
@@ -192,6 +195,52 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False, *, out
     return _write_pair(KthvalueResult(values, idx), out, "kthvalue")
 
 
+@composite("median", "argsort, gather (NaN selected by argmax of isnan)")
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False, *, out=None):
+    """Lower median; NaN if the slice has a NaN (as in PyTorch).
+
+    `median(x)` is a value whose gradient is shared between tied elements; `median(x, dim)`
+    is a (values, indices) pair whose gradient goes to the selected index.
+
+    Example:
+        >>> dyngraph.median(dyngraph.tensor([1., 4., 2., 3.]))
+        tensor(2.)
+    """
+    if dim is None:
+        flat = input.reshape(-1).detach()
+        if flat.shape[0] == 0:
+            return write_out(flat.sum() * math.nan, out, "median")
+        m = _gather_values(flat, _median_index(flat, 0), 0).reshape(())
+        if not (input.requires_grad and input.dtype.is_floating_point):
+            return write_out(m, out, "median")
+        # m + mean of (x - m) over the tied elements: the value is m exactly, and the gradient
+        # is shared between the ties (PyTorch's evenly_distribute_backward).
+        mask = (input == m).to(input.dtype)
+        return write_out(m + ((input - m) * mask).sum() / mask.sum(), out, "median")
+    d = wrap_dim(dim, input.ndim, "median")
+    if input.ndim and input.shape[d] == 0:
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size (input "
+                         f"shape {tuple(input.shape)})")
+    idx = _median_index(input.detach(), d)
+    values = _gather_values(input, idx, d)
+    if not keepdim and input.ndim:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return _write_pair(MedianResult(values, idx), out, "median")
+
+
+def _median_index(x: Tensor, d: int) -> Tensor:
+    """Keepdim-shaped index of the lower median along `d`, or of the first NaN if any."""
+    if x.ndim == 0:
+        return apply(argsort_op, x, dim=0, descending=False)
+    k = (x.shape[d] - 1) // 2
+    idx = apply(argsort_op, x, dim=d, descending=False)[(slice(None),) * d + (slice(k, k + 1),)]
+    if not x.dtype.is_floating_point:
+        return idx
+    from .elementwise import where
+    nan = x.isnan()
+    return where(nan.any(d, keepdim=True), nan.to(D.uint8).argmax(d, keepdim=True), idx)
+
+
 def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
            return_counts: bool = False, dim: int | None = None):
     """The sorted unique elements (or slices along `dim`); not differentiable.
@@ -223,7 +272,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
 
 
 for _name, _fn in [("sort", sort), ("argsort", argsort), ("msort", msort), ("topk", topk),
-                   ("kthvalue", kthvalue), ("unique", unique)]:
+                   ("kthvalue", kthvalue), ("unique", unique), ("median", median)]:
     setattr(Tensor, _name, _fn)
 
 
