@@ -291,6 +291,14 @@ def test_index_errors_name_the_problem(key, exc, pattern):
             x[key if len(key) > 1 else key[0]] = 0.0
 
 
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_out_of_bounds_names_the_index(accumulate):
+    x = dg.zeros(3, 2)
+    with pytest.raises(IndexError, match="index_put: index 5 is out of bounds for dimension 0 "
+                                         "with size 3"):
+        x.index_put((dg.tensor([0, 5]),), dg.tensor(1.0), accumulate=accumulate)
+
+
 def test_float_index_tensor_is_refused():
     with pytest.raises(IndexError, match="long, int, byte or bool.*float32"):
         dg.zeros(3)[dg.tensor([0.0, 1.0])]

@@ -216,6 +216,23 @@ def test_random_permute_reshape_chains_match_numpy(shape, data):
     assert_close(x.flip(0).roll(1, -1), np.roll(np.flip(na, 0), 1, -1))
 
 
+@requires_torch
+@pytest.mark.parametrize("call", [
+    "x.reshape(shape=(4, 6))", "x.view(size=(6, 4))", "x.permute(dims=(2, 0, 1))",
+    "x.flip(dims=(0, 2))", "x.repeat(repeats=(1, 2, 1))", "x.tile(dims=(2,))",
+    "x[:1].expand(size=(2, 3, 4))", "x.transpose(dim0=0, dim1=2)", "x.squeeze(dim=0)",
+    "x.split(split_size=2, dim=2)[1]", "x.chunk(chunks=2, dim=2)[0]", "x.roll(shifts=1, dims=0)",
+    "x.narrow(dim=2, start=1, length=2)", "x.movedim(source=0, destination=2)",
+    "x.unflatten(dim=2, sizes=(2, 2))", "x.sum_to_size(size=(1, 3, 1))",
+    "x.diagonal(offset=1, dim1=1, dim2=2)", "x.select(dim=1, index=0)",
+    "lib.split(x, split_size_or_sections=[1, 3], dim=2)[1]", "lib.tril(x, diagonal=-1)",
+])
+def test_keyword_arguments_match_torch(call):
+    got = eval(call, {"x": dg.tensor(X), "lib": dg})
+    want = eval(call, {"x": torch.tensor(X), "lib": torch})
+    assert_close(got, want)
+
+
 # ----- errors ---------------------------------------------------------------------------------
 
 ERRORS = [

@@ -14,6 +14,7 @@ while index tensors are ordinary op inputs.
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -183,34 +184,82 @@ def getitem_op(xp, x, *index_arrays, key):
 
 @getitem_op.def_grad
 def _(ctx, g):
-    from .creation import zeros
     shape, dt = ctx.in_meta[0]
     idx = ctx.inputs[1:]
-    z = zeros(shape, dtype=dt, device=g.device)
-    # accumulate=True: an index repeated in the key receives the sum of its gradients.
-    return (apply(index_put_op, z, g, *idx, key=ctx.attrs["key"], accumulate=True),) + \
+    return (apply(getitem_backward_op, g, *idx, key=ctx.attrs["key"], shape=shape),) + \
         (None,) * len(idx)
+
+
+def _put(xp, out, v, key, index_arrays, accumulate) -> None:
+    """out[key] = v, or += v with accumulate (repeated indices add up), in place."""
+    if index_arrays and xp is not np:
+        check_key(out.shape, key, index_arrays, "index_put")  # cupy does not check bounds
+    k = _build_key(key, index_arrays)
+    if getattr(v, "dtype", None) is not None and v.dtype != out.dtype:
+        v = v.astype(out.dtype)
+    try:
+        if accumulate and index_arrays:
+            if xp is not np:
+                import cupyx
+                cupyx.scatter_add(out, _masks_to_ints(xp, k), v)
+            elif not _add_rows(out, v, key, index_arrays):
+                np.add.at(out, k, v)
+        elif accumulate:
+            out[k] += v  # a basic key addresses each element at most once
+        else:
+            out[k] = v
+    except IndexError:
+        check_key(out.shape, key, index_arrays, "index_put")
+        raise
+
+
+def _add_rows(out, v, key, arrays) -> bool:
+    """Fast path of `np.add.at` for keys `(:, ..., :, int_array)` (the gradients of x[idx] and
+    index_select, index_add, embedding lookups): numpy's add.at is several times faster on a
+    flat array with flat indices than on rows. Returns False when the key has another form."""
+    d = next((i for i, k in enumerate(key) if isinstance(k, TensorSlot)), None)
+    full = slice(None)
+    if d is None or len(arrays) != 1 or d >= out.ndim or not out.flags.c_contiguous or \
+            any(not (isinstance(k, slice) and k == full) for j, k in enumerate(key) if j != d):
+        return False
+    idx = arrays[0]
+    if idx.dtype == np.bool_:
+        return False
+    n = out.shape[d]
+    pre, post = math.prod(out.shape[:d]), math.prod(out.shape[d + 1:])
+    rows = idx.reshape(-1).astype(np.int64, copy=False)
+    if rows.size:
+        lo, hi = int(rows.min()), int(rows.max())
+        if lo < -n or hi >= n:
+            raise IndexError  # flat indices would land on the wrong elements; caller reports
+        if lo < 0:
+            rows = np.where(rows < 0, rows + n, rows)
+    vals = np.broadcast_to(v, out.shape[:d] + idx.shape + out.shape[d + 1:])
+    flat = (np.arange(pre)[:, None, None] * (n * post) + rows[None, :, None] * post +
+            np.arange(post)[None, None, :])
+    np.add.at(out.reshape(-1), flat.reshape(-1), vals.reshape(-1))
+    return True
+
+
+@defop("getitem_backward", INDEX, dtype_rule="none", save=("inputs[1:]",),
+       doc="zeros of `shape` with g accumulated at key: the gradient of x[key]")
+def getitem_backward_op(xp, g, *index_arrays, key, shape):
+    out = xp.zeros(shape, dtype=g.dtype)
+    _put(xp, out, g, key, index_arrays, accumulate=True)
+    return out
+
+
+@getitem_backward_op.def_grad
+def _(ctx, gg):
+    idx = ctx.inputs[1:]
+    return (apply(getitem_op, gg, *idx, key=ctx.attrs["key"]),) + (None,) * len(idx)
 
 
 @defop("index_put", INDEX, dtype_rule="none", save=("inputs[2:]",),
        doc="a copy of x with x[key] = v (or += v with accumulate=True)")
 def index_put_op(xp, x, v, *index_arrays, key, accumulate):
     out = x.copy()
-    if index_arrays:
-        check_key(x.shape, key, index_arrays, "index_put")
-    k = _build_key(key, index_arrays)
-    if getattr(v, "dtype", None) is not None and v.dtype != x.dtype:
-        v = v.astype(x.dtype)
-    if accumulate and index_arrays:
-        if xp is np:
-            np.add.at(out, k, v)
-        else:
-            import cupyx
-            cupyx.scatter_add(out, _masks_to_ints(xp, k), v)
-    elif accumulate:
-        out[k] += v  # a basic key addresses each element at most once
-    else:
-        out[k] = v
+    _put(xp, out, v, key, index_arrays, accumulate)
     return out
 
 
@@ -337,7 +386,9 @@ def _bounds(xp, index, n, dim, op):
 
 def _full_index(xp, index, dim):
     """A gather/scatter index along `dim` as a full advanced-indexing tuple."""
-    grids = list(xp.indices(index.shape, sparse=True))
+    nd = index.ndim
+    grids = [xp.arange(n).reshape((1,) * d + (n,) + (1,) * (nd - d - 1))
+             for d, n in enumerate(index.shape)]
     grids[dim] = index.astype(xp.int64, copy=False)
     return tuple(grids)
 

@@ -47,6 +47,16 @@ def _sizes(shape) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
+def _var_sizes(args, kw, name: str, op: str) -> tuple[int, ...]:
+    """Sizes given positionally (`f(2, 3)`, `f((2, 3))`) or as the keyword `name` (`f(shape=...)`)."""
+    if kw:
+        if args or set(kw) != {name}:
+            raise TypeError(f"{op}() got unexpected arguments {sorted(kw)}; pass the sizes "
+                            f"positionally or as {name}=")
+        args = (kw[name],)
+    return _sizes(args)
+
+
 def _alias(t: Tensor) -> Tensor:
     """A new tensor object viewing all of `t` (what PyTorch returns for no-op view calls)."""
     r = _wrap(t._data)
@@ -172,16 +182,16 @@ def reshape(input: Tensor, shape) -> Tensor:
 
 
 @register_method("reshape")
-def _reshape_method(self, *shape):
-    return reshape(self, _sizes(shape))
+def _reshape_method(self, *shape, **kw):
+    return reshape(self, _var_sizes(shape, kw, "shape", "reshape"))
 
 
 @register_method("view")
-def view(self, *shape) -> Tensor:
+def view(self, *shape, **kw) -> Tensor:
     """A view with a new shape; fails (as in PyTorch) when the memory layout does not allow one."""
     if len(shape) == 1 and isinstance(shape[0], D.dtype):
         raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
-    shape = _infer_shape(_sizes(shape), self.numel(), "view", self.shape)
+    shape = _infer_shape(_var_sizes(shape, kw, "size", "view"), self.numel(), "view", self.shape)
     if not _viewable(tuple(self._data.shape), self.stride(), shape):
         raise RuntimeError(
             f"view: size {list(shape)} is not compatible with input tensor's size "
@@ -233,8 +243,8 @@ def permute(input: Tensor, dims) -> Tensor:
 
 
 @register_method("permute")
-def _permute_method(self, *dims):
-    return permute(self, _sizes(dims))
+def _permute_method(self, *dims, **kw):
+    return permute(self, _var_sizes(dims, kw, "dims", "permute"))
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -286,7 +296,7 @@ Tensor.H = property(_H, doc="The conjugate transpose of a matrix (for real dtype
 Tensor.mH = property(_mT, doc="The last two dimensions swapped (real dtypes: same as .mT).")
 
 
-def expand(input: Tensor, *sizes) -> Tensor:
+def expand(input: Tensor, *sizes, **kw) -> Tensor:
     """Broadcast to a larger size without copying (-1 keeps a size); a read-only view.
 
     Example:
@@ -294,7 +304,7 @@ def expand(input: Tensor, *sizes) -> Tensor:
         tensor([[1, 1, 1],
                 [2, 2, 2]])
     """
-    sizes = _sizes(sizes)
+    sizes = _var_sizes(sizes, kw, "size", "expand")
     nd = input.ndim
     if len(sizes) < nd:
         raise RuntimeError(
@@ -353,9 +363,9 @@ def broadcast_tensors(*tensors) -> tuple:
     return tuple(expand(t, *shape) for t in tensors)
 
 
-def sum_to_size(input: Tensor, *size) -> Tensor:
+def sum_to_size(input: Tensor, *size, **kw) -> Tensor:
     """Sum `input` down to `size`, which it must broadcast from."""
-    size = _sizes(size)
+    size = _var_sizes(size, kw, "size", "sum_to_size")
     if tuple(input.shape) == size:
         return input
     try:
@@ -737,8 +747,8 @@ def flip(input: Tensor, dims) -> Tensor:
 
 
 @register_method("flip")
-def _flip_method(self, *dims):
-    return flip(self, _sizes(dims))
+def _flip_method(self, *dims, **kw):
+    return flip(self, _var_sizes(dims, kw, "dims", "flip"))
 
 
 def fliplr(input: Tensor) -> Tensor:
@@ -795,7 +805,7 @@ Tensor.roll = roll
 
 
 @composite("repeat", "reshape + expand + reshape")
-def repeat(input: Tensor, *repeats) -> Tensor:
+def repeat(input: Tensor, *repeats, **kw) -> Tensor:
     """Tile the tensor `repeats[i]` times along each dim (extra leading repeats add dims).
 
     Example:
@@ -803,7 +813,7 @@ def repeat(input: Tensor, *repeats) -> Tensor:
         tensor([[1, 2, 1, 2],
                 [1, 2, 1, 2]])
     """
-    reps = _sizes(repeats)
+    reps = _var_sizes(repeats, kw, "repeats", "repeat")
     nd = input.ndim
     if len(reps) < nd:
         raise RuntimeError(f"repeat: Number of dimensions of repeat dims ({len(reps)}) can not be "
@@ -833,8 +843,8 @@ def tile(input: Tensor, dims) -> Tensor:
 
 
 @register_method("tile")
-def _tile_method(self, *dims):
-    return tile(self, _sizes(dims))
+def _tile_method(self, *dims, **kw):
+    return tile(self, _var_sizes(dims, kw, "dims", "tile"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1122,7 +1132,7 @@ def _view_positions(view, base):
         shape[d] = n
         boff = boff + (xp.arange(n, dtype=np.int64) * s).reshape(shape)
     boff = boff.reshape(-1)
-    order = xp.argsort(boff, kind="stable")
+    order = xp.argsort(boff)
     return order[xp.searchsorted(boff[order], voff)]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import dyngraph as dg
+from dyngraph._dispatch import apply
+from dyngraph.ops.index import TensorSlot, getitem_backward_op
 from tests.conftest import torch
 from tests.opinfo import OpCase, rand
 
@@ -54,6 +56,19 @@ def _np_index_add(x, dim, idx, src):
     out = np.moveaxis(x.copy(), dim, 0)
     np.add.at(out, idx, np.moveaxis(src, dim, 0))
     return np.moveaxis(out, 0, dim)
+
+
+def _np_getitem_backward(g, idx, key, shape):
+    out = np.zeros(shape)
+    np.add.at(out, tuple(idx if k == "i" else k for k in key), g)
+    return out
+
+
+def _getitem_backward(key, shape, inputs, name):
+    static = tuple(TensorSlot(0) if k == "i" else k for k in key)
+    return OpCase("getitem_backward",
+                  lambda g, i: apply(getitem_backward_op, g, i, key=static, shape=shape),
+                  inputs, ref=lambda g, i: _np_getitem_backward(g, i, key, shape), name=name)
 
 
 def _setitem(x, key, v):
@@ -144,6 +159,11 @@ CASES = [
     OpCase("index_put", lambda x, i: x.index_fill(1, i, -1.5), [A, np.array([3, 0])],
            ref=lambda x, i: _np_put(x, -1.5, (slice(None), i)),
            torch_fn=lambda x, i: x.index_fill(1, i, -1.5), name="index_fill"),
+    # getitem_backward: zeros with g accumulated at the key (the rows fast path and add.at)
+    _getitem_backward(("i",), (3, 4), [rand(4, 4, seed=25), ROWS], "rows"),
+    _getitem_backward((slice(None), "i"), (3, 5), [rand(3, 2, 4, seed=26), IDX2], "dim1_2d"),
+    _getitem_backward(("i", slice(1, 3)), (3, 4), [rand(4, 2, seed=27), ROWS], "rows_slice"),
+    _getitem_backward(("i",), (3, 4), [rand(int(MASK.sum()), seed=28), MASK], "mask"),
     # gather / scatter / scatter_add
     OpCase("gather", lambda x, i: x.gather(0, i), [A, GIDX], ref=lambda x, i: _np_gather(x, 0, i),
            torch_fn=lambda x, i: x.gather(0, i)),
