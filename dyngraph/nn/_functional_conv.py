@@ -150,7 +150,8 @@ def _conv2d_core(op, x, weight, bias, stride, padding, dilation, groups):
         y = weight.reshape(groups, o // groups, k) @ cols.reshape(groups, k, n * oh * ow)
         if bias is not None:
             y = y + bias.reshape(groups, o // groups, 1)
-    return y.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
+    # A contiguous NCHW result, as PyTorch returns, so that .view() on it works.
+    return y.reshape(o, n, oh, ow).permute(1, 0, 2, 3).contiguous()
 
 
 def _conv(op, spatial, input, weight, bias, stride, padding, dilation, groups):

@@ -39,21 +39,43 @@ def _pad_array(xp, x, padding, value=0):
     return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
 
 
+def _valid_range(size: int, n_out: int, offset: int, pad_lo: int, stride: int):
+    """Windows [a0, a1) whose element at kernel `offset` lies inside the unpadded input, and
+    the input slice those elements come from (padding is never materialised)."""
+    start = offset - pad_lo                      # input index of window 0's element
+    a0 = max(0, -(start // stride)) if start < 0 else 0
+    a1 = min(n_out, (size - 1 - start) // stride + 1) if size - 1 >= start else 0
+    if a0 >= a1:
+        return None
+    first = start + a0 * stride
+    return slice(a0, a1), slice(first, first + stride * (a1 - a0 - 1) + 1, stride)
+
+
+def _offsets(shape_hw, out_hw, kernel_size, dilation, padding, stride):
+    """(i, j, window slices, input slices) for every kernel offset with some valid window."""
+    (h, w), (oh, ow) = shape_hw, out_hw
+    for i in range(kernel_size[0]):
+        rows = _valid_range(h, oh, i * dilation[0], padding[0][0], stride[0])
+        if rows is None:
+            continue
+        for j in range(kernel_size[1]):
+            cols = _valid_range(w, ow, j * dilation[1], padding[1][0], stride[1])
+            if cols is not None:
+                yield i, j, (rows[0], cols[0]), (rows[1], cols[1])
+
+
 @defop("im2col", OTHER, dtype_rule="none")
 def im2col_op(xp, x, kernel_size, dilation, padding, stride):
     kh, kw = kernel_size
-    dh, dw = dilation
-    sh, sw = stride
     n, c, h, w = x.shape
-    oh = _window_count(h, kh, *padding[0], sh, dh)
-    ow = _window_count(w, kw, *padding[1], sw, dw)
-    xpad = _pad_array(xp, x, padding).transpose(1, 0, 2, 3)  # (C, N, Hp, Wp)
-    cols = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    for i in range(kh):
-        hs = i * dh
-        for j in range(kw):
-            ws = j * dw
-            cols[:, i, j] = xpad[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw]
+    oh = _window_count(h, kh, *padding[0], stride[0], dilation[0])
+    ow = _window_count(w, kw, *padding[1], stride[1], dilation[1])
+    padded = any(p for pair in padding for p in pair)
+    cols = (xp.zeros if padded else xp.empty)((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    xt = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
+    for i, j, (wr, wc), (xr, xc) in _offsets((h, w), (oh, ow), kernel_size, dilation, padding,
+                                            stride):
+        cols[:, i, j, :, wr, wc] = xt[:, :, xr, xc]
     return cols.transpose(3, 0, 1, 2, 4, 5)
 
 
@@ -68,24 +90,20 @@ def _(ctx, g):
 def col2im_op(xp, cols, output_size, kernel_size, dilation, padding, stride):
     n, c, kh, kw, oh, ow = cols.shape
     h, w = output_size
-    dh, dw = dilation
-    sh, sw = stride
-    (pt, pb), (pl, pr) = padding
-    want = (_window_count(h, kh, pt, pb, sh, dh), _window_count(w, kw, pl, pr, sw, dw))
+    want = tuple(_window_count(size, k, *pad, s, d) for size, k, pad, s, d in
+                 zip(output_size, kernel_size, padding, stride, dilation))
     if (oh, ow) != want:
         raise ValueError(f"col2im: columns of shape {tuple(cols.shape)} hold {oh} x {ow} windows, "
                          f"but an output of size {tuple(output_size)} with these parameters has "
                          f"{want[0]} x {want[1]}")
-    cols = cols.transpose(1, 2, 3, 0, 4, 5)  # (C, kh, kw, N, oh, ow): contiguous from conv2d
     acc = cols.dtype if cols.dtype.itemsize >= 4 else np.float32
-    out = xp.zeros((c, n, h + pt + pb, w + pl + pr), dtype=acc)
-    for i in range(kh):
-        hs = i * dh
-        for j in range(kw):
-            ws = j * dw
-            out[:, :, hs:hs + sh * (oh - 1) + 1:sh, ws:ws + sw * (ow - 1) + 1:sw] += cols[:, i, j]
-    out = out[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
-    return out.astype(cols.dtype, copy=False)
+    # Accumulate in (C, N, H, W), the order conv2d's columns are laid out in, then copy once.
+    out = xp.zeros((c, n, h, w), dtype=acc)
+    cols = cols.transpose(1, 2, 3, 0, 4, 5)
+    for i, j, (wr, wc), (xr, xc) in _offsets((h, w), (oh, ow), kernel_size, dilation, padding,
+                                            stride):
+        out[:, :, xr, xc] += cols[:, i, j, :, wr, wc]
+    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3), dtype=cols.dtype)
 
 
 @col2im_op.def_grad
@@ -156,19 +174,13 @@ def max_pool2d_indices_op(xp, x, kernel_size, stride, padding, dilation):
     oh = _window_count(h, kh, *padding[0], sh, dh)
     ow = _window_count(w, kw, *padding[1], sw, dw)
     xpad = _pad_array(xp, x, padding, _lowest(x))
-    best = best_at = None
-    # Scan the window in row-major order and keep the first maximum (PyTorch's tie rule);
-    # NaN wins, as in PyTorch.
-    for i in range(kh):
-        for j in range(kw):
-            v = xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                     j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            if best is None:
-                best, best_at = v.copy(), xp.zeros(v.shape, dtype=np.int64)
-                continue
-            better = (v > best) | (v != v)
-            best = xp.where(better, v, best)
-            best_at = xp.where(better, i * kw + j, best_at)
+    # All window elements side by side on a last axis; argmax picks the first maximum of each
+    # window in row-major order, PyTorch's tie rule. (A NaN wins, but the first NaN rather than
+    # PyTorch's last one.)
+    windows = xp.stack([xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                             j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                        for i in range(kh) for j in range(kw)], axis=-1)
+    best_at = xp.argmax(windows, axis=-1)
     rows = (xp.arange(oh) * sh - padding[0][0]).reshape(oh, 1)
     cols = (xp.arange(ow) * sw - padding[1][0]).reshape(1, ow)
     return (rows + (best_at // kw) * dh) * w + cols + (best_at % kw) * dw
