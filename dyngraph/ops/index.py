@@ -553,6 +553,7 @@ def _full_like_index(input, index, value):
 
 @register_method("scatter")
 def _scatter_method(self, dim, index, src=None, *, value=None, reduce=None):
+    """`scatter` as a method."""
     return scatter(self, dim, index, src, value=value, reduce=reduce)
 
 
@@ -844,6 +845,7 @@ def nonzero(input: Tensor, *, out=None, as_tuple: bool = False):
 
 @register_method("nonzero")
 def _nonzero_method(self, *, as_tuple: bool = False):
+    """`nonzero` as a method."""
     return nonzero(self, as_tuple=as_tuple)
 
 
@@ -867,7 +869,7 @@ def take(input: Tensor, index: Tensor) -> Tensor:
         raise RuntimeError(f"take(): Expected a long tensor for index, but got "
                            f"{getattr(index, 'dtype', type(index).__name__)}")
     n = input.numel()
-    if index.numel():
+    if index.numel() and state.tracer is None:  # (traced: the getitem rule checks bounds)
         lo, hi = int(index.min()), int(index.max())
         if hi >= n or lo < -n:
             raise IndexError(f"take(): tried to access index {hi if hi >= n else lo} on a tensor "

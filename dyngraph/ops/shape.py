@@ -48,7 +48,7 @@ def _sizes(shape) -> tuple[int, ...]:
 
 
 def _var_sizes(args, kw, name: str, op: str) -> tuple[int, ...]:
-    """Sizes given positionally (`f(2, 3)`, `f((2, 3))`) or as the keyword `name` (`f(shape=...)`)."""
+    """Sizes given positionally (`f(2, 3)`, `f((2, 3))`) or as the keyword `name`."""
     if kw:
         if args or set(kw) != {name}:
             raise TypeError(f"{op}() got unexpected arguments {sorted(kw)}; pass the sizes "
@@ -183,6 +183,7 @@ def reshape(input: Tensor, shape) -> Tensor:
 
 @register_method("reshape")
 def _reshape_method(self, *shape, **kw):
+    """`reshape`, with the sizes given as `x.reshape(2, 3)` or `x.reshape((2, 3))`."""
     return reshape(self, _var_sizes(shape, kw, "shape", "reshape"))
 
 
@@ -244,6 +245,7 @@ def permute(input: Tensor, dims) -> Tensor:
 
 @register_method("permute")
 def _permute_method(self, *dims, **kw):
+    """`permute`, with the dims given as `x.permute(1, 0)` or `x.permute((1, 0))`."""
     return permute(self, _var_sizes(dims, kw, "dims", "permute"))
 
 
@@ -433,6 +435,7 @@ def squeeze(input: Tensor, dim=None) -> Tensor:
 
 @register_method("squeeze")
 def _squeeze_method(self, dim=None):
+    """`squeeze` as a method."""
     return squeeze(self, dim)
 
 
@@ -582,6 +585,7 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 @register_method("split")
 def _split_method(self, split_size, dim: int = 0):
+    """`split` as a method (`split_size` is an int or a list of sizes)."""
     return split(self, split_size, dim)
 
 
@@ -748,6 +752,7 @@ def flip(input: Tensor, dims) -> Tensor:
 
 @register_method("flip")
 def _flip_method(self, *dims, **kw):
+    """`flip`, with the dims given as `x.flip(0, 1)` or `x.flip((0, 1))`."""
     return flip(self, _var_sizes(dims, kw, "dims", "flip"))
 
 
@@ -844,6 +849,7 @@ def tile(input: Tensor, dims) -> Tensor:
 
 @register_method("tile")
 def _tile_method(self, *dims, **kw):
+    """`tile`, with the repeats given as `x.tile(2, 1)` or `x.tile((2, 1))`."""
     return tile(self, _var_sizes(dims, kw, "dims", "tile"))
 
 
@@ -942,7 +948,8 @@ def _(ctx, g):
                   offset=a["offset"], dim1=a["dim1"], dim2=a["dim2"]),)
 
 
-@defop("diagonal_scatter", MOVEMENT, doc="a copy of x with a diagonal replaced by src")
+@defop("diagonal_scatter", MOVEMENT, dtype_rule="none",
+       doc="a copy of x with a diagonal replaced by src")
 def diagonal_scatter_op(xp, x, src, offset, dim1, dim2):
     out = x.copy()
     _diagonal_view(xp, out, offset, dim1, dim2)[...] = src
