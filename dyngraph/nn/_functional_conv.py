@@ -433,6 +433,18 @@ def _from_4d(y: Tensor, spatial: int, batched: bool) -> Tensor:
     return y if batched else y.squeeze(0)
 
 
+def _gather_windows(x: Tensor, idx: Tensor) -> Tensor:
+    """x (N, C, H, W) at per-plane flat indices idx (N, C, oh, ow); differentiable in x.
+
+    Gathering from the flattened tensor with global indices keeps the backward scatter 1-D,
+    which numpy runs far faster than a multi-dimensional scatter.
+    """
+    from ..ops.creation import arange
+    n, c, h, w = x.shape
+    plane = arange(n * c, device=x.device).reshape(n, c, 1, 1) * (h * w)
+    return x.reshape(-1).gather(0, (idx + plane).reshape(-1)).reshape(idx.shape)
+
+
 def _max_pool(op, spatial, input, kernel_size, stride, padding, dilation, ceil_mode):
     batched = _check_dims(op, input, spatial)
     k, s, p, d = _pool_args(op, spatial, kernel_size, stride, padding, dilation)
@@ -442,8 +454,7 @@ def _max_pool(op, spatial, input, kernel_size, stride, padding, dilation, ceil_m
         k, s, d, pads, outs = (1,) + k, (1,) + s, (1,) + d, ((0, 0),) + pads, (1,) + outs
     n, c, h, w = x.shape
     idx = apply(_C.max_pool2d_indices_op, x, kernel_size=k, stride=s, padding=pads, dilation=d)
-    y = x.reshape(n, c, h * w).gather(2, idx.reshape(n, c, outs[0] * outs[1]))
-    y = y.reshape(n, c, *outs)
+    y = _gather_windows(x, idx)
     return _from_4d(y, spatial, batched), _from_4d(idx, spatial, batched)
 
 
@@ -652,8 +663,7 @@ def _adaptive_max(op, spatial, input, output_size):
         outs = (1,) + outs
     n, c, h, w = x.shape
     idx = apply(_C.adaptive_max_pool2d_indices_op, x, output_size=outs)
-    y = x.reshape(n, c, h * w).gather(2, idx.reshape(n, c, outs[0] * outs[1]))
-    y = y.reshape(n, c, *outs)
+    y = _gather_windows(x, idx)
     return _from_4d(y, spatial, batched), _from_4d(idx, spatial, batched)
 
 
