@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dyngraph as dg
 from tests.conftest import assert_close, requires_torch, torch
@@ -352,3 +354,50 @@ def test_gather_scatter_errors(fn, pattern):
     i = dg.tensor([[1, 0], [0, 1]])
     with pytest.raises((RuntimeError, IndexError, NotImplementedError), match=pattern):
         fn(x, i)
+
+
+# ----- random keys against numpy ----------------------------------------------------------------
+
+
+@st.composite
+def _shape_and_key(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    key, dim = [], 0
+    while dim < len(shape) and draw(st.booleans()):
+        n = shape[dim]
+        kind = draw(st.sampled_from(["int", "slice", "none", "array"]))
+        if kind == "int":
+            key.append(draw(st.integers(-n, n - 1)))
+        elif kind == "slice":
+            key.append(slice(draw(st.none() | st.integers(-n - 1, n + 1)),
+                             draw(st.none() | st.integers(-n - 1, n + 1)),
+                             draw(st.none() | st.integers(1, 3))))
+        elif kind == "none":
+            key.append(None)
+            continue
+        else:
+            key.append(np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=3))))
+        dim += 1
+    if draw(st.booleans()):
+        key.insert(draw(st.integers(0, len(key))), Ellipsis)
+    return shape, tuple(key)
+
+
+@given(_shape_and_key())
+@settings(max_examples=60, deadline=None)
+def test_random_keys_read_write_and_grad_match_numpy(shape_key):
+    shape, key = shape_key
+    a = np.arange(float(np.prod(shape))).reshape(shape)
+    dkey = tuple(dg.tensor(k) if isinstance(k, np.ndarray) else k for k in key)
+    x = dg.tensor(a, requires_grad=True)
+    y = x[dkey]
+    assert_close(y, a[key])
+    y.sum().backward()
+    want = np.zeros(shape)
+    np.add.at(want, key, 1.0)   # each read position gets its count as gradient
+    assert_close(x.grad, want)
+    b = a.copy()
+    b[key] = -1.0
+    z = dg.tensor(a)
+    z[dkey] = -1.0
+    assert_close(z, b)
