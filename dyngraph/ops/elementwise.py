@@ -49,6 +49,7 @@ def _(ctx, g):
 
 @defop("abs", UNARY, dtype_rule="same", save=("inputs",))
 def abs_op(xp, x):
+    _no_bool("abs", x)
     return xp.abs(x)
 
 
@@ -58,10 +59,16 @@ def _(ctx, g):
     return (g * x.sign(),)
 
 
-@nondiff("sign", UNARY, "piecewise constant: its gradient is zero almost everywhere",
-         dtype_rule="same")
+@defop("sign", UNARY, dtype_rule="same")
 def sign_op(xp, x):
-    return x.copy() if x.dtype == np.bool_ else xp.sign(x)
+    if x.dtype == np.bool_:
+        return x.copy()
+    if x.dtype.kind in "iu":
+        return xp.sign(x)
+    return xp.where(xp.isnan(x), 0, xp.sign(x)).astype(x.dtype, copy=False)  # sign(nan) == 0
+
+
+sign_op.def_grad(lambda ctx, g: _zero_grad(ctx, g))
 
 
 @nondiff("signbit", UNARY, "boolean output", dtype_rule="bool")
@@ -271,7 +278,7 @@ def _(ctx, g):
 @defop("relu", UNARY, dtype_rule="same", save=("output",))
 def relu_op(xp, x):
     if x.dtype == np.bool_:
-        raise TypeError("relu: not implemented for bool tensors")
+        raise RuntimeError("relu: bool inputs are not supported; convert first, e.g. x.float()")
     return xp.maximum(x, 0).astype(x.dtype, copy=False)
 
 
@@ -302,25 +309,45 @@ def _erf(xp, x):
         return np.vectorize(math.erf, otypes=[x.dtype])(x)
 
 
-@nondiff("floor", UNARY, "piecewise constant", dtype_rule="same")
+def _zero_grad(ctx, g):
+    """Piecewise-constant ops: PyTorch records them and gives a zero gradient (not None)."""
+    from .creation import zeros_like
+    return (zeros_like(g),)
+
+
+def _no_bool(name, x):
+    if x.dtype == np.bool_:
+        raise RuntimeError(f"{name}: not implemented for bool tensors; convert first, e.g. "
+                           "x.to(dyngraph.uint8)")
+
+
+@defop("floor", UNARY, dtype_rule="same")
 def floor_op(xp, x):
-    return x.copy() if x.dtype.kind in "iub" else xp.floor(x)
+    _no_bool("floor", x)
+    return x.copy() if x.dtype.kind in "iu" else xp.floor(x)
 
 
-@nondiff("ceil", UNARY, "piecewise constant", dtype_rule="same")
+@defop("ceil", UNARY, dtype_rule="same")
 def ceil_op(xp, x):
-    return x.copy() if x.dtype.kind in "iub" else xp.ceil(x)
+    _no_bool("ceil", x)
+    return x.copy() if x.dtype.kind in "iu" else xp.ceil(x)
 
 
-@nondiff("trunc", UNARY, "piecewise constant", dtype_rule="same")
+@defop("trunc", UNARY, dtype_rule="same")
 def trunc_op(xp, x):
-    return x.copy() if x.dtype.kind in "iub" else xp.trunc(x)
+    _no_bool("trunc", x)
+    return x.copy() if x.dtype.kind in "iu" else xp.trunc(x)
 
 
-@nondiff("round", UNARY, "piecewise constant", dtype_rule="same")
+@defop("round", UNARY, dtype_rule="same")
 def round_op(xp, x, decimals=0):
     # numpy, like PyTorch, rounds half to even.
-    return x.copy() if x.dtype.kind in "iub" else xp.round(x, decimals)
+    _no_bool("round", x)
+    return x.copy() if x.dtype.kind in "iu" else xp.round(x, decimals)
+
+
+for _op in (floor_op, ceil_op, trunc_op, round_op):
+    _op.def_grad(_zero_grad)
 
 
 @nondiff("isnan", UNARY, "boolean output", dtype_rule="bool")
@@ -345,13 +372,19 @@ def logical_not_op(xp, x):
 
 @nondiff("bitwise_not", UNARY, "integer output", dtype_rule="same")
 def bitwise_not_op(xp, x):
-    if x.dtype.kind == "f":
+    if x.dtype.kind not in "biu":
         raise TypeError("bitwise_not: not implemented for floating-point tensors")
     return xp.invert(x)
 
 
 @defop("nan_to_num", UNARY, dtype_rule="same", save=("inputs",))
 def nan_to_num_op(xp, x, nan=0.0, posinf=None, neginf=None):
+    if x.dtype.name == "bfloat16":  # numpy's nan_to_num does not know ml_dtypes' bfloat16
+        import ml_dtypes
+        big = float(ml_dtypes.finfo(x.dtype).max)
+        return xp.nan_to_num(x.astype(np.float32), nan=nan,
+                             posinf=big if posinf is None else posinf,
+                             neginf=-big if neginf is None else neginf).astype(x.dtype)
     return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
@@ -448,17 +481,18 @@ def pow_op(xp, a, b):
 
 @pow_op.def_grad
 def _(ctx, g):
+    from . import where
     a, b = ctx.inputs
     ga = gb = None
     if _needs(a):
-        ga = g * b * a ** (b - 1) if not isinstance(b, (int, float)) else (
-            g * b * a ** (b - 1) if b != 0 else g * 0)
+        if isinstance(b, (int, float)):
+            ga = g * b * a ** (b - 1) if b != 0 else g * 0
+        else:  # b * a^(b-1), defined as 0 where b == 0 (so 0^0 has gradient 0, as in PyTorch)
+            ga = where(b == 0, 0.0, g * b * a ** (b - 1))
     if _needs(b):
-        y = ctx.out
-        # d/db a^b = a^b log a; defined as 0 where a == 0 and b > 0 (PyTorch does the same).
-        from . import where
-        la = where(a == 0, 0.0, a.abs().log())
-        gb = g * y * la
+        # d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0 (as in PyTorch); a
+        # negative base gives NaN, as it does there.
+        gb = where((a == 0) & (b >= 0), 0.0, g * ctx.out * a.log())
     return ga, gb
 
 
@@ -579,9 +613,10 @@ def copysign_op(xp, a, b):
 def _(ctx, g):
     # d/da |a| * sign(b) = sign(a) * sign(b) = out / a (0 at a == 0, as in PyTorch); the
     # derivative in b is zero almost everywhere.
-    a, _b = ctx.inputs
+    a, b = ctx.inputs
     from . import where
-    return where(a == 0, 0.0, ctx.out / a) * g, None
+    from .creation import zeros_like
+    return where(a == 0, 0.0, ctx.out / a) * g, zeros_like(g) if _needs(b) else None
 
 
 def _cmp(name, ufunc_name):
@@ -618,7 +653,7 @@ def _bitwise(name, ufunc_name):
     @nondiff(name, BINARY, "integer/boolean output")
     def rule(xp, a, b):
         for v in (a, b):
-            if isinstance(v, float) or getattr(v, "dtype", np.dtype("i")).kind == "f":
+            if isinstance(v, float) or getattr(v, "dtype", np.dtype("i")).kind not in "biu":
                 raise TypeError(f"{name}: not implemented for floating-point tensors")
         return getattr(xp, ufunc_name)(a, b)
     return rule
@@ -732,7 +767,7 @@ Tensor.negative = Tensor.neg
 Tensor.negative_ = Tensor.neg_
 abs = _unary(abs_op, "abs", "Absolute value, elementwise.")  # noqa: A001 - PyTorch's name
 absolute = abs
-Tensor.absolute = Tensor.abs
+Tensor.absolute, Tensor.absolute_ = Tensor.abs, Tensor.abs_
 sign = _unary(sign_op, "sign", "Sign (-1, 0 or 1), elementwise.")
 exp = _unary(exp_op, "exp", "e**input, elementwise.")
 exp2 = _unary(exp2_op, "exp2", "2**input, elementwise.")
@@ -753,6 +788,7 @@ floor = _unary(floor_op, "floor", "Largest integer <= input, elementwise.")
 ceil = _unary(ceil_op, "ceil", "Smallest integer >= input, elementwise.")
 trunc = _unary(trunc_op, "trunc", "Round toward zero, elementwise.")
 fix = trunc
+Tensor.fix, Tensor.fix_ = Tensor.trunc, Tensor.trunc_
 isnan = _unary(isnan_op, "isnan", "True where input is NaN.")
 isinf = _unary(isinf_op, "isinf", "True where input is +-inf.")
 isfinite = _unary(isfinite_op, "isfinite", "True where input is neither inf nor NaN.")
@@ -909,10 +945,12 @@ def div(input, other, *, rounding_mode=None, out=None):
     elif rounding_mode == "floor":
         r = apply(floor_divide_op, input, other)
     elif rounding_mode == "trunc":
-        r = apply(div_op, input, other).trunc()
-        dt = D.result_type(input, other)
-        if not dt.is_floating_point:
-            r = r.to(dt)
+        if D.result_type(input, other).is_floating_point:
+            r = apply(div_op, input, other).trunc()
+        else:  # floor, plus one where the exact quotient was negative and not whole
+            q = apply(floor_divide_op, input, other)
+            inexact = apply(remainder_op, input, other) != 0
+            r = q + (inexact & ((input < 0) ^ (other < 0)))
     else:
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                          f"found '{rounding_mode}'")
@@ -1010,6 +1048,10 @@ le = _binary(le_op, "le", "input <= other, elementwise (bool result).")
 gt = _binary(gt_op, "gt", "input > other, elementwise (bool result).")
 ge = _binary(ge_op, "ge", "input >= other, elementwise (bool result).")
 not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+for _alias, _n in (("not_equal", "ne"), ("less", "lt"), ("less_equal", "le"), ("greater", "gt"),
+                   ("greater_equal", "ge"), ("arctan2", "atan2")):
+    setattr(Tensor, _alias, getattr(Tensor, _n))
+    setattr(Tensor, _alias + "_", getattr(Tensor, _n + "_"))
 logical_and = _binary(logical_and_op, "logical_and", "Logical AND, elementwise (bool result).")
 logical_or = _binary(logical_or_op, "logical_or", "Logical OR, elementwise (bool result).")
 logical_xor = _binary(logical_xor_op, "logical_xor", "Logical XOR, elementwise (bool result).")
@@ -1171,11 +1213,14 @@ def lerp(input, end, weight, *, out=None):
     """
     if not input.dtype.is_floating_point:
         raise RuntimeError(f"lerp: expected a floating-point input, got {input.dtype.name}")
+    if input.dtype.itemsize < 4:  # half precision: compute in float32 and round once
+        w = weight.float() if isinstance(weight, Tensor) else weight
+        return write_out(lerp(input.float(), end.float(), w).to(input.dtype), out, "lerp")
     diff = end - input
     if isinstance(weight, Tensor):
         r = where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
     else:
-        r = input + weight * diff if abs(weight) < 0.5 else end - diff * (1 - weight)
+        r = input + weight * diff if -0.5 < weight < 0.5 else end - diff * (1 - weight)
     return write_out(r, out, "lerp")
 
 
@@ -1222,6 +1267,9 @@ for _name, _fn in (("addcmul", addcmul), ("addcdiv", addcdiv)):
 @composite("frac", "sub, trunc")
 def frac(input, *, out=None):
     """input - trunc(input): the fractional part, with the sign of input."""
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"frac: not implemented for {input.dtype.name} tensors (integers have "
+                           "no fractional part)")
     return write_out(input - input.trunc(), out, "frac")
 
 
@@ -1261,6 +1309,8 @@ def rad2deg(input, *, out=None):
 
 Tensor.deg2rad = lambda self: deg2rad(self)
 Tensor.rad2deg = lambda self: rad2deg(self)
+Tensor.deg2rad_ = lambda self: inplace(deg2rad, self, opname="deg2rad_")
+Tensor.rad2deg_ = lambda self: inplace(rad2deg, self, opname="rad2deg_")
 
 
 def float_power(input, exponent, *, out=None):
@@ -1271,6 +1321,8 @@ def float_power(input, exponent, *, out=None):
 
 
 Tensor.float_power = lambda self, exponent: float_power(self, exponent)
+Tensor.float_power_ = lambda self, exponent: inplace(float_power, self, exponent,
+                                                     opname="float_power_")
 
 
 def cast(input: Tensor, dtype) -> Tensor:
