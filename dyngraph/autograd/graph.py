@@ -329,8 +329,8 @@ def _accumulate(node, g, create_graph, stored):
         elif not g._data.flags.c_contiguous and var._data.flags.c_contiguous:
             # Like PyTorch's AccumulateGrad, give .grad the parameter's layout: gradients that
             # arrive as transposed views would make every optimizer step strided.
-            var._grad = _dispatch._wrap(_dispatch.get_array_module(g._data).ascontiguousarray(
-                g._data))
+            # (through the copy op, not a raw array copy, so a compile trace records it)
+            var._grad = g.detach().contiguous()
         else:
             var._grad = g.detach()
         stored.add(id(var._grad._data))
