@@ -22,7 +22,7 @@ import numpy as np
 from dyngraph._dispatch import state
 
 from .ir import Sym
-from .sources import Scan, Source
+from .sources import ScalarSource, Scan, Source
 
 __all__ = ["Guard", "GuardSet", "tensor_guards"]
 
@@ -60,6 +60,42 @@ def tensor_guards(src: Source, t, shape, requires_grad: bool) -> list[Guard]:
     out.append(Guard(f"{e}._rg is {bool(requires_grad)}",
                      f"{src.label}.requires_grad == {bool(requires_grad)}"))
     return out
+
+
+def scalar_guards(src: ScalarSource) -> list[Guard]:
+    """Guards on a runtime scalar: still a number (or still a tensor), whatever its value."""
+    if src.kind == "tensor":
+        return [Guard(f"isinstance({src.expr}, _Tensor)", f"{src.label} is a tensor")]
+    return [Guard(f"type({src.expr}) in _NUM", f"{src.label} is a number")]
+
+
+def scalar_fetch(src: ScalarSource, bind) -> str:
+    """The expression giving a runtime scalar's 0-d float64 array (on its device)."""
+    if src.device is None:
+        return f"_hp({src.expr})"
+    return f"_hpd({src.expr}, {bind(src.device)})"
+
+
+def _hp(x):
+    return np.array(_hpf(x), np.float64)
+
+
+def _hpf(x) -> float:
+    data = getattr(x, "_data", None)
+    if data is None:
+        return float(x)
+    return float(data if type(data) is np.ndarray else data.get())
+
+
+def _hpd(x, dev):
+    from dyngraph._device import to_device_array
+    return to_device_array(_hp(x), dev)
+
+
+def _namespace() -> dict:
+    from dyngraph._tensor import Tensor
+    return {"_np": np, "_state": state, "_hp": _hp, "_hpf": _hpf, "_hpd": _hpd,
+            "_NUM": (int, float), "_Tensor": Tensor}
 
 
 _TYPES: dict[str, object] = {}   # types and numpy dtypes named in guard expressions
@@ -107,19 +143,24 @@ class GuardSet:
             else:
                 g.append(Guard(f"type({src.expr}) is {type(v).__name__} and {src.expr} == {v!r}",
                                f"{src.label} == {v!r}"))
-        seen = set()
+        g.extend(Guard(expr, text) for expr, text in scan.guards)
+        fetch = []
         for src, t, v in inputs:
-            seen.add(src.expr)
-            g.extend(tensor_guards(src, t, v.shape, v.requires_grad))
+            if isinstance(src, ScalarSource):
+                g.extend(scalar_guards(src))
+                fetch.append(scalar_fetch(src, lambda obj: scan.bind("K", obj)))
+            else:
+                g.extend(tensor_guards(src, t, v.shape, v.requires_grad))
+                fetch.append(f"{src.expr}._data")
         for src, t in scan.tensor_objs:
             has = scan.grad_set.get(id(t))
             if has is not None:
                 g.append(Guard(f"({src.expr}._grad is not None) is {has}",
                                f"{src.label}.grad is {'set' if has else 'None'}"))
-        return cls(g, scan.bindings, [f"{s.expr}._data" for s, _, _ in inputs])
+        return cls(g, scan.bindings, fetch)
 
     def _compile(self):
-        ns = {"_np": np, "_state": state, "None": None, **_TYPES, **self.bindings}
+        ns = {**_namespace(), "None": None, **_TYPES, **self.bindings}
         conds = " and\n            ".join(g.expr for g in self.guards) or "True"
         fetch = ", ".join(self.fetch_exprs)
         src = (f"def check(a, kw):\n    try:\n        if ({conds}):\n"
@@ -131,7 +172,7 @@ class GuardSet:
 
     def first_failure(self, args, kwargs) -> str | None:
         """The first guard that fails for this call, in words (None if all pass)."""
-        ns = {"_np": np, "_state": state, **_TYPES, **self.bindings, "a": args, "kw": kwargs}
+        ns = {**_namespace(), **_TYPES, **self.bindings, "a": args, "kw": kwargs}
         for g in self.guards:
             try:
                 ok = eval(g.expr, ns)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import types
 from typing import Any
 
-__all__ = ["Source", "Scan", "scan_roots", "is_module", "is_optimizer", "PY_SCALARS"]
+__all__ = ["Source", "ScalarSource", "Scan", "scan_roots", "is_module", "is_optimizer",
+           "PY_SCALARS"]
 
 PY_SCALARS = (bool, int, float, str, type(None))
 _MAX_DEPTH = 4
@@ -56,6 +57,21 @@ class Source:
         return f"<Source {self.label}>"
 
 
+class ScalarSource(Source):
+    """A Python number (an optimizer hyperparameter) read on every call as a 0-d float64 array.
+
+    `value` is what the trace saw (its type is guarded: a number, or a tensor holding one);
+    `device` is where the array goes (None: the CPU).
+    """
+
+    __slots__ = ("kind", "device")
+
+    def __init__(self, expr: str, label: str | None, value, device=None):
+        super().__init__(expr, label)
+        self.kind = "tensor" if hasattr(value, "_data") else "number"
+        self.device = device if device is not None and device.type != "cpu" else None
+
+
 class Scan:
     """What a function can reach: tensors by source, modules, optimizers and Python values."""
 
@@ -68,6 +84,7 @@ class Scan:
         self.values: list[tuple] = []            # (Source, python value) that may steer a trace
         self.objects: list[tuple] = []           # (Source, object) guarded by identity
         self.grad_set: dict[int, bool] = {}      # id(leaf) -> whether it had a .grad at scan time
+        self.guards: list[tuple] = []            # (expr, text) added by the trace itself
         self._seen: set[int] = set()
         self._consts: dict[int, str] = {}
 
@@ -162,10 +179,13 @@ class Scan:
                 psrc = gsrc.item("params").item(pi)
                 self.add_tensor(psrc, p)
                 st = opt.state.get(p) if hasattr(opt.state, "get") else None
+                pname = self.bind("K", p)
+                # Guarded even when empty: a first step creates state, later steps update it.
+                self.values.append((Source(f"len({src.expr}.state.get({pname}, ()))",
+                                           f"len({src.label}.state[{psrc.label}])"),
+                                    len(st) if st else 0))
                 if st:
-                    ssrc = src.attr("state").item(p, self.bind("K", p))
-                    self.values.append((Source(f"len({ssrc.expr})", f"len({ssrc.label})"),
-                                        len(st)))
+                    ssrc = src.attr("state").item(p, pname)
                     for k, x in st.items():
                         self.visit(ssrc.item(k), x, _MAX_DEPTH)
 

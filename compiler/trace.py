@@ -88,7 +88,8 @@ class Writeback:
 
     kind: "copy" (write the value into the tensor's array in place, bump its version),
     "set_data" (rebind `tensor._data`), "set_grad" (`tensor.grad = value`), "grad_none",
-    "set_item" (assign a Python scalar into a dict/attribute: target is a Source).
+    "set_item" (`dict[extra] = Tensor(value)`, the dict fetched by `source`: optimizer state a
+    traced step creates).
     """
 
     kind: str
@@ -133,6 +134,8 @@ class Tracer:
         self.notes: list[str] = []
         self.keep: list = []                   # keeps traced arrays alive (ids stay unique)
         self.poisoned: str | None = None       # why the trace gave up (the call ran eagerly)
+        self.optim_scalars: dict = {}          # (optimizer, group, key, index) -> scalar input
+        self.created_state: list = []          # (Source of a dict, key, tensor) made by the trace
 
     # ----- values ----------------------------------------------------------------------------
     def value_of(self, t: Tensor) -> Value:
@@ -161,6 +164,22 @@ class Tracer:
         self.input_tensors.append(t)
         self.bind(arr, v)
         return v
+
+    def scalar_input(self, src, value) -> Tensor:
+        """A 0-d float64 tensor holding `value`, bound to a new graph input read from `src`."""
+        from dyngraph._device import to_device_array
+        data = getattr(value, "_data", None)
+        num = float(value) if data is None else float(data.reshape(()).item() if type(
+            data) is np.ndarray else data.get())
+        arr = np.array(num, np.float64)
+        if src.device is not None:
+            arr = to_device_array(arr, src.device)
+        t = _wrap(arr)
+        v = self.graph.add_input((), t.dtype, t.device, name=src.label)
+        self.input_sources.append(src)
+        self.input_tensors.append(t)
+        self.bind(arr, v)
+        return t
 
     def bind(self, arr, v: Value) -> None:
         self.env[id(arr)] = (arr, v)
@@ -312,6 +331,8 @@ class Tracer:
         spec = flatten(result)
         try:
             writebacks = self._state_changes()
+            for src, key, t in self.created_state:
+                writebacks.append(Writeback("set_item", src, self.value_of(t), key))
         except Unsupported as e:
             self.poisoned = self.poisoned or str(e)
             writebacks = []

@@ -361,10 +361,14 @@ class CompiledFunction:
             t = self._get(entry, w.source)(args, kwargs)
             arr = next(it) if w.value is not None else None
             pending.append((w, t, arr))
+        given = set()       # an array handed to one tensor is copied for the next
         for w, t, arr in pending:      # arrays that alias a target are copied before writing
-            if arr is not None and any(p[1] is not t and np.may_share_memory(arr, p[1]._data)
-                                       for p in pending if p[0].kind == "copy"):
-                arr = arr.copy()
+            if arr is not None:
+                if (w.kind != "copy" and id(arr) in given) or any(
+                        p[1] is not t and np.may_share_memory(arr, p[1]._data)
+                        for p in pending if p[0].kind == "copy"):
+                    arr = arr.copy()
+                given.add(id(arr))
             if w.kind == "copy":
                 t._data[...] = arr
                 t._vc[0] += 1
@@ -374,6 +378,8 @@ class CompiledFunction:
                 t._grad = _wrap(arr)
             elif w.kind == "grad_none":
                 t._grad = None
+            elif w.kind == "set_item":
+                t[w.extra] = _wrap(arr)
 
     def _unflatten(self, entry, spec, outs, args, kwargs):
         tag = spec[0]
