@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dyngraph  # noqa: F401 - registers every op module
+import dyngraph.nn  # noqa: F401 - registers the composites defined in nn
 from dyngraph.ops.registry import COMPOSITES, OPS, OpKind
 
 
