@@ -217,6 +217,43 @@ def _letter_sizes(terms, shapes):
     return sizes
 
 
+def _no_repeats(terms) -> bool:
+    return all(len(set(t)) == len(t) for t in terms)
+
+
+def _contract_pair(xp, ta, tb, to, a, b, sizes):
+    """Two-operand einsum as one batched matmul, which is what makes einsum fast (numpy's own
+    einsum does not use BLAS for most equations): sum away the letters only one operand has,
+    permute to (batch, free, contracted) and (batch, contracted, free), reshape, matmul."""
+    only_a = [c for c in ta if c not in tb and c not in to]
+    only_b = [c for c in tb if c not in ta and c not in to]
+    if only_a:
+        a = a.sum(axis=tuple(ta.index(c) for c in only_a))
+        ta = "".join(c for c in ta if c not in only_a)
+    if only_b:
+        b = b.sum(axis=tuple(tb.index(c) for c in only_b))
+        tb = "".join(c for c in tb if c not in only_b)
+    batch = [c for c in to if c in ta and c in tb]
+    left = [c for c in to if c in ta and c not in tb]
+    right = [c for c in to if c in tb and c not in ta]
+    contracted = [c for c in ta if c in tb and c not in to]
+
+    def numel(letters):
+        n = 1
+        for c in letters:
+            n *= sizes[c]
+        return n
+
+    a = a.transpose([ta.index(c) for c in batch + left + contracted])
+    b = b.transpose([tb.index(c) for c in batch + contracted + right])
+    nb, nk = numel(batch), numel(contracted)
+    r = xp.matmul(a.reshape(nb, numel(left), nk), b.reshape(nb, nk, numel(right)))
+    produced = batch + left + right
+    r = r.reshape(tuple(sizes[c] for c in produced))
+    r = r.transpose([produced.index(c) for c in to])
+    return r if r.flags.c_contiguous else r.copy()
+
+
 @defop("einsum", CONTRACTION, save=("inputs",))
 def einsum_op(xp, *operands, equation):
     terms, _ = _parse_normalized(equation)
@@ -228,7 +265,10 @@ def einsum_op(xp, *operands, equation):
     dt = ops[0].dtype if ops else None
     if dt is not None and _is_half(dt):
         ops = [o.astype(np.float32) for o in ops]
-    if xp is np:
+    out_term = equation.split("->")[1]
+    if len(ops) == 2 and _no_repeats(terms) and ops[0].dtype.kind in "fc":
+        out = _contract_pair(xp, terms[0], terms[1], out_term, ops[0], ops[1], sizes)
+    elif xp is np:
         out = np.einsum(equation, *ops, optimize=len(ops) > 1)
     else:
         out = xp.einsum(equation, *ops)
@@ -448,10 +488,6 @@ def _matmul_op(self, other):
 def _rmatmul_op(self, other):
     return matmul(as_tensor_arg(other, self), self)
 
-
-@register_method("__imatmul__")
-def _imatmul_op(self, other):
-    return inplace(matmul, self, other, opname="__imatmul__")
 
 
 __all__ = [_n for _n, _v in list(globals().items())

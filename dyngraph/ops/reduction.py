@@ -1,6 +1,6 @@
 """Reductions over `dim` with `keepdim`: sum, mean, prod, amax/amin, argmax/argmin, all/any,
 vector norms and scans (cumsum, cumprod), plus the composites built on them (max/min with
-indices, var, std, logsumexp, median, count_nonzero).
+indices, aminmax, var, std, logsumexp, count_nonzero). Median lives in sorting.py.
 
 Dtypes follow PyTorch: integer and bool sums/products give int64, half precision accumulates in
 float32 and is cast back, and `dtype=` casts the input before reducing.
