@@ -10,6 +10,7 @@ that is part of an autograd graph is handled by `write_through_view`.
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -175,7 +176,13 @@ def reshape(input: Tensor, shape) -> Tensor:
         tensor([[0, 1, 2],
                 [3, 4, 5]])
     """
-    shape = _infer_shape(_sizes((shape,)), input.numel(), "reshape", input.shape)
+    return _reshape(input, _sizes((shape,)))
+
+
+def _reshape(input: Tensor, sizes: tuple[int, ...]) -> Tensor:
+    shape = sizes if -1 not in sizes and math.prod(sizes) == input._data.size and \
+        builtins.min(sizes, default=0) >= 0 else \
+        _infer_shape(sizes, input.numel(), "reshape", input.shape)
     if shape == input._data.shape:
         return _view_or_alias(input)
     return apply(reshape_op, input, shape=shape)
@@ -184,7 +191,7 @@ def reshape(input: Tensor, shape) -> Tensor:
 @register_method("reshape")
 def _reshape_method(self, *shape, **kw):
     """`reshape`, with the sizes given as `x.reshape(2, 3)` or `x.reshape((2, 3))`."""
-    return reshape(self, _var_sizes(shape, kw, "shape", "reshape"))
+    return _reshape(self, _var_sizes(shape, kw, "shape", "reshape"))
 
 
 @register_method("view")
@@ -230,17 +237,19 @@ def permute(input: Tensor, dims) -> Tensor:
         >>> dyngraph.zeros(2, 3, 4).permute(2, 0, 1).shape
         dyngraph.Size([4, 2, 3])
     """
-    dims = tuple(int(d) for d in dims)
+    dims = tuple(dims)
     nd = input.ndim
     if len(dims) != nd:
         raise RuntimeError(f"permute: number of dims don't match: the tensor has {nd} dims "
                            f"(shape {list(input.shape)}) but dims={list(dims)} has {len(dims)}")
-    dims = tuple(wrap_dim(d, nd, "permute") for d in dims)
-    if len(set(dims)) != nd:
-        raise RuntimeError(f"permute: duplicate dims are not allowed (dims={list(dims)})")
-    if dims == tuple(range(nd)):
+    identity = tuple(range(nd))
+    if tuple(sorted(dims)) != identity:  # negative, repeated or out-of-range dims
+        dims = tuple(wrap_dim(int(d), nd, "permute") for d in dims)
+        if len(set(dims)) != nd:
+            raise RuntimeError(f"permute: duplicate dims are not allowed (dims={list(dims)})")
+    if dims == identity:
         return _view_or_alias(input)
-    return apply(permute_op, input, dims=dims)
+    return apply(permute_op, input, dims=tuple(int(d) for d in dims))
 
 
 @register_method("permute")
@@ -253,10 +262,11 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap dimensions `dim0` and `dim1` (a view)."""
     nd = input.ndim
     d0, d1 = wrap_dim(dim0, nd, "transpose"), wrap_dim(dim1, nd, "transpose")
+    if d0 == d1:
+        return _view_or_alias(input)
     dims = list(range(nd))
-    if nd:
-        dims[d0], dims[d1] = dims[d1], dims[d0]
-    return permute(input, dims)
+    dims[d0], dims[d1] = d1, d0
+    return apply(permute_op, input, dims=tuple(dims))
 
 
 swapaxes = swapdims = transpose
