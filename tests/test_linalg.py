@@ -212,3 +212,46 @@ def test_matmul_shape_error_names_both_shapes():
 def test_linalg_errors(call, pattern):
     with pytest.raises(RuntimeError, match=pattern):
         call()
+
+
+# ----------------------------------------------------------------------------------------------
+# random equations (hypothesis)
+# ----------------------------------------------------------------------------------------------
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is a test extra
+    given = None
+
+
+def _equations():
+    """(equation, shapes): 1-3 operands over letters a-d (repeats allowed), fixed letter sizes,
+    explicit or implicit output."""
+    sizes = {"a": 2, "b": 3, "c": 1, "d": 4}
+    term = st.lists(st.sampled_from("abcd"), min_size=0, max_size=3).map("".join)
+
+    @st.composite
+    def build(draw):
+        terms = draw(st.lists(term, min_size=1, max_size=3))
+        used = sorted(set("".join(terms)))
+        explicit = draw(st.booleans())
+        eq = ",".join(terms)
+        if explicit:
+            out = draw(st.permutations(used).flatmap(
+                lambda p: st.integers(0, len(p)).map(lambda n: "".join(p[:n]))))
+            eq += "->" + out
+        return eq, [tuple(sizes[c] for c in t) for t in terms]
+    return build()
+
+
+if given is not None:
+    @requires_torch
+    @settings(max_examples=60, deadline=None)
+    @given(_equations())
+    def test_random_einsum_matches_numpy_and_torch_gradients(case):
+        eq, shapes = case
+        arrays = [np.random.default_rng(len(eq)).standard_normal(s) for s in shapes]
+        got = dg.einsum(eq, *[dg.tensor(a) for a in arrays])
+        np.testing.assert_allclose(to_np(got), np.einsum(eq, *arrays), rtol=1e-10, atol=1e-12)
+        _check(lambda *xs: dg.einsum(eq, *xs), lambda *xs: torch.einsum(eq, *xs), arrays)
