@@ -1,0 +1,260 @@
+"""The kernel IR: one fused loop nest between the graph and a code generator.
+
+A `Kernel` iterates over a *domain*: outer dims (kept) followed by inner dims (reduced). Its sizes
+and its buffers' strides are runtime arguments (symbolic dims need nothing special: one compiled
+kernel serves every size); only the innermost stride of each access is specialised to 0
+(broadcast), 1 (contiguous) or "runtime", because that is what lets LLVM vectorise the loop.
+
+The body, per outer point, is a list of loops over the inner dims:
+- `ReduceLoop`: accumulates reductions (sum, prod, max, min, argmax, argmin, any, all);
+- `MapLoop`: computes elementwise values and stores them.
+Values are SSA `Instr`s over scalars: loads, constants, accumulator results and the op table's
+elementwise ops (by name). An instruction that reads no inner-level load is *outer*: it is computed
+once per outer point (a row's mean, `rsqrt(var + eps)`) and may feed later loops and outer stores.
+Inner instructions are recomputed in each loop that needs them (cheaper than a pass over memory).
+
+A kernel with no inner dims is a plain elementwise kernel: its single `MapLoop` is the body of the
+innermost outer loop. The text form is deterministic and is the compile cache's key:
+
+    kernel k(b0: f32 in, b1: f32 out) domain(outer=1, inner=0) {
+      %0: f32 = load b0 [1]
+      %1: f32 = exp %0
+      map { store b1 [1] %1 }
+    }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+
+__all__ = ["InstrKind", "ReduceKind", "Buffer", "Access", "Instr", "Reduce", "ReduceLoop",
+           "MapLoop", "Store", "Kernel", "RUNTIME", "DTYPES", "KernelBuilder"]
+
+# Scalar dtypes the kernels handle (numpy names -> short names); other dtypes run elsewhere.
+DTYPES = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32", "bool": "b8"}
+
+RUNTIME = None   # an access stride that is a runtime argument
+
+
+class InstrKind(enum.Enum):
+    """What an `Instr` does."""
+
+    LOAD = "load"        # read a buffer at the current point
+    CONST = "const"      # a literal
+    OP = "op"            # an elementwise op of the op table (attr: name), or "cast"
+    ACC = "acc"          # the result of a reduction (attr: the Reduce)
+
+
+class ReduceKind(enum.Enum):
+    """How a reduction accumulates."""
+
+    SUM = "sum"
+    MEAN = "mean"
+    PROD = "prod"
+    MAX = "max"
+    MIN = "min"
+    ARGMAX = "argmax"
+    ARGMIN = "argmin"
+    ANY = "any"
+    ALL = "all"
+
+
+@dataclasses.dataclass(frozen=True)
+class Buffer:
+    """A kernel argument: a pointer to elements of `dtype` (numpy name)."""
+
+    dtype: str
+    is_output: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Access:
+    """How a buffer is addressed: one stride per domain dim (0, 1 or RUNTIME).
+
+    Static strides are used only where they matter for code quality (0 anywhere, 1 on the
+    innermost dim); everything else is passed at run time.
+    """
+
+    buffer: int
+    strides: tuple
+
+    def text(self) -> str:
+        strides = ", ".join("s" if s is RUNTIME else str(s) for s in self.strides)
+        return f"b{self.buffer} [{strides}]"
+
+
+class Instr:
+    """One SSA scalar value of a kernel."""
+
+    __slots__ = ("id", "kind", "dtype", "args", "attr", "inner")
+
+    def __init__(self, id: int, kind: InstrKind, dtype: str, args=(), attr=None,
+                 inner: bool = False):
+        self.id = id
+        self.kind = kind
+        self.dtype = dtype
+        self.args = tuple(args)
+        self.attr = attr
+        self.inner = inner
+
+    def text(self) -> str:
+        dt = DTYPES[self.dtype]
+        if self.kind is InstrKind.LOAD:
+            rhs = f"load {self.attr.text()}"
+        elif self.kind is InstrKind.CONST:
+            rhs = f"const {self.attr!r}"
+        elif self.kind is InstrKind.ACC:
+            rhs = f"acc {self.attr.kind.value} %{self.attr.src}"
+        else:
+            name, extra = self.attr
+            rhs = f"{name} {', '.join(f'%{a}' for a in self.args)}"
+            if extra:
+                rhs += " {" + ", ".join(f"{k}={v!r}" for k, v in extra) + "}"
+        return f"%{self.id}: {dt}{' inner' if self.inner else ''} = {rhs}"
+
+
+@dataclasses.dataclass
+class Reduce:
+    """Accumulate instr `src` over the inner dims; `acc_dtype` is the accumulator's dtype."""
+
+    kind: ReduceKind
+    src: int
+    acc_dtype: str
+    out: int = -1         # the ACC instr holding the result
+
+
+@dataclasses.dataclass
+class Store:
+    """Write instr `value` through `access` (outer stores index outer dims only)."""
+
+    access: Access
+    value: int
+
+
+@dataclasses.dataclass
+class ReduceLoop:
+    """One pass over the inner dims computing `reduces` together."""
+
+    reduces: list
+
+
+@dataclasses.dataclass
+class MapLoop:
+    """One pass over the inner dims storing inner values (or the body, with no inner dims)."""
+
+    stores: list
+
+
+@dataclasses.dataclass
+class Kernel:
+    """A fused loop nest: buffers, domain rank, instructions, loops and outer stores."""
+
+    name: str
+    buffers: list
+    n_outer: int
+    n_inner: int
+    instrs: list
+    loops: list
+    outer_stores: list
+
+    @property
+    def ndim(self) -> int:
+        return self.n_outer + self.n_inner
+
+    def text(self) -> str:
+        """The deterministic text form (also the cache key's input)."""
+        bufs = ", ".join(f"b{i}: {DTYPES[b.dtype]} {'out' if b.is_output else 'in'}"
+                         for i, b in enumerate(self.buffers))
+        lines = [f"kernel {self.name}({bufs}) domain(outer={self.n_outer}, "
+                 f"inner={self.n_inner}) {{"]
+        lines += [f"  {ins.text()}" for ins in self.instrs]
+        for loop in self.loops:
+            if isinstance(loop, ReduceLoop):
+                body = "; ".join(f"%{r.out} = {r.kind.value} %{r.src} : {DTYPES[r.acc_dtype]}"
+                                 for r in loop.reduces)
+                lines.append(f"  reduce {{ {body} }}")
+            else:
+                body = "; ".join(f"store {s.access.text()} %{s.value}" for s in loop.stores)
+                lines.append(f"  map {{ {body} }}")
+        for s in self.outer_stores:
+            lines.append(f"  store {s.access.text()} %{s.value}")
+        lines.append("}")
+        return "\n".join(lines)
+
+    def digest(self) -> str:
+        """A short content hash of the text form (module and symbol names)."""
+        return hashlib.sha256(self.text().encode()).hexdigest()[:16]
+
+
+class KernelBuilder:
+    """Builds a `Kernel` instruction by instruction, sharing identical loads and constants."""
+
+    def __init__(self, n_outer: int, n_inner: int):
+        self.n_outer = n_outer
+        self.n_inner = n_inner
+        self.buffers: list[Buffer] = []
+        self.instrs: list[Instr] = []
+        self.loops: list = []
+        self.outer_stores: list[Store] = []
+        self._memo: dict = {}
+
+    def buffer(self, dtype: str, is_output: bool) -> int:
+        self.buffers.append(Buffer(dtype, is_output))
+        return len(self.buffers) - 1
+
+    def _add(self, kind, dtype, args=(), attr=None, inner=False, key=None) -> int:
+        if key is not None and key in self._memo:
+            return self._memo[key]
+        ins = Instr(len(self.instrs), kind, dtype, args, attr, inner)
+        self.instrs.append(ins)
+        if key is not None:
+            self._memo[key] = ins.id
+        return ins.id
+
+    def load(self, access: Access, dtype: str) -> int:
+        inner = any(s != 0 for s in access.strides[self.n_outer:])
+        return self._add(InstrKind.LOAD, dtype, (), access, inner, ("load", access))
+
+    def const(self, value, dtype: str) -> int:
+        return self._add(InstrKind.CONST, dtype, (), value, False, ("const", repr(value), dtype))
+
+    def op(self, name: str, args, dtype: str, **extra) -> int:
+        inner = any(self.instrs[a].inner for a in args)
+        attr = (name, tuple(sorted(extra.items())))
+        return self._add(InstrKind.OP, dtype, args, attr, inner, ("op", attr, tuple(args), dtype))
+
+    def reduce(self, kind: ReduceKind, src: int, out_dtype: str, acc_dtype: str) -> int:
+        """A reduction of `src`; returns the ACC instr. Loops are formed by `finish`."""
+        r = Reduce(kind, src, acc_dtype)
+        r.out = self._add(InstrKind.ACC, out_dtype, (), r, False)
+        return r.out
+
+    def store(self, access: Access, value: int) -> None:
+        """Store `value`: in the map loop when the access moves along an inner dim."""
+        if any(s != 0 for s in access.strides[self.n_outer:]):
+            if not self.loops or not isinstance(self.loops[-1], MapLoop):
+                self.loops.append(MapLoop([]))
+            self.loops[-1].stores.append(Store(access, value))
+        else:
+            self.outer_stores.append(Store(access, value))
+
+    def finish(self, name: str) -> Kernel:
+        """Group reductions into loops by dependency depth, then build the kernel."""
+        depth: dict[int, int] = {}
+        for ins in self.instrs:
+            d = max((depth[a] for a in ins.args), default=0)
+            if ins.kind is InstrKind.ACC:
+                d = depth[ins.attr.src] + 1
+            depth[ins.id] = d
+        by_depth: dict[int, list] = {}
+        for ins in self.instrs:
+            if ins.kind is InstrKind.ACC:
+                by_depth.setdefault(depth[ins.id], []).append(ins.attr)
+        loops = [ReduceLoop(by_depth[d]) for d in sorted(by_depth)]
+        stores = [s for loop in self.loops for s in loop.stores]
+        if stores:
+            loops.append(MapLoop(stores))
+        return Kernel(name, self.buffers, self.n_outer, self.n_inner, self.instrs, loops,
+                      self.outer_stores)

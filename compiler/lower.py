@@ -1,0 +1,575 @@
+"""Lower an optimised graph to steps: fused kernels, BLAS calls and interpreter nodes.
+
+`lower(graph) -> Plan`. Every node ends up in exactly one step, and `node.meta["ran"]` says how
+(`dyngraph.explain` prints it):
+- `KernelStep`: a fusion group emitted as one kernel (compiler/kernel_ir.py). Groups are formed
+  here, greedily in topological order: an elementwise node, a reduction or a softmax joins the
+  group of one of its producers when the shapes fit the group's domain (the full shape, or the
+  reduced shape for values computed once per row) and joining makes no cycle between steps (no
+  input of the node may depend on the group through a node outside it). The fusion pass's groups
+  are advisory: it does not know which ops the renderer handles.
+- `ExternStep`: matmul through BLAS (runtime/blas.py).
+- `NodeStep`: the op's eager rule, through the interpreter (views, indexing, sorting, ...); the
+  reason is recorded. `LOWERING` lists, for every op in the table, how it lowers; a test fails
+  when an op is missing from it.
+
+Kernels are built lazily by the runtime (`KernelStep.kernel(inner_unit)`), once per pattern of
+innermost strides (0, 1 or other) of the actual arrays: that is what makes a loop vectorisable,
+and graph inputs can be non-contiguous. Sizes and the other strides are runtime arguments, so a
+kernel serves every size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import networkx as nx
+
+from dyngraph.ops.registry import OPS, OpKind
+
+from .ir import Graph, Value
+from .kernel_ir import DTYPES, RUNTIME, Access, KernelBuilder, ReduceKind
+
+__all__ = ["lower", "Plan", "KernelStep", "ExternStep", "NodeStep", "LOWERING",
+           "lowering_of"]
+
+_FLOAT_ONLY = {"exp", "exp2", "expm1", "log", "log2", "log1p", "log10", "reciprocal", "sqrt",
+               "rsqrt", "sin", "cos", "tan", "sinh", "cosh", "asin", "acos", "atan", "asinh",
+               "acosh", "atanh", "tanh", "sigmoid", "erf", "div", "atan2", "hypot", "logaddexp",
+               "copysign", "pow", "fmod", "remainder"}
+_BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite", "logical_not",
+                "logical_and", "logical_or", "logical_xor", "signbit"}
+_NOT_ON_BOOL = {"neg", "sub", "relu", "sign", "floor", "ceil", "trunc", "round", "abs"}
+_INT_ONLY = {"bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"}
+_REDUCE_KIND = {"sum": ReduceKind.SUM, "mean": ReduceKind.MEAN, "prod": ReduceKind.PROD,
+                "amax": ReduceKind.MAX, "amin": ReduceKind.MIN, "argmax": ReduceKind.ARGMAX,
+                "argmin": ReduceKind.ARGMIN, "any": ReduceKind.ANY, "all": ReduceKind.ALL}
+
+# How every op of the table lowers (a test checks that none is missing).
+_INTERP = {
+    OpKind.MOVEMENT: "interpreter: a view or a copy made by numpy (no arithmetic to fuse)",
+    OpKind.INDEX: "interpreter: data-dependent addressing",
+    OpKind.SORT: "interpreter: sorting is not a loop nest",
+    OpKind.SCAN: "interpreter: scans are sequential along their dim",
+    OpKind.CREATION: "interpreter: random draws advance the generator's state",
+}
+LOWERING: dict[str, str] = {}
+for _name, _op in OPS.items():
+    if _op.kind.is_elementwise:
+        LOWERING[_name] = "kernel"
+    elif _name in _REDUCE_KIND:
+        LOWERING[_name] = "kernel"
+    elif _op.kind in _INTERP:
+        LOWERING[_name] = _INTERP[_op.kind]
+LOWERING.update({
+    "expand": "kernel (a broadcast load) or a numpy view",
+    "softmax": "kernel (two reduction loops and a map loop per row)",
+    "log_softmax": "kernel (two reduction loops and a map loop per row)",
+    "matmul": "extern: BLAS sgemm/dgemm (runtime/blas.py); batched/other dtypes: numpy matmul",
+    "einsum": "interpreter: numpy einsum (contractions other than matmul are rare)",
+    "nan_to_num": "interpreter: rare; numpy's rule",
+    "signbit": "interpreter: rare; numpy's rule",
+    "floor_divide": "interpreter: numpy's floor rounding and integer division by zero",
+    "bitwise_left_shift": "interpreter: out-of-range shift counts follow numpy",
+    "bitwise_right_shift": "interpreter: out-of-range shift counts follow numpy",
+    "sum_to_size": "interpreter: a sum to a broadcast shape (rare in graphs)",
+    "norm": "interpreter: vector norms with arbitrary ord",
+    "im2col": "interpreter: numpy strided gather (conv)",
+    "col2im": "interpreter: numpy scatter-add (conv backward)",
+    "constant_pad": "interpreter: numpy pad",
+    "max_pool2d_indices": "interpreter: numpy windowed argmax",
+    "adaptive_max_pool2d_indices": "interpreter: numpy windowed argmax",
+})
+
+
+def lowering_of(op: str) -> str | None:
+    """How `op` lowers ("kernel", "extern: ...", "interpreter: <reason>"), or None if unknown."""
+    return LOWERING.get(op)
+
+
+# ----- steps --------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class NodeStep:
+    """Run one node through its eager rule."""
+
+    node: object
+    reason: str
+
+
+@dataclasses.dataclass
+class ExternStep:
+    """Run one node through an external library (BLAS)."""
+
+    node: object
+    what: str
+
+
+@dataclasses.dataclass
+class BufferSpec:
+    """A kernel buffer: the graph value it holds, its shape, and its axis for each domain dim."""
+
+    value: Value
+    shape: tuple
+    axes: tuple          # per domain dim: the array axis that moves along it, or None
+
+
+@dataclasses.dataclass
+class KernelStep:
+    """One fused group: buffers and a builder for the kernel, given the innermost strides."""
+
+    nodes: list
+    domain: tuple        # sizes per domain dim (ints or Syms), outer dims first
+    n_outer: int
+    inputs: list         # BufferSpec per input buffer
+    outputs: list        # BufferSpec per output buffer
+    build: object        # inner_unit (tuple of bool per buffer) -> Kernel
+
+    def kernel(self, inner_unit: tuple):
+        """The kernel for arrays whose innermost strides are 1 where `inner_unit` says so."""
+        return self.build(inner_unit)
+
+
+@dataclasses.dataclass
+class Plan:
+    """The lowered graph: steps in execution order."""
+
+    graph: Graph
+    steps: list
+
+    def text(self) -> str:
+        """One line per node: how it ran."""
+        num = self.graph.numbering()
+        return "\n".join(f"  %{num[n.out.id]} {n.op}: {n.meta.get('ran', '?')}"
+                         for n in self.graph.nodes)
+
+
+# ----- which nodes can be fused --------------------------------------------------------------
+
+def _dt(v) -> str | None:
+    name = v.dtype.name if v is not None and hasattr(v, "dtype") else None
+    return name if name in DTYPES else None
+
+
+def _fusible(node) -> str | None:
+    """'elementwise', 'reduce', 'softmax', or None; sets node.meta['why'] when None."""
+    op = OPS.get(node.op)
+    if op is None:
+        return None
+    vals = node.value_inputs
+    dts = [_dt(v) for v in vals] + [_dt(node.out)]
+    if node.compute_dtype is not None and node.compute_dtype.name not in DTYPES:
+        dts.append(None)
+    if any(d is None for d in dts) or not vals:
+        node.meta["why"] = "dtype not handled by kernels (float32/64, int32/64, bool)"
+        return None
+    if node.op == "softmax" or node.op == "log_softmax":
+        ok = node.out.dtype.name in ("float32", "float64") and node.out.ndim > 0
+        return "softmax" if ok else None
+    if node.op in _REDUCE_KIND:
+        x = vals[0]
+        dims = _reduce_dims(node)
+        if not dims or x.ndim == 0:
+            return None
+        if node.op in ("sum", "prod", "mean") and node.attrs.get("dtype") is not None and \
+                node.attrs["dtype"].name not in DTYPES:
+            return None
+        return "reduce"
+    if node.op == "expand":
+        return "elementwise"
+    if not op.kind.is_elementwise or LOWERING.get(node.op) != "kernel":
+        return None
+    cdt = (node.compute_dtype or vals[0].dtype).name
+    if node.op in _FLOAT_ONLY and cdt not in ("float32", "float64"):
+        node.meta["why"] = f"{node.op} on {cdt}"
+        return None
+    if node.op in _NOT_ON_BOOL and cdt == "bool" or node.op in _INT_ONLY and cdt.startswith("f"):
+        return None
+    if node.op == "round" and node.attrs.get("decimals", 0):
+        return None
+    if node.op in ("floor_divide",):
+        return None
+    return "elementwise"
+
+
+def _reduce_dims(node) -> tuple:
+    x = node.value_inputs[0]
+    dim = node.attrs.get("dim")
+    if node.op == "softmax" or node.op == "log_softmax":
+        return (dim % x.ndim,)
+    if dim is None:
+        return tuple(range(x.ndim))
+    if isinstance(dim, int):
+        return (dim % x.ndim,)
+    return tuple(sorted(d % x.ndim for d in dim))
+
+
+def _keep(shape, dims) -> tuple:
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _squeeze(shape, dims) -> tuple:
+    return tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
+class _Group:
+    """A fusion group being formed: its domain shape, reduced dims and members."""
+
+    def __init__(self, gid: int, full: tuple):
+        self.id = gid
+        self.full = full
+        self.dims: tuple = ()
+        self.members: list = []
+        self.layout: dict[int, str] = {}   # value id -> "F" (full), "K" (keepdim), "Q" (squeezed)
+
+    def layout_of(self, shape) -> str | None:
+        if shape == self.full:
+            return "F"
+        if self.dims and shape == _keep(self.full, self.dims):
+            return "K"
+        if self.dims and shape == _squeeze(self.full, self.dims):
+            return "Q"
+        return None
+
+
+def _try_join(g: _Group, node, kind: str) -> bool:
+    """Add `node` to `g` when its shapes fit; records the output layout."""
+    vals = node.value_inputs
+    if kind in ("reduce", "softmax"):
+        x = vals[0]
+        dims = _reduce_dims(node)
+        if x.id not in g.layout or g.layout[x.id] != "F" or x.shape != g.full:
+            return False
+        if g.dims and g.dims != dims:
+            return False
+        g.dims = dims
+        if kind == "softmax":
+            lay = "F"
+        else:
+            keep = node.attrs.get("keepdim", False)
+            lay = "K" if keep or len(dims) == 0 else "Q"
+            if not keep and len(dims) == len(g.full):
+                lay = "Q"
+    else:
+        lay = g.layout_of(node.out.shape)
+        if lay is None:
+            return False
+        for x in vals:
+            xl = g.layout.get(x.id)
+            if xl is None:
+                continue
+            if lay == "F" and xl not in ("F", "K") or lay != "F" and xl != lay:
+                return False
+            if lay == "F" and xl == "K" and x.ndim != len(g.full):
+                return False
+    g.layout[node.out.id] = lay
+    g.members.append(node)
+    return True
+
+
+def _groups(graph: Graph) -> dict[int, _Group]:
+    """Greedy fusion in topological order; returns node out id -> group."""
+    group_of: dict[int, _Group] = {}
+    deps: dict[int, frozenset] = {v.id: frozenset() for v in graph.inputs}
+    ngroups = 0
+    for node in graph.nodes:
+        kind = _fusible(node)
+        joined = None
+        if kind is not None:
+            for x in node.value_inputs:
+                g = group_of.get(x.id)
+                if g is None or g is joined:
+                    continue
+                others = [y for y in node.value_inputs if group_of.get(y.id) is not g]
+                if any(g.id in deps.get(y.id, ()) for y in others):
+                    continue
+                if _try_join(g, node, kind):
+                    joined = g
+                    break
+            if joined is None:
+                full = node.value_inputs[0].shape if kind in ("reduce", "softmax") \
+                    else node.out.shape
+                g = _Group(ngroups, tuple(full))
+                ngroups += 1
+                # a new group: inputs are external; the node defines the first layout
+                for x in node.value_inputs:
+                    g.layout.pop(x.id, None)
+                if kind in ("reduce", "softmax"):
+                    g.layout[node.value_inputs[0].id] = "F"
+                    ok = _try_join(g, node, kind)
+                    del g.layout[node.value_inputs[0].id]
+                else:
+                    ok = _try_join(g, node, kind)
+                if ok:
+                    joined = g
+        d = frozenset()
+        for x in node.value_inputs:
+            d |= deps.get(x.id, frozenset())
+        if joined is not None:
+            group_of[node.out.id] = joined
+            d |= {joined.id}
+        deps[node.out.id] = d
+    _merge_producers(graph, group_of)
+    return group_of
+
+
+def _merge_producers(graph: Graph, group_of: dict) -> None:
+    """Fold an elementwise group into its only consumer group (`sigmoid(x)` feeding a chain
+    that started elsewhere): its values then never go to memory. Safe from cycles because
+    nothing outside the consumer reads the producer."""
+    users = graph.users()
+    outputs = {v.id for v in graph.outputs}
+    index = {n.out.id: i for i, n in enumerate(graph.nodes)}
+    changed = True
+    while changed:
+        changed = False
+        for p in {id(g): g for g in group_of.values()}.values():
+            if p.dims:
+                continue
+            consumers = set()
+            for m in p.members:
+                if m.out.id in outputs:
+                    consumers.add(None)
+                for u in users.get(m.out.id, ()):
+                    g = group_of.get(u.out.id)
+                    if g is not p:
+                        consumers.add(id(g) if g is not None else None)
+            if len(consumers) != 1 or None in consumers:
+                continue
+            c = next(g for g in group_of.values() if id(g) == next(iter(consumers)))
+            if c.full != p.full or any(p.layout[m.out.id] != "F" for m in p.members):
+                continue
+            members = sorted(c.members + p.members, key=lambda n: index[n.out.id])
+            c.members = members
+            for m in p.members:
+                c.layout[m.out.id] = "F"
+                group_of[m.out.id] = c
+            changed = True
+            break
+
+
+# ----- building kernels ----------------------------------------------------------------------
+
+def _domain(g: _Group):
+    """Domain dim order (outer dims, then reduced dims) over the group's full shape."""
+    outer = [d for d in range(len(g.full)) if d not in g.dims]
+    order = outer + list(g.dims)
+    n_outer = len(outer)
+    sizes = tuple(g.full[d] for d in order)
+    if n_outer == 0:       # a full reduction: one outer point
+        return [None] + order, 1, (1,) + sizes
+    return order, n_outer, sizes
+
+
+def _axes_for(shape: tuple, layout: str, g: _Group, order) -> tuple:
+    """For a value of `shape` broadcast onto `layout`, its array axis along each domain dim."""
+    if layout == "Q":
+        target = [d for d in range(len(g.full)) if d not in g.dims]
+    else:
+        target = list(range(len(g.full)))
+    lead = len(target) - len(shape)
+    axis_of_full = {}
+    for i, s in enumerate(shape):
+        fd = target[lead + i]
+        if not (s == 1 and g.full[fd] != 1):
+            axis_of_full[fd] = i
+    return tuple(axis_of_full.get(d) if d is not None else None for d in order)
+
+
+def _build_step(g: _Group, graph: Graph, users: dict, outputs: set) -> KernelStep:
+    order, n_outer, sizes = _domain(g)
+    members = {n.out.id for n in g.members}
+    inputs: list[BufferSpec] = []
+    in_index: dict[tuple, int] = {}
+    reads = []          # (node, input position, buffer index) for external values
+    for n in g.members:
+        lay = g.layout[n.out.id]
+        if n.op in _REDUCE_KIND or n.op in ("softmax", "log_softmax"):
+            lay = "F"
+        for j, x in enumerate(n.inputs):
+            if isinstance(x, Value) and x.id not in members:
+                key = (x.id, lay)
+                if key not in in_index:
+                    in_index[key] = len(inputs)
+                    inputs.append(BufferSpec(x, x.shape, _axes_for(x.shape, lay, g, order)))
+                reads.append((n, j, in_index[key]))
+    outs = [n for n in g.members
+            if n.out.id in outputs or any(u.out.id not in members for u in users.get(n.out.id, ()))]
+    out_specs = [BufferSpec(n.out, n.out.shape, _axes_for(n.out.shape, g.layout[n.out.id], g,
+                                                          order)) for n in outs]
+    read_buf = {(id(n), j): b for n, j, b in reads}
+    nbuf = len(inputs) + len(out_specs)
+
+    def build(inner_unit: tuple):
+        kb = KernelBuilder(n_outer, len(sizes) - n_outer)
+        ndim = len(sizes)
+
+        def access(b, spec):
+            strides = []
+            for d, ax in enumerate(spec.axes):
+                if ax is None:
+                    strides.append(0)
+                elif d == ndim - 1 and inner_unit[b]:
+                    strides.append(1)
+                else:
+                    strides.append(RUNTIME)
+            return Access(b, tuple(strides))
+
+        for spec in inputs:
+            kb.buffer(spec.value.dtype.name, False)
+        for spec in out_specs:
+            kb.buffer(spec.value.dtype.name, True)
+        val: dict[int, int] = {}
+        for n in g.members:
+            val[n.out.id] = _emit(kb, n, lambda j, n=n: _arg(kb, n, j, val, read_buf, inputs,
+                                                               access))
+        for i, spec in enumerate(out_specs):
+            b = len(inputs) + i
+            kb.store(access(b, spec), val[spec.value.id])
+        return kb.finish("k")
+
+    return KernelStep(list(g.members), sizes, n_outer, inputs, out_specs, build) \
+        if nbuf else None
+
+
+def _arg(kb, n, j, val, read_buf, inputs, access):
+    """Instr for input j of node n (a group value, a loaded buffer, or a constant)."""
+    x = n.inputs[j]
+    if isinstance(x, Value):
+        if x.id in val:
+            return val[x.id], x.dtype.name
+        b = read_buf[id(n), j]
+        return kb.load(access(b, inputs[b]), x.dtype.name), x.dtype.name
+    return x, None
+
+
+def _emit(kb: KernelBuilder, n, arg) -> int:
+    """Emit node n's scalar computation; returns the instr holding its value (out dtype)."""
+    out_dt = n.out.dtype.name
+    if n.op in _REDUCE_KIND:
+        src, sdt = arg(0)
+        cast = n.attrs.get("dtype")
+        kind = _REDUCE_KIND[n.op]
+        if cast is not None:
+            src = kb.op("cast", [src], cast.name)
+            sdt = cast.name
+        if kind in (ReduceKind.ANY, ReduceKind.ALL):
+            if sdt != "bool":
+                src = kb.op("cast", [src], "bool")
+            acc = "bool"
+        elif kind in (ReduceKind.SUM, ReduceKind.PROD):
+            acc = "float64" if sdt in ("float32", "float64") else "int64"
+        elif kind is ReduceKind.MEAN:
+            acc = "float64"
+        else:
+            acc = sdt
+        if acc != sdt and kind not in (ReduceKind.ANY, ReduceKind.ALL):
+            src = kb.op("cast", [src], acc)
+        r = kb.reduce(kind, src, out_dt if kind not in (ReduceKind.ARGMAX, ReduceKind.ARGMIN)
+                      else "int64", acc)
+        return r
+    if n.op in ("softmax", "log_softmax"):
+        x, xdt = arg(0)
+        m = kb.reduce(ReduceKind.MAX, x, xdt, xdt)
+        xm = kb.op("sub", [x, m], xdt)
+        e = kb.op("exp", [xm], xdt)
+        s = kb.reduce(ReduceKind.SUM, kb.op("cast", [e], "float64") if xdt == "float32" else e,
+                      xdt, "float64")
+        if n.op == "softmax":
+            return kb.op("mul", [e, kb.op("div", [kb.const(1.0, xdt), s], xdt)], xdt)
+        return kb.op("sub", [xm, kb.op("log", [s], xdt)], xdt)
+    if n.op == "expand":
+        v, vdt = arg(0)
+        return v
+    rule = OPS[n.op]
+    cdt = n.compute_dtype.name if n.compute_dtype is not None else None
+    args = []
+    for j in range(len(n.inputs)):
+        v, vdt = arg(j)
+        tail = rule.dtype_rule == "promote_tail" and j == 0
+        if vdt is None:          # a Python scalar (or a missing clamp bound)
+            if v is None:
+                args.append(None)
+                continue
+            want = "bool" if tail else (cdt or out_dt)
+            v = kb.const(bool(v) if want == "bool" else (int(v) if want.startswith("i") else
+                                                         float(v)), want)
+            vdt = want
+        elif tail:
+            if vdt != "bool":
+                v = kb.op("cast", [v], "bool")
+                vdt = "bool"
+        elif cdt is not None and vdt != cdt:
+            v = kb.op("cast", [v], cdt)
+            vdt = cdt
+        args.append(v)
+    adt = kb.instrs[next(a for a in args if a is not None)].dtype if args else out_dt
+    if n.op == "cast":
+        return kb.op("cast", args, out_dt)
+    if n.op == "clamp":
+        x, lo, hi = args
+        if lo is not None:
+            x = kb.op("maximum", [x, lo], adt)
+        if hi is not None:
+            x = kb.op("minimum", [x, hi], adt)
+        r, rdt = x, adt
+    elif n.op == "where":
+        r, rdt = kb.op("where", args, kb.instrs[args[1]].dtype), kb.instrs[args[1]].dtype
+    else:
+        rdt = "bool" if n.op in _BOOL_RESULT else adt
+        r = kb.op(n.op, args, rdt)
+    if rdt != out_dt:
+        r = kb.op("cast", [r], out_dt)
+    return r
+
+
+# ----- the plan --------------------------------------------------------------------------------
+
+def lower(graph: Graph) -> Plan:
+    """Group, order and describe every node's step (see the module docstring)."""
+    group_of = _groups(graph)
+    users = graph.users()
+    outputs = {v.id for v in graph.outputs}
+    groups: dict[int, _Group] = {}
+    for n in graph.nodes:
+        g = group_of.get(n.out.id)
+        if g is not None:
+            groups[g.id] = g
+    # Condensed DAG: one vertex per group, one per other node; ordered by first appearance.
+    dag = nx.DiGraph()
+    pos = {}
+    vertex_of = {}
+    for i, n in enumerate(graph.nodes):
+        g = group_of.get(n.out.id)
+        v = ("g", g.id) if g is not None else ("n", i)
+        vertex_of[n.out.id] = v
+        pos.setdefault(v, i)
+        dag.add_node(v)
+    for n in graph.nodes:
+        for x in n.value_inputs:
+            if x.id in vertex_of and vertex_of[x.id] != vertex_of[n.out.id]:
+                dag.add_edge(vertex_of[x.id], vertex_of[n.out.id])
+    steps = []
+    for v in nx.lexicographical_topological_sort(dag, key=lambda v: pos[v]):
+        if v[0] == "g":
+            g = groups[v[1]]
+            step = _build_step(g, graph, users, outputs)
+            desc = "+".join(m.op for m in g.members)
+            for m in g.members:
+                m.meta["ran"] = (f"llvm kernel {len(steps)}" +
+                                 (f" (fused: {desc})" if len(g.members) > 1 else ""))
+            steps.append(step)
+        else:
+            n = graph.nodes[v[1]]
+            if n.op == "matmul" and all(_dt(x) in ("float32", "float64")
+                                        for x in n.value_inputs):
+                n.meta["ran"] = "extern: BLAS gemm"
+                steps.append(ExternStep(n, "matmul"))
+            else:
+                reason = n.meta.pop("why", None) or LOWERING.get(n.op) or \
+                    "interpreter: not an op of the table"
+                if not reason.startswith("interpreter"):
+                    reason = f"interpreter: {reason}"
+                n.meta["ran"] = reason
+                steps.append(NodeStep(n, reason))
+    return Plan(graph, steps)

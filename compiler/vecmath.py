@@ -1,0 +1,286 @@
+"""Vectorisable float32 math as LLVM IR: exp, log, tanh, sigmoid, erf and their friends.
+
+LLVM lowers its `llvm.exp`/`llvm.log` intrinsics to scalar libm calls, which stops the loop
+vectoriser; a fused kernel with one `exp` then runs at a tenth of memory speed. Each function here
+is branch-free straight-line code (selects, `llvm.fma`, `llvm.rint`, integer bit tricks) defined as
+an `alwaysinline` internal function, so after inlining the vectoriser widens it to 16 lanes.
+
+Accuracy (float32, tested against numpy float64 over the whole range incl. inf/nan/denormals in
+tests/llvm/test_vecmath.py): exp, exp2, log, log2, log10, tanh, sigmoid and erf within 3 ulp;
+expm1 and log1p use the identities expm1(x) = exp(x) - 1 with a polynomial near 0 and
+log1p(x) = log(u) * x / (u - 1) with u = 1 + x.
+Algorithms: Cody-Waite range reduction plus minimax polynomials (Cephes' coefficients for
+exp/log/tanh); erf uses x * P(x^2) on |x| < 1 and 1 - exp(-x^2) * Q(1/x) above, with x^2 split
+exactly by an FMA; both polynomials were fitted for this file (Chebyshev, then monomial).
+"""
+
+from __future__ import annotations
+
+import struct
+
+__all__ = ["Fn", "fconst", "definitions", "FUNCTIONS"]
+
+
+def fconst(v: float, ty: str = "float") -> str:
+    """An LLVM float literal: `float` constants are written as the double of their f32 value."""
+    if ty == "float":
+        v = struct.unpack("f", struct.pack("f", v))[0]
+    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", v))[0]
+
+
+class Fn:
+    """A straight-line LLVM IR function body: each call appends `%vN = <text>` and returns %vN."""
+
+    def __init__(self, prefix: str = "v"):
+        self.lines: list[str] = []
+        self.n = 0
+        self.prefix = prefix
+
+    def __call__(self, text: str) -> str:
+        name = f"%{self.prefix}{self.n}"
+        self.n += 1
+        self.lines.append(f"  {name} = {text}")
+        return name
+
+    # float32 helpers -----------------------------------------------------------------------
+    def fma(self, a, b, c, ty="float"):
+        sfx = "f32" if ty == "float" else "f64"
+        return self(f"call {ty} @llvm.fma.{sfx}({ty} {a}, {ty} {b}, {ty} {c})")
+
+    def poly(self, x, coeffs, ty="float"):
+        """Horner's rule with FMAs; coeffs from the highest degree down."""
+        acc = fconst(coeffs[0], ty)
+        for c in coeffs[1:]:
+            acc = self.fma(acc, x, fconst(c, ty), ty)
+        return acc
+
+    def sel(self, cond, a, b, ty="float"):
+        return self(f"select i1 {cond}, {ty} {a}, {ty} {b}")
+
+    def isnan(self, x, ty="float"):
+        return self(f"fcmp uno {ty} {x}, {x}")
+
+
+_LOG2E = 1.44269504088896341
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+_EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+             1.6666665459e-1, 5.0000001201e-1]
+_LOG_POLY = [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+             1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+             3.3333331174e-1]
+_TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+              -3.33332819422e-1]
+_ERF_SMALL = [7.878984624725647e-05, -0.0008014560760047701, 0.005188381508350467,
+              -0.026853538420324122, 0.11283567997980484, -0.37612622536794216,
+              1.128379164205655]
+_ERFCX_LARGE = [-0.018029917379784016, 0.12172544487472235, -0.3565343968851132,
+                0.5784000047164005, -0.507548830470975, 0.05157875728429821,
+                0.5576347997098213, 0.00035778597137964274]
+
+
+def _exp_core(f: Fn, x: str, n: str) -> str:
+    """p(r) * 2^n for r = x - n ln2 (n integral as a float, |n| <= 150): two scalings by 2^(n/2)
+    keep each factor normal, so denormal results are rounded once."""
+    r = f.fma(n, fconst(-_LN2_HI), x)
+    r = f.fma(n, fconst(-_LN2_LO), r)
+    p = f.poly(r, _EXP_POLY)
+    r2 = f(f"fmul float {r}, {r}")
+    p = f.fma(p, r2, r)
+    p = f(f"fadd float {p}, {fconst(1.0)}")
+    ni = f(f"fptosi float {n} to i32")
+    n1 = f(f"ashr i32 {ni}, 1")
+    n2 = f(f"sub i32 {ni}, {n1}")
+    out = p
+    for k in (n1, n2):
+        e = f(f"add i32 {k}, 127")
+        e = f(f"shl i32 {e}, 23")
+        s = f(f"bitcast i32 {e} to float")
+        out = f(f"fmul float {out}, {s}")
+    return out
+
+
+def _expf(f: Fn, x: str) -> str:
+    nan = f.isnan(x)
+    lo = f(f"fcmp olt float {x}, {fconst(-104.0)}")
+    xc = f.sel(lo, fconst(-104.0), x)
+    hi = f(f"fcmp ogt float {xc}, {fconst(89.0)}")
+    xc = f.sel(hi, fconst(89.0), xc)
+    xc = f.sel(nan, fconst(0.0), xc)
+    t = f(f"fmul float {xc}, {fconst(_LOG2E)}")
+    n = f(f"call float @llvm.rint.f32(float {t})")
+    return f.sel(nan, x, _exp_core(f, xc, n))
+
+
+def _exp2f(f: Fn, x: str) -> str:
+    # 2^x = 2^n * e^(r ln2) with n = rint(x): exact reduction, then the exp polynomial.
+    nan = f.isnan(x)
+    lo = f(f"fcmp olt float {x}, {fconst(-151.0)}")
+    xc = f.sel(lo, fconst(-151.0), x)
+    hi = f(f"fcmp ogt float {xc}, {fconst(129.0)}")
+    xc = f.sel(hi, fconst(129.0), xc)
+    xc = f.sel(nan, fconst(0.0), xc)
+    n = f(f"call float @llvm.rint.f32(float {xc})")
+    r = f(f"fsub float {xc}, {n}")
+    # e^(r ln2) with r in [-0.5, 0.5]: reuse _exp_core with n = 0 on y = r * ln2 split in two.
+    y = f(f"fmul float {r}, {fconst(0.693147180559945)}")
+    err = f.fma(r, fconst(0.693147180559945), f(f"fneg float {y}"))
+    err = f.fma(r, fconst(-1.9046542999577e-09), err)   # ln2 - float(ln2)
+    p = f.poly(y, _EXP_POLY)
+    y2 = f(f"fmul float {y}, {y}")
+    p = f.fma(p, y2, y)
+    p = f(f"fadd float {p}, {err}")
+    p = f(f"fadd float {p}, {fconst(1.0)}")
+    ni = f(f"fptosi float {n} to i32")
+    n1 = f(f"ashr i32 {ni}, 1")
+    n2 = f(f"sub i32 {ni}, {n1}")
+    out = p
+    for k in (n1, n2):
+        e = f(f"shl i32 {f(f'add i32 {k}, 127')}, 23")
+        out = f(f"fmul float {out}, {f(f'bitcast i32 {e} to float')}")
+    return f.sel(nan, x, out)
+
+
+def _logf(f: Fn, x: str, scale: float | None = None) -> str:
+    """log(x) (times `scale`, for log2/log10, folded into the final sum)."""
+    tiny = f(f"fcmp olt float {x}, {fconst(1.1754943508222875e-38)}")
+    xs = f(f"fmul float {x}, {fconst(8388608.0)}")        # denormals: scale by 2^23 first
+    xs = f.sel(tiny, xs, x)
+    adj = f(f"select i1 {tiny}, i32 -23, i32 0")
+    bits = f(f"bitcast float {xs} to i32")
+    e = f(f"lshr i32 {bits}, 23")
+    e = f(f"sub i32 {e}, 127")
+    e = f(f"add i32 {e}, {adj}")
+    mb = f(f"and i32 {bits}, 8388607")
+    mb = f(f"or i32 {mb}, 1065353216")
+    m = f(f"bitcast i32 {mb} to float")
+    big = f(f"fcmp ogt float {m}, {fconst(1.41421356237)}")
+    mh = f(f"fmul float {m}, {fconst(0.5)}")
+    m = f.sel(big, mh, m)
+    e1 = f(f"add i32 {e}, 1")
+    e = f(f"select i1 {big}, i32 {e1}, i32 {e}")
+    ef = f(f"sitofp i32 {e} to float")
+    xm = f(f"fsub float {m}, {fconst(1.0)}")
+    z = f(f"fmul float {xm}, {xm}")
+    y = f.poly(xm, _LOG_POLY)
+    y = f(f"fmul float {y}, {xm}")
+    y = f(f"fmul float {y}, {z}")
+    y = f.fma(ef, fconst(_LN2_LO), y)
+    y = f.fma(z, fconst(-0.5), y)
+    if scale is None:
+        r = f(f"fadd float {xm}, {y}")
+        r = f.fma(ef, fconst(_LN2_HI), r)
+    else:   # log_b(x) = (xm + y) * scale + e * (ln2 * scale), with ln2*scale split exactly
+        s = f(f"fadd float {xm}, {y}")
+        r = f(f"fmul float {s}, {fconst(scale)}")
+        r = f.fma(ef, fconst(0.693147180559945 * scale), r)
+    # specials: x < 0 or nan -> nan, 0 -> -inf, +inf -> +inf
+    r = f.sel(f(f"fcmp oeq float {x}, {fconst(float('inf'))}"), fconst(float("inf")), r)
+    r = f.sel(f(f"fcmp oeq float {x}, {fconst(0.0)}"), fconst(float("-inf")), r)
+    r = f.sel(f(f"fcmp ult float {x}, {fconst(0.0)}"), fconst(float("nan")), r)
+    return r
+
+
+def _tanhf(f: Fn, x: str) -> str:
+    ax = f(f"call float @llvm.fabs.f32(float {x})")
+    z = f(f"fmul float {x}, {x}")
+    p = f.poly(z, _TANH_POLY)
+    p = f(f"fmul float {p}, {z}")
+    small = f.fma(p, x, x)
+    e = _expf(f, f(f"fmul float {ax}, {fconst(2.0)}"))
+    d = f(f"fadd float {e}, {fconst(1.0)}")
+    q = f(f"fdiv float {fconst(2.0)}, {d}")
+    t = f(f"fsub float {fconst(1.0)}, {q}")
+    big = f(f"call float @llvm.copysign.f32(float {t}, float {x})")
+    is_small = f(f"fcmp olt float {ax}, {fconst(0.625)}")
+    return f.sel(is_small, small, big)
+
+
+def _sigmoidf(f: Fn, x: str) -> str:
+    ax = f(f"call float @llvm.fabs.f32(float {x})")
+    e = _expf(f, f(f"fneg float {ax}"))
+    s = f(f"fdiv float {fconst(1.0)}, {f(f'fadd float {e}, {fconst(1.0)}')}")
+    es = f(f"fmul float {e}, {s}")
+    pos = f(f"fcmp oge float {x}, {fconst(0.0)}")
+    return f.sel(pos, s, es)
+
+
+def _erff(f: Fn, x: str) -> str:
+    ax = f(f"call float @llvm.fabs.f32(float {x})")
+    t = f(f"fmul float {x}, {x}")
+    small = f(f"fmul float {x}, {f.poly(t, _ERF_SMALL)}")
+    xc = f(f"call float @llvm.minnum.f32(float {ax}, float {fconst(4.0)})")
+    xc = f(f"call float @llvm.maxnum.f32(float {xc}, float {fconst(1.0)})")
+    u = f(f"fdiv float {fconst(1.0)}, {xc}")
+    q = f.poly(u, _ERFCX_LARGE)
+    hi = f(f"fmul float {xc}, {xc}")
+    lo = f.fma(xc, xc, f(f"fneg float {hi}"))
+    e = _expf(f, f(f"fneg float {hi}"))
+    e = f(f"fmul float {e}, {f(f'fsub float {fconst(1.0)}, {lo}')}")
+    big = f(f"fsub float {fconst(1.0)}, {f(f'fmul float {e}, {q}')}")
+    big = f(f"call float @llvm.copysign.f32(float {big}, float {x})")
+    is_small = f(f"fcmp olt float {ax}, {fconst(1.0)}")
+    r = f.sel(is_small, small, big)
+    return f.sel(f.isnan(x), x, r)
+
+
+def _expm1f(f: Fn, x: str) -> str:
+    # Near 0 (|x| < 0.35) the Taylor series to x^8 is exact to float32; elsewhere exp(x) - 1
+    # loses nothing that matters.
+    e = _expf(f, x)
+    big = f(f"fsub float {e}, {fconst(1.0)}")
+    coeffs = [1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2]
+    p = f.poly(x, coeffs)
+    x2 = f(f"fmul float {x}, {x}")
+    small = f.fma(p, x2, x)
+    ax = f(f"call float @llvm.fabs.f32(float {x})")
+    return f.sel(f(f"fcmp olt float {ax}, {fconst(0.35)}"), small, big)
+
+
+def _log1pf(f: Fn, x: str) -> str:
+    # log1p(x) = log(u) * x / (u - 1) with u = 1 + x: the division undoes u's rounding error.
+    u = f(f"fadd float {x}, {fconst(1.0)}")
+    lu = _logf(f, u)
+    d = f(f"fsub float {u}, {fconst(1.0)}")
+    corr = f(f"fdiv float {x}, {d}")
+    r = f(f"fmul float {lu}, {corr}")
+    exact = f(f"fcmp oeq float {d}, {fconst(0.0)}")        # u == 1: log1p(x) = x
+    r = f.sel(exact, x, r)
+    inf = f(f"fcmp oeq float {x}, {fconst(float('inf'))}")
+    return f.sel(inf, x, r)
+
+
+_BODIES = {
+    "exp": _expf,
+    "exp2": _exp2f,
+    "expm1": _expm1f,
+    "log": _logf,
+    "log2": lambda f, x: _logf(f, x, 1.4426950408889634),
+    "log10": lambda f, x: _logf(f, x, 0.4342944819032518),
+    "log1p": _log1pf,
+    "tanh": _tanhf,
+    "sigmoid": _sigmoidf,
+    "erf": _erff,
+}
+
+# op name -> the float32 function's symbol
+FUNCTIONS = {name: f"dg_{name}f" for name in _BODIES}
+
+
+def definitions(names) -> str:
+    """LLVM IR definitions of the float32 functions for `names` (op names from FUNCTIONS)."""
+    out = []
+    for name in sorted(set(names)):
+        f = Fn()
+        r = _BODIES[name](f, "%x")
+        out.append(f"define internal float @{FUNCTIONS[name]}(float %x) alwaysinline {{\n"
+                   + "\n".join(f.lines) + f"\n  ret float {r}\n}}\n")
+    return "\n".join(out)
+
+
+INTRINSICS = """declare float @llvm.fma.f32(float, float, float)
+declare float @llvm.rint.f32(float)
+declare float @llvm.fabs.f32(float)
+declare float @llvm.copysign.f32(float, float)
+declare float @llvm.minnum.f32(float, float)
+declare float @llvm.maxnum.f32(float, float)
+"""

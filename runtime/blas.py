@@ -1,0 +1,94 @@
+"""BLAS through scipy's `cython_blas` function pointers (the route numba takes).
+
+`scipy.linalg.cython_blas.__pyx_capi__` holds PyCapsules with the addresses of the Fortran
+`sgemm`/`dgemm` of the OpenBLAS scipy ships; we call them through ctypes (which releases the GIL)
+and can hand the same addresses to generated code later. Row-major products are computed as
+column-major ones of the transposes (C^T = B^T A^T), so no operand is copied: a C-contiguous
+matrix is passed as "N", an F-contiguous one (a transposed weight, say) as "T".
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+__all__ = ["gemm_address", "matmul", "available"]
+
+_c = ctypes
+_PTR = _c.c_void_p
+_GEMM_ARGS = [_c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int), _c.POINTER(_c.c_int),
+              _c.POINTER(_c.c_int), _PTR, _PTR, _c.POINTER(_c.c_int), _PTR,
+              _c.POINTER(_c.c_int), _PTR, _PTR, _c.POINTER(_c.c_int)]
+_fns: dict = {}
+
+
+def gemm_address(dtype) -> int:
+    """The address of sgemm (float32) or dgemm (float64)."""
+    from scipy.linalg import cython_blas
+    name = {"float32": "sgemm", "float64": "dgemm"}[np.dtype(dtype).name]
+    cap = cython_blas.__pyx_capi__[name]
+    get_name = _c.pythonapi.PyCapsule_GetName
+    get_name.restype = _c.c_char_p
+    get_name.argtypes = [_c.py_object]
+    get_ptr = _c.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype = _c.c_void_p
+    get_ptr.argtypes = [_c.py_object, _c.c_char_p]
+    return get_ptr(cap, get_name(cap))
+
+
+def _gemm(dtype):
+    fn = _fns.get(dtype)
+    if fn is None:
+        fn = _c.CFUNCTYPE(None, *_GEMM_ARGS)(gemm_address(dtype))
+        _fns[dtype] = fn
+    return fn
+
+
+def available() -> bool:
+    """Whether scipy's BLAS can be reached."""
+    try:
+        _gemm("float32")
+        return True
+    except Exception:   # noqa: BLE001 - any failure means "use numpy's matmul instead"
+        return False
+
+
+def _layout(a: np.ndarray):
+    """(transpose flag, leading dim) of a 2-D operand seen column-major, or None to copy."""
+    it = a.itemsize
+    r, c = a.shape
+    if a.strides[1] == it and (a.strides[0] == c * it or r <= 1) and c > 0:
+        return b"N", max(c, 1)
+    if a.strides[0] == it and (a.strides[1] == r * it or c <= 1) and r > 0:
+        return b"T", max(r, 1)
+    return None
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a @ b for 2-D float32/float64 arrays of one dtype via sgemm/dgemm (out: C-contiguous)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if out is None:
+        out = np.empty((m, n), dtype=a.dtype)
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        out[...] = 0
+        return out
+    la, lb = _layout(a), _layout(b)
+    if la is None:
+        a = np.ascontiguousarray(a)
+        la = (b"N", k)
+    if lb is None:
+        b = np.ascontiguousarray(b)
+        lb = (b"N", n)
+    scal = _c.c_float if a.dtype == np.float32 else _c.c_double
+    one, zero = scal(1.0), scal(0.0)
+    ci = _c.c_int
+    # column-major: out^T (n x m) = b^T (n x k) @ a^T (k x m)
+    _gemm(a.dtype.name)(lb[0], la[0], _c.byref(ci(n)), _c.byref(ci(m)), _c.byref(ci(k)),
+                        _c.addressof(one), b.ctypes.data, _c.byref(ci(lb[1])), a.ctypes.data,
+                        _c.byref(ci(la[1])), _c.addressof(zero), out.ctypes.data,
+                        _c.byref(ci(n)))
+    return out

@@ -1,0 +1,221 @@
+"""Run a graph with LLVM-compiled kernels: `LLVMProgram(graph)(arrays) -> list of arrays`.
+
+The graph is lowered once (compiler/lower.py). Each call walks the plan's steps:
+- a kernel step gathers its buffers, allocates its outputs, fills one int64 array with the domain
+  sizes and every buffer's strides, picks (or compiles) the kernel variant for the arrays'
+  innermost strides, and calls it through ctypes. Large kernels are split along the outermost dim
+  over a thread pool (ctypes releases the GIL); small ones stay on the calling thread;
+- an extern step calls BLAS (runtime/blas.py);
+- a node step runs the op's eager rule, as the interpreter does.
+A kernel the renderer cannot express (an op/dtype pair without a rule) falls back to running its
+nodes one by one through the interpreter; `node.meta["ran"]` then says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from compiler.interpreter import _run_node, bind_syms
+from compiler.ir import Graph, Sym
+from compiler.lower import ExternStep, KernelStep, lower
+from compiler.render_llvm import UnsupportedOp, render_llvm, symbol_name
+from dyngraph.ops.registry import OPS
+
+from . import blas, jit
+
+__all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads"]
+
+# Below this many domain points a kernel runs on the calling thread: handing work to another
+# thread costs ~10-20 us, which only pays off past ~1e5 float32 elements.
+THREAD_THRESHOLD = 1 << 18
+_threads = {"n": min(os.cpu_count() or 1, 8), "pool": None}
+
+
+def set_num_threads(n: int) -> None:
+    """Use up to `n` threads for large kernels (1 disables threading)."""
+    _threads["n"] = max(1, int(n))
+    _threads["pool"] = None
+
+
+def _pool():
+    if _threads["pool"] is None and _threads["n"] > 1:
+        _threads["pool"] = ThreadPoolExecutor(_threads["n"] - 1, thread_name_prefix="dg-llvm")
+    return _threads["pool"]
+
+
+def _size(s, syms):
+    return syms[s.name] if isinstance(s, Sym) else s
+
+
+class _KernelRunner:
+    """Calls one kernel step: variants by innermost-stride pattern, compiled on first use."""
+
+    def __init__(self, step: KernelStep):
+        self.step = step
+        self.variants: dict = {}
+        self.nbuf = len(step.inputs) + len(step.outputs)
+        self.ndim = len(step.domain)
+        self.specs = step.inputs + step.outputs
+        self.static = not any(isinstance(s, Sym) for s in step.domain) and not any(
+            isinstance(s, Sym) for spec in step.outputs for s in spec.shape)
+
+    def function(self, unit: tuple):
+        fn = self.variants.get(unit)
+        if fn is None:
+            kernel = self.step.kernel(unit)
+            ir = render_llvm(kernel)
+            addr = jit.compile_ir(ir, symbol_name(kernel))
+            proto = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                                     *([ctypes.c_void_p] * self.nbuf))
+            fn = self.variants[unit] = proto(addr)
+        return fn
+
+    def __call__(self, ins: list, syms) -> list:
+        step = self.step
+        sizes = [_size(s, syms) for s in step.domain] if syms else list(step.domain)
+        outs = []
+        for spec in step.outputs:
+            shape = tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape
+            outs.append(np.empty(shape, dtype=spec.value.dtype.np))
+        arrays = ins + outs
+        nd = self.ndim
+        dims = np.zeros(nd + self.nbuf * nd, dtype=np.int64)
+        dims[:nd] = sizes
+        unit = []
+        for b, (a, spec) in enumerate(zip(arrays, self.specs)):
+            st = a.strides
+            it = a.itemsize
+            base = nd + b * nd
+            for d, ax in enumerate(spec.axes):
+                if ax is not None:
+                    dims[base + d] = st[ax] // it
+            ax = spec.axes[-1]
+            unit.append(ax is not None and (st[ax] == it or a.shape[ax] <= 1))
+        total = 1
+        for s in sizes:
+            total *= s
+        if total == 0:
+            return outs
+        fn = self.function(tuple(unit))
+        ptrs = [a.ctypes.data for a in arrays]
+        dptr = dims.ctypes.data
+        n0 = sizes[0]
+        nthreads = _threads["n"]
+        if total >= THREAD_THRESHOLD and n0 >= 2 and nthreads > 1:
+            parts = min(nthreads, n0)
+            bounds = [n0 * i // parts for i in range(parts + 1)]
+            pool = _pool()
+            futs = [pool.submit(fn, bounds[i], bounds[i + 1], dptr, *ptrs)
+                    for i in range(1, parts)]
+            fn(bounds[0], bounds[1], dptr, *ptrs)
+            for f in futs:
+                f.result()
+        else:
+            fn(0, n0, dptr, *ptrs)
+        return outs
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out_dtype) -> np.ndarray:
+    if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.dtype.name in (
+            "float32", "float64") and blas.available():
+        return blas.matmul(a, b)
+    return np.matmul(a, b)
+
+
+def _step_frees(graph: Graph, steps) -> list[list[int]]:
+    """For each step, the values whose last reader it is (graph outputs are kept)."""
+    keep = {v.id for v in graph.outputs}
+    last: dict[int, int] = {}
+    for i, step in enumerate(steps):
+        nodes = step.nodes if isinstance(step, KernelStep) else [step.node]
+        for n in nodes:
+            for x in n.value_inputs:
+                last[x.id] = i
+    frees: list[list[int]] = [[] for _ in steps]
+    for vid, i in last.items():
+        if vid not in keep:
+            frees[i].append(vid)
+    return frees
+
+
+class LLVMProgram:
+    """A graph prepared for repeated runs on the CPU with LLVM kernels."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.plan = lower(graph)
+        self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
+        frees = _step_frees(graph, self.plan.steps)
+        self.steps = []
+        for step, free in zip(self.plan.steps, frees):
+            if isinstance(step, KernelStep):
+                self.steps.append(("kernel", _KernelRunner(step), free))
+            elif isinstance(step, ExternStep):
+                self.steps.append(("extern", step.node, free))
+            else:
+                self.steps.append(("node", step.node, free))
+        self.in_ids = [v.id for v in graph.inputs]
+        self.out_ids = [v.id for v in graph.outputs]
+
+    def explain(self) -> str:
+        """How each node ran (kernel number and fused group, BLAS, or the interpreter)."""
+        return self.plan.text()
+
+    def __call__(self, arrays, xp=np):
+        if xp is not np:
+            raise RuntimeError("llvm backend: runs on the CPU only; use backend='cuda' or "
+                               "'interpreter' for tensors on another device")
+        env = dict(zip(self.in_ids, arrays))
+        syms = bind_syms(self.graph, arrays) if self.symbolic else None
+        for kind, obj, free in self.steps:
+            if kind == "kernel":
+                self._kernel(obj, env, syms)
+            elif kind == "extern":
+                node = obj
+                a, b = (env[x.id] for x in node.inputs)
+                cdt = node.compute_dtype.np if node.compute_dtype is not None else None
+                if cdt is not None:
+                    a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
+                env[node.out.id] = _matmul(a, b, node.out.dtype)
+            else:
+                env[obj.out.id] = self._node(obj, env, syms)
+            for vid in free:
+                env.pop(vid, None)
+        return [env[i] for i in self.out_ids]
+
+    def _kernel(self, runner: _KernelRunner, env, syms):
+        step = runner.step
+        ins = [env[spec.value.id] for spec in step.inputs]
+        if runner.variants is not None:
+            try:
+                outs = runner(ins, syms)
+            except UnsupportedOp as e:
+                runner.variants = None     # run these nodes through the interpreter from now on
+                for n in step.nodes:
+                    n.meta["ran"] = f"interpreter: the kernel could not be rendered ({e})"
+            else:
+                for spec, a in zip(step.outputs, outs):
+                    env[spec.value.id] = a
+                return
+        for n in step.nodes:
+            env[n.out.id] = self._node(n, env, syms)
+
+    @staticmethod
+    def _node(node, env, syms):
+        rule = OPS.get(node.op)
+        tail = rule is not None and rule.dtype_rule == "promote_tail"
+        args = []
+        cdt = node.compute_dtype.np if node.compute_dtype is not None else None
+        for i, x in enumerate(node.inputs):
+            if hasattr(x, "id") and hasattr(x, "shape"):
+                a = env[x.id]
+                if cdt is not None and not (tail and i == 0) and a.dtype != cdt:
+                    a = a.astype(cdt)
+                args.append(a)
+            else:
+                args.append(x)
+        return _run_node(node, args, np, syms)
