@@ -81,3 +81,4 @@ def load(f, map_location=None, **kwargs):
     from .serialization import load as _load
     return _load(f, map_location=map_location, **kwargs)
 from ._compile import compile, explain, reset, mark_dynamic, cond, while_loop, set_logs  # noqa: E402,F401,A004
+from .export import Dim, ExportedGraph, export, load_graph  # noqa: E402,F401
