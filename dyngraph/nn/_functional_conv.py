@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .. import ops as _ops
 from ..ops import conv_ops as _C
 from ..ops._api import Tensor, apply
 from ..ops.registry import composite
@@ -700,24 +701,41 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
 # padding
 # ----------------------------------------------------------------------------------------------
 
-def _take(x: Tensor, dim: int, index: np.ndarray) -> Tensor:
-    """x.index_select(dim, index) through indexing, so the gradient scatters back (accumulates)."""
+# Up to this input size along a dim, resampling runs as a matmul with a sparse (n_out, n_in)
+# matrix: a few times faster than a gather whose backward scatters, and exact, since the extra
+# terms are zeros times finite values. Larger dims (or non-finite inputs) take the gather path.
+_MATMUL_MAX = 128
+
+
+def _by_matrix(x: Tensor, dim: int) -> bool:
+    return (x.dtype.is_floating_point and x.shape[dim] <= _MATMUL_MAX
+            and bool(x.detach().isfinite().all()))
+
+
+def _apply_matrix(x: Tensor, dim: int, a: np.ndarray) -> Tensor:
+    """sum_i a[j, i] * x[..., i, ...] along `dim`, as a matmul (result contiguous)."""
     from ..ops.creation import tensor
-    idx = tensor(np.asarray(index, dtype=np.int64), device=x.device)
+    m = tensor(a, dtype=x.dtype, device=x.device)
+    if dim == x.ndim - 1:
+        return x @ m.mT
+    if dim == x.ndim - 2:
+        return m @ x
+    return (x.movedim(dim, -1) @ m.mT).movedim(-1, dim).contiguous()
+
+
+def _take(x: Tensor, dim: int, index: np.ndarray) -> Tensor:
+    """x.index_select(dim, index), differentiable in x (duplicate indices accumulate)."""
+    from ..ops.creation import tensor
+    index = np.asarray(index, dtype=np.int64)
+    if _by_matrix(x, dim):
+        a = np.zeros((len(index), x.shape[dim]))
+        a[np.arange(len(index)), index] = 1.0
+        return _apply_matrix(x, dim, a)
+    idx = tensor(index, device=x.device)
     return x[(slice(None),) * dim + (idx,)]
 
 
-def _pad_index(mode: str, n: int, lo: int, hi: int) -> np.ndarray:
-    pos = np.arange(-lo, n + hi)
-    if mode == "reflect":
-        pos = np.abs(pos)
-        return (n - 1) - np.abs((n - 1) - pos)
-    if mode == "replicate":
-        return np.clip(pos, 0, n - 1)
-    return pos % n  # circular
-
-
-@composite("pad", "constant_pad, or getitem with index arrays")
+@composite("pad", "constant_pad, or getitem slices, flip, expand and cat")
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last len(pad)//2 dims; `pad` lists (left, right) for the last dim first.
 
@@ -769,8 +787,42 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         if n == 0:
             raise RuntimeError(f"pad: cannot pad an empty dimension {dim} of input "
                                f"{_shape_str(input)} in {mode} mode")
-        x = _take(x, dim, _pad_index(mode, n, lo, hi))
+        x = _pad_dim(x, dim, lo, hi, mode)
     return x
+
+
+def _pad_dim(x: Tensor, dim: int, lo: int, hi: int, mode: str) -> Tensor:
+    """Non-constant padding of one dim from slices, flips and cat (negative amounts crop first,
+    as PyTorch does), so the gradient is a sum of slices, not a scatter."""
+    n = x.shape[dim]
+    if lo < 0 or hi < 0:
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        if stop - start <= 0 or (mode == "reflect" and max(lo, hi) >= stop - start):
+            raise RuntimeError(f"pad: cropping ({lo}, {hi}) leaves too little of dimension {dim} "
+                               f"(size {n}) to pad in {mode} mode")
+        x = x.narrow(dim, start, stop - start)
+        lo, hi, n = max(lo, 0), max(hi, 0), stop - start
+    parts = []
+    if mode == "reflect":
+        if lo:
+            parts.append(x.narrow(dim, 1, lo).flip(dim))
+        parts.append(x)
+        if hi:
+            parts.append(x.narrow(dim, n - 1 - hi, hi).flip(dim))
+    elif mode == "replicate":
+        shape = list(x.shape)
+        if lo:
+            parts.append(x.narrow(dim, 0, 1).expand(*shape[:dim], lo, *shape[dim + 1:]))
+        parts.append(x)
+        if hi:
+            parts.append(x.narrow(dim, n - 1, 1).expand(*shape[:dim], hi, *shape[dim + 1:]))
+    else:  # circular
+        if lo:
+            parts.append(x.narrow(dim, n - lo, lo))
+        parts.append(x)
+        if hi:
+            parts.append(x.narrow(dim, 0, hi))
+    return _ops.cat(parts, dim) if len(parts) > 1 else x
 
 
 # ----------------------------------------------------------------------------------------------
@@ -812,12 +864,6 @@ def _linear_weights(n_in, n_out, scale, align_corners, dtype):
 def _nearest_along(x, dim, mode, n_out, scale):
     n_in = x.shape[dim]
     idx = _nearest_index(mode, n_in, n_out, scale)
-    rep = n_out // n_in if n_in else 0
-    if rep >= 1 and n_out == rep * n_in and np.array_equal(idx, np.arange(n_out) // rep):
-        # Integer upscaling: expand instead of gather, so backward is a plain sum.
-        shp = tuple(x.shape)
-        x = x.unsqueeze(dim + 1).expand(*shp[:dim + 1], rep, *shp[dim + 1:])
-        return x.reshape(shp[:dim] + (n_out,) + shp[dim + 1:])
     return _take(x, dim, idx)
 
 
@@ -825,13 +871,18 @@ def _linear_along(x, dim, n_out, scale, align_corners):
     from ..ops.creation import tensor
     n_in = x.shape[dim]
     i0, i1, w0, w1 = _linear_weights(n_in, n_out, scale, align_corners, x.dtype.np.type)
+    if _by_matrix(x, dim):
+        a = np.zeros((n_out, n_in))
+        np.add.at(a, (np.arange(n_out), i0), w0)
+        np.add.at(a, (np.arange(n_out), i1), w1)
+        return _apply_matrix(x, dim, a)
     shape = (n_out,) + (1,) * (x.ndim - dim - 1)
     w0 = tensor(w0.reshape(shape), dtype=x.dtype, device=x.device)
     w1 = tensor(w1.reshape(shape), dtype=x.dtype, device=x.device)
     return _take(x, dim, i0) * w0 + _take(x, dim, i1) * w1
 
 
-@composite("interpolate", "getitem, expand, mul, add")
+@composite("interpolate", "matmul with a sparse matrix, or getitem, mul, add")
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:

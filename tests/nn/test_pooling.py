@@ -211,6 +211,15 @@ def test_constant_pad_crop_and_value(pad, value):
 
 
 @requires_torch
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", [(-1, 2), (2, -1, -2, 1)], ids=str)
+def test_non_constant_pad_with_cropping(mode, pad):
+    x = _x(*(2, 3, 5, 6)[:2 + len(pad) // 2])
+    _parity(lambda t: F.pad(t, pad, mode=mode),
+            lambda t: torch.nn.functional.pad(t, pad, mode=mode), x)
+
+
+@requires_torch
 def test_pad_unbatched_and_1d():
     _parity(lambda t: F.pad(t, (2, 3), mode="reflect"),
             lambda t: torch.nn.functional.pad(t, (2, 3), mode="reflect"), _x(3, 6))
@@ -253,6 +262,26 @@ def test_interpolate_1d_matches_torch(mode, align, kw):
     _parity(lambda t: F.interpolate(t, mode=mode, align_corners=align, **kw),
             lambda t: torch.nn.functional.interpolate(t, mode=mode, align_corners=align, **kw),
             _x(2, 3, 7))
+
+
+@requires_torch
+@pytest.mark.parametrize("mode,align", [("nearest", None), ("bilinear", False),
+                                        ("bilinear", True)])
+def test_interpolate_gather_path_matches_torch(mode, align):
+    """Dims longer than the matmul threshold, and non-finite inputs, take the gather path."""
+    from dyngraph.nn import _functional_conv as FC
+    x = _x(1, 2, 3, FC._MATMUL_MAX + 7)
+    _parity(lambda t: F.interpolate(t, size=(5, 150), mode=mode, align_corners=align),
+            lambda t: torch.nn.functional.interpolate(t, size=(5, 150), mode=mode,
+                                                      align_corners=align), x)
+    x = _x(1, 2, 4, 5)
+    x[0, 1, 2, 3] = np.inf
+    x[0, 0, 1, 1] = np.nan
+    with np.errstate(invalid="ignore"):
+        dy = F.interpolate(dg.tensor(x), size=(7, 3), mode=mode, align_corners=align)
+    ty = torch.nn.functional.interpolate(torch.tensor(x), size=(7, 3), mode=mode,
+                                         align_corners=align)
+    assert_close(dy, ty, rtol=2e-5, atol=2e-5)
 
 
 def test_interpolate_double_backward():
