@@ -473,7 +473,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
             raise ValueError(f"embedding: padding_idx must be within num_embeddings ({num}), "
                              f"got {padding_idx}")
         padding_idx = padding_idx % num
-    if input.numel():
+    from .._dispatch import state
+    if input.numel() and state.tracer is None:   # traced: indexing itself raises IndexError
         lo, hi = int(input.min().item()), int(input.max().item())
         if lo < 0 or hi >= num:
             bad = lo if lo < 0 else hi
