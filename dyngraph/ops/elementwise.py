@@ -714,11 +714,19 @@ def _bf16_opmath(fn):
     ml_dtypes' bfloat16 has no weak Python-float scalars (`bf16_array + 0.5` is float32), and
     PyTorch computes bfloat16 arithmetic in float32 ("opmath") anyway, so this matches it.
     """
+    ndarray = np.ndarray
+
     def wrapped(xp, *args, **kw):
-        bf16 = D.bfloat16._np
-        if bf16 is None or not any(getattr(a, "dtype", None) == bf16 for a in args):
+        bf16 = D.bfloat16._np  # None until bfloat16 is first used; cupy has no bfloat16
+        if bf16 is None:
             return fn(xp, *args, **kw)
-        args = [a.astype(np.float32) if getattr(a, "dtype", None) == bf16 else a for a in args]
+        for a in args:  # (identity checks: this runs on every binary op)
+            if type(a) is ndarray and a.dtype is bf16:
+                break
+        else:
+            return fn(xp, *args, **kw)
+        args = [a.astype(np.float32) if type(a) is ndarray and a.dtype is bf16 else a
+                for a in args]
         out = fn(xp, *args, **kw)
         return out.astype(bf16) if out.dtype.kind == "f" else out
     wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
