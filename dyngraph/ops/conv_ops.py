@@ -161,7 +161,10 @@ def constant_pad(input, pad, value=0.0):
 # ----------------------------------------------------------------------------------------------
 
 def _lowest(x):
-    return -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    """The padding value that never wins a max (bfloat16 reports kind 'V' in numpy)."""
+    if x.dtype.kind in "iu":
+        return np.iinfo(x.dtype).min
+    return False if x.dtype.kind == "b" else -np.inf
 
 
 @nondiff("max_pool2d_indices", OTHER, "integer output (max pooling gathers at these indices)",

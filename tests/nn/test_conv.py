@@ -336,3 +336,14 @@ def test_fold_unfold_errors():
     with pytest.raises(RuntimeError, match=r"sliding blocks 3 \* 4 = 12, but got input.size\(2\)"
                                            r"=10"):
         F.fold(dg.randn(1, 12, 10), (4, 5), 2)
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_conv2d_half_precision_matches_torch(dtype):
+    x, w, b = _x(2, 3, 6, 6), _x(4, 3, 3, 3), _x(4)
+    tdt = getattr(torch, dtype)
+    got = F.conv2d(*(dg.tensor(a, dtype=getattr(dg, dtype)) for a in (x, w, b)), padding=1)
+    want = torch.nn.functional.conv2d(*(torch.tensor(a).to(tdt) for a in (x, w, b)), padding=1)
+    assert got.dtype is getattr(dg, dtype)
+    assert_close(got, want.float(), dtype)

@@ -338,3 +338,15 @@ def test_interpolate_errors():
         F.interpolate(dg.randn(1, 1, 4), scale_factor=2, mode="bilinear")
     with pytest.raises(NotImplementedError, match="mode 'bicubic' is not supported"):
         F.interpolate(x, scale_factor=2, mode="bicubic")
+
+
+@requires_torch
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_pooling_half_precision_matches_torch(dtype):
+    x, tdt = _x(2, 3, 7, 6), getattr(torch, dtype)
+    for name, kw in (("max_pool2d", dict(kernel_size=3, stride=2, padding=1)),
+                     ("avg_pool2d", dict(kernel_size=2, ceil_mode=True))):
+        got = getattr(F, name)(dg.tensor(x, dtype=getattr(dg, dtype)), **kw)
+        want = getattr(torch.nn.functional, name)(torch.tensor(x).to(tdt), **kw)
+        assert got.dtype is getattr(dg, dtype)
+        assert_close(got, want.float(), dtype)
