@@ -278,9 +278,14 @@ def _trace_at(fn, args, kwargs, leaves, point, rng, weight_names) -> _Trace:
         with no_grad():
             tr = trace(fn, a2, k2, scan, fullgraph=True)
     except GraphBreakError as e:
-        msg = str(e).replace("dyngraph.compile(fullgraph=True)", "dyngraph.export")
-        msg = msg.replace(", or fullgraph=False", "")
-        raise ExportError(msg + " (export needs the whole program as one graph)") from None
+        import re
+        kind = re.search(r"with \.(\w+)\(\)", str(e))
+        kind = f".{kind.group(1)}()" if kind else "a tensor's value"
+        raise ExportError(
+            f"export: {_break_line(e)}: reads a tensor's value into Python ({kind}), which "
+            "needs a graph break, but an exported graph must be whole: use dyngraph.cond / "
+            "dyngraph.while_loop for data-dependent control flow, or keep the computation in "
+            "tensor ops") from None
     if tr.poisoned is not None:
         raise ExportError(f"export: the function cannot be captured as one graph: {tr.poisoned}")
     if tr.writebacks:
@@ -359,6 +364,26 @@ def _trace_at(fn, args, kwargs, leaves, point, rng, weight_names) -> _Trace:
     return _Trace(doc, arrays, [(n, a) for n, a, _ in weights])
 
 
+def _break_line(exc) -> str:
+    """`file:line: code` of the innermost frame of the model's code (nn included)."""
+    import os
+    import traceback
+    root = os.path.dirname(os.path.abspath(__file__))
+    internal = [os.path.join(root, d) + os.sep for d in ("ops", "autograd")]
+    pkg = os.path.dirname(root)
+    internal += [os.path.join(pkg, d) + os.sep for d in ("compiler", "runtime")]
+    best = None
+    for fr in traceback.extract_tb(exc.__traceback__):
+        f = os.path.abspath(fr.filename)
+        if any(f.startswith(d) for d in internal) or f == os.path.abspath(__file__) or (
+                os.path.dirname(f) == root and os.path.basename(f).startswith("_")):
+            continue
+        best = fr
+    if best is None:
+        return "<unknown>"
+    return f"{best.filename}:{best.lineno}: {(best.line or '').strip()}"
+
+
 def _weight_name(label: str, taken: set[str]) -> str:
     name = label[5:] if label.startswith("self.") else label
     if not name or name.startswith("<") or name.startswith("__"):
@@ -381,6 +406,7 @@ class _Unifier:
         self.varying = varying
         self.grid = 2 ** len(varying)
         self.tensors: dict[str, np.ndarray] = {}
+        self.offsets: list[int] = []
         monos = [m for r in range(len(varying) + 1)
                  for m in itertools.combinations(varying, r)]
         self.monos = monos
@@ -406,7 +432,7 @@ class _Unifier:
     def size_error(self, values, where):
         at = "; ".join(f"{_fmt_point(p)}: {v}" for p, v in zip(self.points, values))
         return ExportError(
-            f"export: {where} depends on the dynamic dims in a way a graph file cannot express "
+            f"{where} depends on the dynamic dims in a way a graph file cannot express "
             f"(values {at}); only integer polynomials of the dims are supported: keep that "
             "computation in tensor ops or make the dim static")
 
@@ -427,24 +453,31 @@ class _Unifier:
         if isinstance(first, list):
             if any(not isinstance(x, list) or len(x) != len(first) for x in items):
                 raise self.structure_error(items, where)
-            return [self.unify([x[i] for x in items], _child(where, i, first))
+            return [self.unify([x[i] for x in items], _child(where, i, first, self.offsets))
                     for i in range(len(first))]
         if isinstance(first, dict):
             if any(not isinstance(x, dict) or x.keys() != first.keys() for x in items):
                 raise self.structure_error(items, where)
-            return {k: self.unify([x[k] for x in items], _child(where, k, first))
+            if "nodes" in first and "inputs" in first:     # a graph: name nodes as %k
+                self.offsets.append(len(first["inputs"]))
+                try:
+                    return {k: self.unify([x[k] for x in items], f"{where}#nodes" if k == "nodes"
+                                          else f"{where} {k}") for k in first}
+                finally:
+                    self.offsets.pop()
+            return {k: self.unify([x[k] for x in items], _child(where, k, first, self.offsets))
                     for k in first}
         raise self.structure_error(items, where)
 
     def structure_error(self, items, where):
-        if where.endswith("nodes"):
+        if where.endswith("#nodes"):
             counts = ", ".join(f"{len(x)} at {_fmt_point(p)}" for x, p in zip(items, self.points))
             return ExportError(
                 f"export: the number of ops depends on the dynamic dims ({counts}): a Python "
                 "loop over a tensor or over range(x.shape[i])? Export needs one graph for all "
                 "sizes: express the loop with dyngraph.while_loop or make that dim static")
         vals = "; ".join(f"{_fmt_point(p)}: {_short(x)}" for x, p in zip(items, self.points))
-        return ExportError(f"export: {where} changes with the dynamic dims ({vals}); only integer "
+        return ExportError(f"{where} changes with the dynamic dims ({vals}); only integer "
                            "sizes may depend on them: compute it with tensor ops or make the dim "
                            "static")
 
@@ -467,18 +500,44 @@ class _Unifier:
             shape = self.unify([list(a.shape) for a in arrs], where + " shape")
             return {"$full": {"value": vals.pop(), "dtype": D.from_numpy_dtype(a0.dtype).name,
                               "shape": shape}}
+        ramp = self.ramp(arrs, where)
+        if ramp is not None:
+            return ramp
         raise ExportError(
-            f"export: {where}: a constant tensor (made outside the op table, e.g. by "
+            f"{where}: a constant tensor (made outside the op table, e.g. by "
             "dyngraph.tensor(...) or a numpy conversion) changes with the dynamic dims "
             f"(shapes {[a.shape for a in arrs]}); create it with ops from the inputs instead")
 
 
-def _child(where, k, parent):
-    if isinstance(parent, list) and isinstance(k, int) and where.endswith("nodes"):
-        return f"{where[:-5]}node #{k}"
-    if isinstance(parent, dict) and "op" in parent and k != "op":
-        return f"{where} ({parent['op']}) {k}"
-    return f"{where}[{k!r}]" if not isinstance(k, str) else f"{where}.{k}"
+    def ramp(self, arrs, where):
+        """`{"$range": ...}` when every trace's constant is the same arange of another length."""
+        from runtime.graph_file import ranged
+        if not all(a.ndim == 1 and a.size >= 2 and a.dtype == arrs[0].dtype and
+                   a.dtype.kind in "iuf" for a in arrs):
+            return None
+        start, step = arrs[0][0].item(), (arrs[0][1] - arrs[0][0]).item()
+        if any(not np.array_equal(ranged(start, step, a.size, a.dtype), a) for a in arrs):
+            return None
+        from dyngraph import _dtype as D
+        length = self.unify([a.size for a in arrs], where + " length")
+        return {"$range": {"start": start, "step": step,
+                           "dtype": D.from_numpy_dtype(arrs[0].dtype).name, "length": length}}
+
+
+def _child(where, k, parent, offsets):
+    if where.endswith("#nodes") and isinstance(k, int):
+        return f"{where[:-6]}: node %{offsets[-1] + k} ({parent[k].get('op')})"
+    if k in ("$tuple", "$graph", "$dict"):
+        return where
+    if k == "graph" and where == "export":
+        return "export: the graph"
+    if k == "attrs":
+        return f"{where} attribute"
+    if where.endswith("attribute"):
+        return f"{where} {k!r}"
+    if isinstance(parent, dict) and "op" in parent:
+        return f"{where} {k}"
+    return f"{where}[{k!r}]"
 
 
 def _same_scalar(a, b) -> bool:
@@ -576,7 +635,7 @@ def export(fn_or_module, args: tuple, kwargs: dict | None = None, *,
     weight_names: dict[str, str] = {}
     traces = [_trace_at(fn, args, kwargs, leaves, p, rng, weight_names) for p in points]
     u = _Unifier(traces, points, varying)
-    body = u.unify([t.doc for t in traces], "graph")
+    body = u.unify([t.doc for t in traces], "export")
     tensors = {n: a for n, a in traces[0].weights}
     tensors.update(u.tensors)
     from runtime.graph_file import encode_attr

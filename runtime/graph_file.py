@@ -30,7 +30,7 @@ import numpy as np
 
 from compiler.ir import IR_OPS, Graph, Node, Sym, Value
 
-__all__ = ["GraphFormatError", "SymExpr", "FullConstant", "FORMAT", "FORMAT_VERSION",
+__all__ = ["GraphFormatError", "SymExpr", "FullConstant", "RangeConstant", "FORMAT", "FORMAT_VERSION",
            "OPSET_VERSION", "ALIGN", "UPGRADERS", "encode_graph", "decode_graph", "encode_attr",
            "write_graph_file", "read_graph_file", "sym_eval", "specialize", "reseal"]
 
@@ -136,6 +136,28 @@ class FullConstant:
         return f"full({self.value!r}, [{','.join(str(s) for s in self.shape)}])"
 
 
+class RangeConstant:
+    """A 1-d constant `start + step * arange(length)` whose length depends on dims."""
+
+    __slots__ = ("start", "step", "dtype", "shape")
+
+    def __init__(self, start, step, dtype, length):
+        self.start, self.step, self.dtype, self.shape = start, step, dtype, (length,)
+
+    def materialize(self, sizes: dict[str, int]) -> np.ndarray:
+        n = sym_eval(self.shape[0], sizes)
+        return ranged(self.start, self.step, n, self.dtype.np)
+
+    def __repr__(self) -> str:
+        return f"range({self.start!r}, step={self.step!r}, length={self.shape[0]})"
+
+
+def ranged(start, step, n: int, npdt) -> np.ndarray:
+    """`start + step * arange(n)` in dtype `npdt` (how a RangeConstant is rebuilt)."""
+    return (start + step * np.arange(n, dtype=np.float64 if isinstance(step, float) or
+                                     isinstance(start, float) else np.int64)).astype(npdt)
+
+
 # ----------------------------------------------------------------------------------------------
 # Encoding: IR -> JSON
 # ----------------------------------------------------------------------------------------------
@@ -196,6 +218,9 @@ def encode_attr(a: Any, add_tensor: Callable[[np.ndarray], str], where: str = "a
         return {"$full": {"value": encode_attr(a.value, add_tensor, where),
                           "dtype": a.dtype.name,
                           "shape": [encode_attr(s, add_tensor, where) for s in a.shape]}}
+    if isinstance(a, RangeConstant):
+        return {"$range": {"start": a.start, "step": a.step, "dtype": a.dtype.name,
+                           "length": encode_attr(a.shape[0], add_tensor, where)}}
     if isinstance(a, Graph):
         return {"$graph": encode_graph(a, add_tensor, where)}
     raise EncodeError(
@@ -406,6 +431,14 @@ class Decoder:
                 _fail(f"{where}: '$full' value must be a number")
             return FullConstant(val, self.dtype(v["dtype"], where),
                                 self.shape(v["shape"], where))
+        if tag == "$range":
+            if not (isinstance(v, dict) and set(v) == {"start", "step", "dtype", "length"}
+                    and all(isinstance(v[k], (int, float)) and not isinstance(v[k], bool)
+                            and math.isfinite(v[k]) for k in ("start", "step"))):
+                _fail(f"{where}: '$range' needs finite numbers 'start', 'step', a 'dtype' and a "
+                      "'length'")
+            return RangeConstant(v["start"], v["step"], self.dtype(v["dtype"], where),
+                                 self.size(v["length"], where))
         if tag == "$graph":
             return self.graph(v, where, depth + 1)
         _fail(f"{where}: unknown tag {tag!r}")
@@ -475,7 +508,8 @@ class Decoder:
     def _check_node(self, op, ins, attrs, out, w):
         if op == "constant":
             v = attrs.get("value")
-            if set(attrs) != {"value"} or not isinstance(v, (np.ndarray, FullConstant)) or ins:
+            if set(attrs) != {"value"} or ins or not isinstance(
+                    v, (np.ndarray, FullConstant, RangeConstant)):
                 _fail(f"{w}: a constant needs exactly a 'value' tensor attribute and no inputs")
             if v.dtype != out.dtype.np if isinstance(v, np.ndarray) else v.dtype is not out.dtype:
                 _fail(f"{w}: the constant's data has dtype {v.dtype} but the node declares "
@@ -483,7 +517,7 @@ class Decoder:
             if tuple(v.shape) != out.shape:
                 _fail(f"{w}: the constant's data has shape {tuple(v.shape)} but the node "
                       f"declares {out.shape}")
-            if isinstance(v, FullConstant) and all(_is_int(s) for s in v.shape) and \
+            if not isinstance(v, np.ndarray) and all(_is_int(s) for s in v.shape) and \
                     math.prod(v.shape) > MAX_FULL_ELEMENTS:
                 _fail(f"{w}: the constant has {math.prod(v.shape)} elements (limit "
                       f"{MAX_FULL_ELEMENTS})")
@@ -544,7 +578,7 @@ def _subst(a, sizes):
         return {k: _subst(x, sizes) for k, x in a.items()}
     if isinstance(a, slice):
         return slice(_subst(a.start, sizes), _subst(a.stop, sizes), _subst(a.step, sizes))
-    if isinstance(a, FullConstant):
+    if isinstance(a, (FullConstant, RangeConstant)):
         return a.materialize(sizes)
     if isinstance(a, Graph):
         return specialize(a, sizes)
