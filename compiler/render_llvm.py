@@ -138,9 +138,9 @@ class LLVMRenderer:
         body = "\n".join(self.allocas + self.f.lines)
         fn = (f"define void @{symbol_name(k)}({', '.join(params)}) nounwind {{\nentry:\n"
               f"{body}\n}}\n")
-        decls = sorted(self.decls)
+        decls = sorted(self.decls | set(vecmath.INTRINSICS.splitlines()))
         defs = vecmath.definitions(self.vecmath) if self.vecmath else ""
-        return "\n".join(head + decls + [vecmath.INTRINSICS, defs, fn])
+        return "\n".join(head + decls + [defs, fn])
 
     def _dim_arg(self, slot: int) -> str:
         p = self.f(f"getelementptr inbounds i64, ptr %dims, i64 {slot}")

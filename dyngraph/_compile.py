@@ -125,12 +125,15 @@ class ExplainOutput:
             parts.append(" guards:\n" + entry.guards.text())
             for seg in entry.segments():
                 if seg.program is None:
-                    seg.compile()
+                    seg.compile(cf.backend)
                 self.graphs.append(seg.graph)
                 parts.append(" graph:\n" + seg.graph.text("  "))
                 if seg.brk is not None:
                     parts.append(f"  then graph break: .{seg.brk.kind}() at {seg.brk.line}")
                 parts.append(" passes:\n" + seg.report.text())
+                lowered = getattr(seg.program[0], "explain", None)
+                if lowered is not None:     # how each node ran (the LLVM backend)
+                    parts.append(" backend:\n" + lowered())
                 groups = seg.report.info.get("fusion_groups")
                 if groups:
                     parts.append(" fusion groups: " + "; ".join("+".join(g) for g in groups))

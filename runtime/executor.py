@@ -66,7 +66,7 @@ class Segment:
             out |= c.reads() - defined
         return out
 
-    def compile(self):
+    def compile(self, backend: str = "interpreter"):
         """Build this segment's graph (imports -> exports), run the passes, prepare it."""
         defined = {n.out.id: n.out for n in self.nodes}
         needed = set()
@@ -88,11 +88,12 @@ class Segment:
         self.report = run_pipeline(g)
         self.graph = g
         logs.log("graphs", lambda: "segment graph:\n" + g.text())
-        self.program = (Interpreter(g), [v.id for v in imports], [v.id for v in exports])
+        self.program = (_make_program(g, backend), [v.id for v in imports],
+                        [v.id for v in exports])
 
-    def run(self, env: dict) -> None:
+    def run(self, env: dict, backend: str = "interpreter") -> None:
         if self.program is None:
-            self.compile()
+            self.compile(backend)
         interp, imports, exports = self.program
         outs = interp([env[i] for i in imports])
         for i, a in zip(exports, outs):
@@ -100,6 +101,14 @@ class Segment:
 
     def invalidate(self) -> None:
         self.program = None
+
+
+def _make_program(graph: Graph, backend: str):
+    """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM."""
+    if backend in ("llvm", "auto"):
+        from .llvm_backend import program_for
+        return program_for(graph, backend)
+    return Interpreter(graph)
 
 
 def _concrete(arr, kind):
@@ -112,6 +121,8 @@ def _concrete(arr, kind):
 
 class Entry:
     """One cache entry: guards, the inputs they fetch, and the segment tree."""
+
+    backend = "interpreter"     # set by the CompiledFunction before each run
 
     def __init__(self, tr: TraceResult, args, kwargs, grad_enabled: bool):
         self.bindings = dict(tr.scan.bindings)
@@ -135,7 +146,7 @@ class Entry:
         env = dict(zip(self.input_ids, arrays))
         seg = self.root
         while True:
-            seg.run(env)
+            seg.run(env, self.backend)
             if seg.brk is None:
                 return seg, env
             key = outcome_key(_concrete(env[seg.brk.value.id], seg.brk.kind))
@@ -313,6 +324,7 @@ class CompiledFunction:
         return tr
 
     def _run(self, entry: Entry, arrays, args, kwargs):
+        entry.backend = self.backend
         leaf, env = entry.run(arrays)
         if env is None:
             # A new outcome at a graph break: nothing was committed, trace this path now.

@@ -27,11 +27,14 @@ from dyngraph.ops.registry import OPS
 
 from . import blas, jit
 
-__all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads"]
+__all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads", "program_for", "compile_graph",
+           "available"]
 
 # Below this many domain points a kernel runs on the calling thread: handing work to another
 # thread costs ~10-20 us, which only pays off past ~1e5 float32 elements.
 THREAD_THRESHOLD = 1 << 18
+# backend="auto" on the CPU picks this backend (the interpreter otherwise).
+AUTO_USES_LLVM = False
 _threads = {"n": min(os.cpu_count() or 1, 8), "pool": None}
 
 
@@ -219,3 +222,30 @@ class LLVMProgram:
             else:
                 args.append(x)
         return _run_node(node, args, np, syms)
+
+
+def available() -> bool:
+    """Whether llvmlite can be imported (the backend's only extra dependency)."""
+    try:
+        import llvmlite.binding  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def program_for(graph: Graph, backend: str = "llvm"):
+    """The runner `dyngraph.compile` uses for a graph: `LLVMProgram` for backend "llvm", and for
+    "auto" when every input lives on the CPU and llvmlite is installed; else the interpreter."""
+    from compiler.interpreter import Interpreter
+    if backend == "auto":
+        if not AUTO_USES_LLVM:
+            return Interpreter(graph)
+        on_cpu = all(getattr(v.device, "type", "cpu") == "cpu" for v in graph.inputs)
+        if not on_cpu or not available():
+            return Interpreter(graph)
+    return LLVMProgram(graph)
+
+
+def compile_graph(graph: Graph) -> LLVMProgram:
+    """Prepare `graph` for repeated runs: `compile_graph(g)(arrays) -> list of arrays`."""
+    return LLVMProgram(graph)
