@@ -759,7 +759,7 @@ class ExportedGraph:
         return f"ExportedGraph(inputs=[{ins}], {len(self.graph.nodes)} nodes)"
 
 
-def load_graph(path, device=None):
+def load_graph(path, device=None, *, backend: str = "auto"):
     """Load a graph file saved by `ExportedGraph.save`; returns a callable module.
 
     Nothing from the file is executed (no pickle, no eval); weights are memory-mapped.
@@ -767,6 +767,8 @@ def load_graph(path, device=None):
     Args:
         path: the file.
         device: where to run (None: the device it was exported on; "cpu"; "cuda").
+        backend: "auto" (the best available: LLVM on the CPU once that backend is enabled for
+            auto, else the interpreter), "llvm" or "interpreter".
 
     Returns:
         A `runtime.loaded.LoadedGraph`: call it like the original function; it exposes
@@ -781,4 +783,4 @@ def load_graph(path, device=None):
         >>> y = run(dyngraph.randn(8, 784))
     """
     from runtime.loaded import load
-    return load(path, device=device)
+    return load(path, device=device, backend=backend)

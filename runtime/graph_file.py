@@ -30,8 +30,9 @@ import numpy as np
 
 from compiler.ir import IR_OPS, Graph, Node, Sym, Value
 
-__all__ = ["GraphFormatError", "SymExpr", "FullConstant", "RangeConstant", "FORMAT", "FORMAT_VERSION",
-           "OPSET_VERSION", "ALIGN", "UPGRADERS", "encode_graph", "decode_graph", "encode_attr",
+__all__ = ["GraphFormatError", "SymExpr", "FullConstant", "RangeConstant", "FORMAT",
+           "FORMAT_VERSION", "OPSET_VERSION", "ALIGN", "UPGRADERS", "encode_graph", "decode_graph",
+           "encode_attr",
            "write_graph_file", "read_graph_file", "sym_eval", "specialize", "reseal"]
 
 FORMAT = "dyngraph.graph"
@@ -237,7 +238,7 @@ def encode_graph(g: Graph, add_tensor, where: str = "graph") -> dict:
         num[v.id] = len(num)
         inputs.append(_value_json(v, add_tensor, where))
     nodes = []
-    for i, n in enumerate(g.nodes):
+    for n in g.nodes:
         w = f"{where}: node {len(num)} ({n.op})"
         ins = []
         for x in n.inputs:

@@ -289,6 +289,9 @@ class LoadedGraph:
     """
 
     def __init__(self, program: Program, backend: str = "auto"):
+        if backend not in ("auto", "interpreter", "llvm"):
+            raise ValueError(f"loaded graph: unknown backend {backend!r}; choose 'auto', "
+                             "'interpreter' or 'llvm'")
         self.program = program
         self.backend = backend
         self._cache: OrderedDict = OrderedDict()
@@ -439,24 +442,29 @@ class _InterpreterRunner:
 
 
 def _backend_runner(g: Graph, backend: str, on_cpu: bool):
-    """The best available backend for `g`: LLVM on the CPU when present, else the interpreter."""
-    if on_cpu and backend in ("auto", "llvm"):
+    """The runner for `g`: the LLVM backend's choice for `backend` (issue 5) on the CPU when it is
+    present ("auto" follows its AUTO_USES_LLVM switch), else the reference interpreter."""
+    if on_cpu and backend != "interpreter":
         try:
-            from runtime import llvm_backend  # written by the LLVM backend work (issue 5)
+            from runtime import llvm_backend
         except ImportError:
             llvm_backend = None
-        make = getattr(llvm_backend, "compile_graph", None) if llvm_backend else None
-        if make is not None:
+        program_for = getattr(llvm_backend, "program_for", None)
+        if program_for is not None:
             try:
-                fn = make(g)
-            except Exception:   # noqa: BLE001 - an unsupported graph falls back to the reference
+                prog = program_for(g, backend)
+            except Exception:   # noqa: BLE001 - a graph it cannot take runs on the reference
                 if backend == "llvm":
                     raise
-            else:
-                def run(arrays, xp, fn=fn):
-                    return list(fn(arrays))
+                prog = None
+            if prog is not None and not isinstance(prog, Interpreter):
+                def run(arrays, xp, prog=prog):
+                    return list(prog(arrays, xp))
                 run.backend_name = "llvm"
                 return run
+        elif backend == "llvm":
+            raise RuntimeError("loaded graph: backend='llvm' needs runtime/llvm_backend.py and "
+                               "llvmlite")
     return _InterpreterRunner(g)
 
 
