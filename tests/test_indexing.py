@@ -283,6 +283,7 @@ def test_iterating_yields_row_views():
     (([True, False],), IndexError, r"mask \[2\] at index 0 does not match .*\[4, 5, 3\]"),
     ((slice(None, None, -1),), ValueError, r"step must be positive"),
     ((1.5,), IndexError, r"not a valid index"),
+    (([0, 1], slice(None), [0, 1, 2]), IndexError, r"index(_put_)?: shape mismatch.*\(2,\) \(3,\)"),
 ])
 def test_index_errors_name_the_problem(key, exc, pattern):
     x = dg.tensor(X)
@@ -362,6 +363,7 @@ def test_gather_scatter_errors(fn, pattern):
 @st.composite
 def _shape_and_key(draw):
     shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
+    n_picks = draw(st.integers(1, 3))  # index arrays in one key must broadcast together
     key, dim = [], 0
     while dim < len(shape) and draw(st.booleans()):
         n = shape[dim]
@@ -376,10 +378,11 @@ def _shape_and_key(draw):
             key.append(None)
             continue
         else:
-            key.append(np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=3))))
+            key.append(np.array(draw(st.lists(st.integers(-n, n - 1), min_size=n_picks,
+                                              max_size=n_picks))))
         dim += 1
-    if draw(st.booleans()):
-        key.insert(draw(st.integers(0, len(key))), Ellipsis)
+    if draw(st.booleans()):  # anywhere when the key uses every dim, else at the end
+        key.insert(draw(st.integers(0, len(key))) if dim == len(shape) else len(key), Ellipsis)
     return shape, tuple(key)
 
 

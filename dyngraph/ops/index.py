@@ -156,9 +156,9 @@ def _index(xp, x, static, arrays, op):
         check_key(x.shape, static, arrays, op)
     try:
         return x[_build_key(static, arrays)]
-    except IndexError:
+    except IndexError as e:
         check_key(x.shape, static, arrays, op)
-        raise
+        raise IndexError(f"{op}: {e} (tensor shape {list(x.shape)})") from None
 
 
 def _masks_to_ints(xp, key):
@@ -208,9 +208,9 @@ def _put(xp, out, v, key, index_arrays, accumulate) -> None:
             out[k] += v  # a basic key addresses each element at most once
         else:
             out[k] = v
-    except IndexError:
+    except IndexError as e:
         check_key(out.shape, key, index_arrays, "index_put")
-        raise
+        raise IndexError(f"index_put: {e} (tensor shape {list(out.shape)})") from None
 
 
 def _add_rows(out, v, key, arrays) -> bool:
@@ -295,9 +295,9 @@ def _setitem(self, key, value):
         vd = value._data if vt else value
         try:
             self._data[_build_key(static, arrays)] = vd
-        except IndexError:
+        except IndexError as e:
             check_key(self.shape, static, arrays, "index_put_")
-            raise
+            raise IndexError(f"index_put_: {e} (tensor shape {list(self.shape)})") from None
         except ValueError as e:
             raise RuntimeError(
                 f"index_put_: shape mismatch: value tensor of shape {list(np.shape(vd))} cannot "
