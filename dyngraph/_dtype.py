@@ -43,9 +43,11 @@ class dtype:
 
     @property
     def is_complex(self) -> bool:
+        """Always False: dyngraph has no complex dtypes."""
         return False
 
     def to_real(self) -> "dtype":
+        """The real dtype of this one (itself, as there are no complex dtypes)."""
         return self
 
     def __repr__(self) -> str:
@@ -160,6 +162,7 @@ def promote_types(a: dtype, b: dtype) -> dtype:
 
 
 def scalar_category(x) -> int:
+    """The promotion category of a Python scalar: bool < int < float."""
     if isinstance(x, builtins.bool):
         return _BOOL
     if isinstance(x, builtins.int):
