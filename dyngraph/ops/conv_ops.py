@@ -203,7 +203,7 @@ def adaptive_max_pool2d_indices_op(xp, x, output_size):
     hb, wb = _adaptive_bounds(h, oh), _adaptive_bounds(w, ow)
     for i, (h0, h1) in enumerate(hb):
         for j, (w0, w1) in enumerate(wb):
-            win = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
+            win = x[:, :, h0:h1, w0:w1].reshape(n, c, (h1 - h0) * (w1 - w0))
             # argmax returns the first maximum, PyTorch's tie rule.
             k = xp.argmax(win, axis=2)
             out[:, :, i, j] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)

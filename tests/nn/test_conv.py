@@ -347,3 +347,10 @@ def test_conv2d_half_precision_matches_torch(dtype):
     want = torch.nn.functional.conv2d(*(torch.tensor(a).to(tdt) for a in (x, w, b)), padding=1)
     assert got.dtype is getattr(dg, dtype)
     assert_close(got, want.float(), dtype)
+
+
+@requires_torch
+def test_empty_batch():
+    _parity(nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 3, padding=1), _x(0, 3, 6, 6))
+    _parity(nn.ConvTranspose2d(3, 4, 3, stride=2), torch.nn.ConvTranspose2d(3, 4, 3, stride=2),
+            _x(0, 3, 6, 6))

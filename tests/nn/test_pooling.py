@@ -350,3 +350,17 @@ def test_pooling_half_precision_matches_torch(dtype):
         want = getattr(torch.nn.functional, name)(torch.tensor(x).to(tdt), **kw)
         assert got.dtype is getattr(dg, dtype)
         assert_close(got, want.float(), dtype)
+
+
+@requires_torch
+@pytest.mark.parametrize("name,fn", [
+    ("max_pool2d", lambda F_, t: F_.max_pool2d(t, 2)),
+    ("avg_pool2d", lambda F_, t: F_.avg_pool2d(t, 2)),
+    ("adaptive_avg_pool2d", lambda F_, t: F_.adaptive_avg_pool2d(t, 3)),
+    ("adaptive_max_pool2d", lambda F_, t: F_.adaptive_max_pool2d(t, 3)),
+    ("interpolate", lambda F_, t: F_.interpolate(t, scale_factor=2, mode="bilinear")),
+    ("pad", lambda F_, t: F_.pad(t, (1, 1, 1, 1), mode="reflect")),
+    ("unfold", lambda F_, t: F_.unfold(t, 2)),
+])
+def test_empty_batch(name, fn):
+    _parity(lambda t: fn(F, t), lambda t: fn(torch.nn.functional, t), _x(0, 3, 8, 8))
