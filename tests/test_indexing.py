@@ -307,6 +307,18 @@ def test_float_index_tensor_is_refused():
         dg.zeros(3)[dg.tensor([0.0, 1.0])]
 
 
+def test_setitem_on_a_leaf_under_no_grad_matches_torch():
+    x, tx = _both(X, requires_grad=True)
+    with dg.no_grad():
+        x[0, :, 1] = 5.0
+        x[dg.tensor([1, 1])] += 1.0
+    with torch.no_grad():
+        tx[0, :, 1] = 5.0
+        tx[torch.tensor([1, 1])] += 1.0
+    assert_close(x.detach(), tx.detach())
+    assert x.is_leaf and x.requires_grad and x._version == tx._version
+
+
 def test_write_to_leaf_or_expanded_view_is_refused():
     x = dg.tensor(X, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):

@@ -285,7 +285,7 @@ def _setitem(self, key, value):
     if vt and value.device != self.device:
         raise RuntimeError(f"index_put_: the value is on {value.device} but the indexed tensor is "
                            f"on {self.device}; move it with .to(device) first")
-    if state.tracer is None and not self._rg and not (vt and value._rg):
+    if state.tracer is None and not (state.grad_enabled and (self._rg or (vt and value._rg))):
         # No autograd involved: write straight into the tensor's memory.
         if not self._data.flags.writeable:
             raise RuntimeError("index_put_: unsupported operation: the tensor is a broadcast "
