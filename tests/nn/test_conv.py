@@ -354,3 +354,12 @@ def test_empty_batch():
     _parity(nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(3, 4, 3, padding=1), _x(0, 3, 6, 6))
     _parity(nn.ConvTranspose2d(3, 4, 3, stride=2), torch.nn.ConvTranspose2d(3, 4, 3, stride=2),
             _x(0, 3, 6, 6))
+
+
+def test_im2col_columns_reshape_without_copy():
+    """conv2d relies on im2col's (C, kh, kw, N, oh, ow) memory order: its GEMM operand is a view."""
+    from dyngraph.ops.conv_ops import im2col
+    cols = im2col(dg.randn(2, 3, 6, 5), (3, 2), (1, 1), ((1, 1), (0, 1)), (1, 2))
+    n, c, kh, kw, oh, ow = cols.shape
+    mat = cols.permute(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
+    assert np.shares_memory(mat.numpy(), cols.numpy())

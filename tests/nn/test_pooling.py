@@ -364,3 +364,13 @@ def test_pooling_half_precision_matches_torch(dtype):
 ])
 def test_empty_batch(name, fn):
     _parity(lambda t: fn(F, t), lambda t: fn(torch.nn.functional, t), _x(0, 3, 8, 8))
+
+
+@requires_torch
+@pytest.mark.parametrize("kw", [dict(mode="trilinear", size=(4, 5, 3)),
+                                dict(mode="trilinear", align_corners=True, scale_factor=2),
+                                dict(mode="nearest", scale_factor=1.5),
+                                dict(mode="area", size=(2, 3, 4))], ids=_ids)
+def test_interpolate_3d_matches_torch(kw):
+    _parity(lambda t: F.interpolate(t, **kw), lambda t: torch.nn.functional.interpolate(t, **kw),
+            _x(1, 2, 3, 4, 5))
