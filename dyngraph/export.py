@@ -287,7 +287,12 @@ def _trace_at(fn, args, kwargs, leaves, point, rng, weight_names) -> _Trace:
             "dyngraph.while_loop for data-dependent control flow, or keep the computation in "
             "tensor ops") from None
     if tr.poisoned is not None:
-        raise ExportError(f"export: the function cannot be captured as one graph: {tr.poisoned}")
+        hint = ""
+        if "modified outside the op table" in tr.poisoned:
+            hint = ("; an exported graph is a pure function of its inputs: call model.eval() "
+                    "(BatchNorm updates running statistics in training mode)")
+        raise ExportError(f"export: the function cannot be captured as one graph: "
+                          f"{tr.poisoned}{hint}")
     if tr.writebacks:
         what = ", ".join(sorted({f"{w.source.label} ({w.kind})" for w in tr.writebacks}))
         raise ExportError(

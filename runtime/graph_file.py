@@ -230,8 +230,9 @@ def encode_attr(a: Any, add_tensor: Callable[[np.ndarray], str], where: str = "a
         "..., dtypes, devices, index slots, Generators, arrays, subgraphs)")
 
 
-def encode_graph(g: Graph, add_tensor, where: str = "graph") -> dict:
+def encode_graph(g: Graph, add_tensor, where: str = "graph", loop_ids=None) -> dict:
     """The JSON form of a graph: values are numbered inputs first, then one per node."""
+    loop_ids = {} if loop_ids is None else loop_ids
     num: dict[int, int] = {}
     inputs = []
     for v in g.inputs:
@@ -250,6 +251,9 @@ def encode_graph(g: Graph, add_tensor, where: str = "graph") -> dict:
                 ins.append(encode_attr(x, add_tensor, w + " input"))
         attrs = {str(k): encode_attr(n.attrs[k], add_tensor, f"{w} attribute {k!r}")
                  for k in sorted(n.attrs)}
+        if n.op == "while_loop" and _is_int(attrs.get("loop_id")):
+            # Loop ids are process-wide counters: store them numbered from 0 in the file.
+            attrs["loop_id"] = loop_ids.setdefault(attrs["loop_id"], len(loop_ids))
         entry = {"op": n.op, "inputs": ins, "attrs": attrs,
                  "compute_dtype": None if n.compute_dtype is None else n.compute_dtype.name}
         entry.update(_value_json(n.out, add_tensor, w))
@@ -288,6 +292,7 @@ class Decoder:
         self.device_override = device_override
         self.dims: set[str] = set()
         self.used: set[str] = set()
+        self.loop_map: dict[int, int] = {}
 
     def dtype(self, name, where):
         D = _dtype_mod()
@@ -541,6 +546,9 @@ class Decoder:
                 _fail(f"{w}: a while_loop needs {sorted(need)}")
             k, nc, idx = attrs["n_carried"], attrs["n_cond"], attrs["index"]
             cg, bg = attrs["cond_graph"], attrs["body_graph"]
+            from compiler.control_flow import _loop_ids
+            # fresh process-wide ids: loops of different files must never share a run memo
+            attrs["loop_id"] = self.loop_map.setdefault(attrs["loop_id"], next(_loop_ids))
             if not (0 <= k <= len(ins) and 0 <= nc <= len(ins) - k and 0 <= idx < k
                     and len(cg.inputs) == k + nc and len(bg.inputs) == len(ins) - nc
                     and len(bg.outputs) == k and len(cg.outputs) == 1):

@@ -486,6 +486,7 @@ def _checked_run(g: Graph, arrays, xp, source) -> list:
             else:
                 args.append(x)
         where = f"{source}: node %{len(g.inputs) + i} ({node.op})"
+        _precheck(node, args, where)
         try:
             out = _run_node(node, args, xp, None)
         except (MemoryError, RecursionError):
@@ -500,6 +501,22 @@ def _checked_run(g: Graph, arrays, xp, source) -> list:
                 f"declares {node.out.type_str()}; the graph in the file is inconsistent")
         env[node.out.id] = out
     return [env[v.id] for v in g.outputs]
+
+
+def _precheck(node, args, where) -> None:
+    """Refuse a shape attribute asking for more elements than the node's declared output or any
+    input holds: valid graphs never do, and a forged one must not allocate it."""
+    limit = max([math.prod(node.out.shape)] + [math.prod(a.shape) for a in args
+                                                if hasattr(a, "shape")])
+    for key in ("shape", "size"):
+        s = node.attrs.get(key)
+        if isinstance(s, tuple) and s and all(_is_int(x) for x in s):
+            n = math.prod(x for x in s if x >= 0)
+            if n > max(limit, 1):
+                raise GraphFormatError(f"{where}: attribute {key}={s} asks for {n} elements, "
+                                       f"more than its declared output {node.out.type_str()} "
+                                       "or any input holds; the graph in the file is "
+                                       "inconsistent")
 
 
 def load(path, device=None, *, backend: str = "auto", verify: bool = True) -> LoadedGraph:
