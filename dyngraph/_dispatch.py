@@ -136,6 +136,10 @@ def apply(op: Op, *inputs, **attrs):
         out = op.eager(xp, *arrays, **attrs)
     if type(out) is not _ndarray and xp is np:
         out = np.asarray(out)
+    if dt is not None and rule != "bool" and out.dtype != npdt and out.dtype.kind != "b":
+        # numpy may widen (ml_dtypes' bfloat16 + a Python float gives float32): keep the
+        # promoted dtype, as PyTorch does.
+        out = out.astype(npdt)
     result = _wrap(out)
     if op.is_view:
         src = inputs[0]

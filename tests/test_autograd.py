@@ -333,3 +333,11 @@ def test_mlp_gradients_match_torch():
         loss.backward()
     for p, tp in zip(params, tparams):
         assert_close(p.grad, tp.grad)
+
+
+def test_leaf_gradients_that_are_views_of_one_buffer_are_not_shared():
+    a = dg.ones(6, requires_grad=True)
+    b = dg.ones(2, 3, requires_grad=True)
+    ((a + b.reshape(6)) * 2).backward(dg.ones(6))
+    a.grad.mul_(10)
+    assert_close(b.grad, np.full((2, 3), 2.0))

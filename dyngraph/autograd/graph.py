@@ -313,6 +313,13 @@ def _run_hooks(hooks, g):
     return g
 
 
+def _root_id(arr) -> int:
+    """Identity of the buffer an array views (gradients returned as views share it)."""
+    while arr.base is not None and hasattr(arr.base, "base"):
+        arr = arr.base
+    return id(arr)
+
+
 def _accumulate(node, g, create_graph, stored):
     var = node.variable
     if var is None:
@@ -324,7 +331,7 @@ def _accumulate(node, g, create_graph, stored):
         # already given to another leaf (add's rule hands the same tensor to both inputs).
         if create_graph:
             var._grad = g
-        elif g._vc is var._vc or not g._data.flags.writeable or id(g._data) in stored:
+        elif g._vc is var._vc or not g._data.flags.writeable or _root_id(g._data) in stored:
             var._grad = g.detach().clone()
         elif not g._data.flags.c_contiguous and var._data.flags.c_contiguous:
             # Like PyTorch's AccumulateGrad, give .grad the parameter's layout: gradients that
@@ -333,7 +340,7 @@ def _accumulate(node, g, create_graph, stored):
             var._grad = g.detach().contiguous()
         else:
             var._grad = g.detach()
-        stored.add(id(var._grad._data))
+        stored.add(_root_id(var._grad._data))
     elif create_graph:
         var._grad = var._grad + g
     else:
