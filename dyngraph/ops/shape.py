@@ -31,9 +31,9 @@ def broadcast_error(opname: str, shapes) -> str | None:
     nd = builtins.max(len(s) for s in shapes)
     for i in range(1, nd + 1):
         sizes = [s[-i] for s in shapes if len(s) >= i]
-        non1 = {x for x in sizes if x != 1}
+        non1 = list(dict.fromkeys(x for x in sizes if x != 1))  # operand order, as PyTorch
         if len(non1) > 1:
-            a, b = sorted(non1)[:2]
+            a, b = non1[:2]
             listed = ", ".join(str(tuple(s)) for s in shapes)
             return (f"{opname}: the size of tensor a ({a}) must match the size of tensor b ({b}) "
                     f"at non-singleton dimension {nd - i}; shapes {listed} cannot be broadcast "
