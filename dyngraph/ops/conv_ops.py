@@ -10,8 +10,8 @@
   the first maximum, as PyTorch's `return_indices` does. Max pooling gathers at those indices, so
   the gradient goes to the argmax of each window, exactly as in PyTorch.
 
-The eager rules loop over the kh*kw kernel offsets and move whole (C, N, oh, ow) slabs per offset:
-that keeps every copy a strided slice, which numpy and cupy both run at memory speed.
+`im2col` copies one strided view of the padded input; `col2im` loops over the kh*kw kernel offsets
+and adds whole (C, N, oh, ow) slabs, touching only the part of each that lands inside the image.
 """
 
 from __future__ import annotations
@@ -70,13 +70,14 @@ def im2col_op(xp, x, kernel_size, dilation, padding, stride):
     n, c, h, w = x.shape
     oh = _window_count(h, kh, *padding[0], stride[0], dilation[0])
     ow = _window_count(w, kw, *padding[1], stride[1], dilation[1])
-    padded = any(p for pair in padding for p in pair)
-    cols = (xp.zeros if padded else xp.empty)((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    xt = x.transpose(1, 0, 2, 3)  # (C, N, H, W), a view
-    for i, j, (wr, wc), (xr, xc) in _offsets((h, w), (oh, ow), kernel_size, dilation, padding,
-                                            stride):
-        cols[:, i, j, :, wr, wc] = xt[:, :, xr, xc]
-    return cols.transpose(3, 0, 1, 2, 4, 5)
+    # One strided view over the padded input holds every window; a single copy lays it out as
+    # (C, kh, kw, N, oh, ow). That measured faster than copying kernel offset by offset.
+    xpad = _pad_array(xp, x, padding)
+    s0, s1, s2, s3 = xpad.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        xpad, (c, kh, kw, n, oh, ow),
+        (s1, s2 * dilation[0], s3 * dilation[1], s0, s2 * stride[0], s3 * stride[1]))
+    return xp.ascontiguousarray(windows).transpose(3, 0, 1, 2, 4, 5)
 
 
 @im2col_op.def_grad
