@@ -150,6 +150,7 @@ def dot(input: Tensor, other: Tensor, *, out=None) -> Tensor:
 vdot = dot
 
 
+@composite("inner", "einsum")
 def inner(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     """Sum of products over the last dimension of both tensors (dot for 1-D tensors)."""
     if input.ndim == 0 or other.ndim == 0:
