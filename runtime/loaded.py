@@ -68,7 +68,7 @@ class Program:
         self.device_override = dev
         dec = Decoder(arrays, dev)
         dec.dims = set(self.dims)
-        self.graph: Graph = dec.graph(doc["graph"])
+        self.graph: Graph = dec.graph(doc["graph"], f"{source}: graph")
         self.inputs, self.weights = self._specs(doc["inputs"], doc["weights"])
         used = {w["tensor"] for w in doc["weights"]} | dec.used
         for name in arrays:
