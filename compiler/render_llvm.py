@@ -402,7 +402,7 @@ class LLVMRenderer:
     def _arith(self, fop, iop, bop, args, ty):
         a, b = args
         if _is_float(ty):
-            return self.f(f"{fop} contract {ty} {a}, {b}")
+            return self.f(f"{fop} {ty} {a}, {b}")
         if ty == "i1":
             if bop is None:
                 raise UnsupportedOp("render_llvm: arithmetic on bool")

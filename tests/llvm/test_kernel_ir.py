@@ -1,0 +1,134 @@
+"""Kernel IR text, pure rendering, the JIT and its disk cache (second process, corruption)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from compiler.kernel_ir import RUNTIME, Access, KernelBuilder, ReduceKind
+from compiler.render_llvm import render_llvm, symbol_name
+from runtime import jit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _exp_kernel(unit=True):
+    kb = KernelBuilder(1, 0)
+    b0 = kb.buffer("float32", False)
+    b1 = kb.buffer("float32", True)
+    s = 1 if unit else RUNTIME
+    x = kb.load(Access(b0, (s,)), "float32")
+    kb.store(Access(b1, (1,)), kb.op("exp", [x], "float32"))
+    return kb.finish("k")
+
+
+def _row_sum_kernel():
+    kb = KernelBuilder(1, 1)
+    b0 = kb.buffer("float64", False)
+    b1 = kb.buffer("float64", True)
+    x = kb.load(Access(b0, (RUNTIME, 1)), "float64")
+    s = kb.reduce(ReduceKind.SUM, x, "float64", "float64")
+    kb.store(Access(b1, (RUNTIME, 0)), s)
+    return kb.finish("k")
+
+
+def _call(kernel, sizes, arrays):
+    addr = jit.compile_ir(render_llvm(kernel), symbol_name(kernel))
+    fn = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                          *([ctypes.c_void_p] * len(arrays)))(addr)
+    nd = len(sizes)
+    dims = np.zeros(nd + nd * len(arrays), dtype=np.int64)
+    dims[:nd] = sizes
+    for b, a in enumerate(arrays):
+        st = [s // a.itemsize for s in a.strides] + [0] * (nd - a.ndim)
+        dims[nd + b * nd: nd + b * nd + nd] = st[:nd]
+    fn(0, sizes[0], dims.ctypes.data, *[a.ctypes.data for a in arrays])
+
+
+def test_kernel_text_is_deterministic_and_readable():
+    k1, k2 = _exp_kernel(), _exp_kernel()
+    assert k1.text() == k2.text() and k1.digest() == k2.digest()
+    text = k1.text()
+    assert "%1: f32 = exp %0" in text and "store b1 [1] %1" in text
+    assert _exp_kernel(unit=False).digest() != k1.digest()
+    reduce_text = _row_sum_kernel().text()
+    assert "reduce { %1 = sum %0 : f64 }" in reduce_text
+
+
+def test_render_is_pure_text_with_the_kernel_as_comment():
+    ir = render_llvm(_exp_kernel())
+    assert ir == render_llvm(_exp_kernel())
+    assert f"define void @{symbol_name(_exp_kernel())}" in ir
+    assert "; kernel k(" in ir and "@dg_expf" in ir and "alwaysinline" in ir
+    assert "noalias" in ir
+
+
+def test_row_sum_kernel_matches_numpy_with_strided_rows():
+    x = np.random.default_rng(0).standard_normal((7, 13))
+    out = np.empty(7)
+    _call(_row_sum_kernel(), (7, 13), [x, out])
+    np.testing.assert_allclose(out, x.sum(1), rtol=1e-12)
+    y = x[::2, :]                         # rows with a stride of 26 elements
+    out2 = np.empty(4)
+    _call(_row_sum_kernel(), (4, 13), [y, out2])
+    np.testing.assert_allclose(out2, y.sum(1), rtol=1e-12)
+
+
+_CHILD = textwrap.dedent("""
+    import ctypes, json, sys
+    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {here!r})
+    from test_kernel_ir import _exp_kernel
+    from compiler.render_llvm import render_llvm, symbol_name
+    from runtime import jit
+    k = _exp_kernel()
+    jit.compile_ir(render_llvm(k), symbol_name(k))
+    print(json.dumps(jit.STATS))
+""")
+
+
+def _child_stats(cache: str) -> dict:
+    import json
+    env = dict(os.environ, DYNGRAPH_CACHE_DIR=cache)
+    code = _CHILD.format(root=ROOT, here=os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_hits_the_disk_cache_and_corruption_is_rebuilt(tmp_path):
+    cache = str(tmp_path)
+    first = _child_stats(cache)
+    assert first["compiled"] == 1 and first["disk_hits"] == 0
+    second = _child_stats(cache)
+    assert second["compiled"] == 0 and second["disk_hits"] == 1
+    entries = [os.path.join(cache, "llvm", f) for f in os.listdir(os.path.join(cache, "llvm"))]
+    assert len(entries) == 1 and not any(os.path.basename(e).startswith(".tmp") for e in entries)
+    with open(entries[0], "r+b") as f:    # flip bytes in the middle of the object
+        f.seek(100)
+        f.write(b"\xff\xfe\xfd\xfc")
+    third = _child_stats(cache)
+    assert third["corrupt"] == 1 and third["compiled"] == 1 and third["disk_hits"] == 0
+    fourth = _child_stats(cache)          # the rebuilt entry was written back
+    assert fourth["disk_hits"] == 1 and fourth["corrupt"] == 0
+
+
+def test_cache_key_includes_cpu_and_llvmlite_version():
+    salt = jit._llvm()["salt"]
+    import llvmlite
+    assert llvmlite.__version__ in salt and jit._llvm()["tm"].target_data is not None
+    assert jit._key("x") != jit._key("y")
+
+
+def test_memory_cache_returns_the_same_address():
+    k = _exp_kernel()
+    ir = render_llvm(k)
+    a = jit.compile_ir(ir, symbol_name(k))
+    hits = jit.STATS["memory_hits"]
+    assert jit.compile_ir(ir, symbol_name(k)) == a
+    assert jit.STATS["memory_hits"] == hits + 1
