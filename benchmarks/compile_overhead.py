@@ -1,5 +1,6 @@
-"""Compile overhead: time to the first compiled call and to a cached call, for an MLP forward and
-an MLP training step (forward + loss.backward()), and the per-call overhead of a compiled function
+"""Compile overhead: time to the first compiled call and to a cached call, for an MLP forward, an
+MLP training step (forward + loss.backward()) and a whole Adam step (zero_grad, forward, backward,
+optimizer.step()), and the per-call overhead of a compiled function
 (guard checking) against the eager function, with torch.compile beside it where installed.
 
 Run: python benchmarks/compile_overhead.py [--torch]
@@ -38,10 +39,22 @@ def bench_dyngraph():
         loss.backward()
         return loss
 
+    opt = dg.optim.Adam(model.parameters(), lr=1e-3)
+
+    def adam_step(x, t):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
     rows = []
-    for name, fn, args in (("MLP forward", forward, (x,)), ("MLP train step", step, (x, t))):
+    for name, fn, args in (("MLP forward", forward, (x,)), ("MLP train step", step, (x, t)),
+                           ("MLP Adam step", adam_step, (x, t))):
         dg.reset()
         cf = dg.compile(fn)
+        if fn is adam_step:     # the first step creates the optimizer state (its own trace)
+            cf(*args)
         t0 = time.perf_counter()
         cf(*args)                                   # trace (the call itself runs eagerly)
         t1 = time.perf_counter()

@@ -48,9 +48,7 @@ def trace_backward(parent, out: Tensor, diff_inputs: list) -> BackwardProgram | 
     except RuntimeError:
         return None
     has = [r is not None for r in result]
-    from .passes.manager import run_pipeline
-    run_pipeline(graph)
-    return BackwardProgram(graph, lifted, has)
+    return BackwardProgram(graph, lifted, has)   # passes run when it is first used
 
 
 class _CompiledBackwardOp:
@@ -67,12 +65,17 @@ class _CompiledBackwardOp:
         self.grad = rule
 
 
-def attach_backward(result: Tensor, prog: BackwardProgram, inputs: list, saved_arrays: list):
-    """Make `result` require grad with a node that runs `prog` (inputs: the runtime tensors)."""
+def attach_backward(result: Tensor, prog: BackwardProgram, inputs: list, saved_arrays: list,
+                    syms: dict | None = None):
+    """Make `result` require grad with a node that runs `prog` (inputs: the runtime tensors;
+    `syms`: the sizes of the symbolic dims in this call)."""
     from dyngraph.autograd.graph import Node
     from .interpreter import Interpreter
     if prog.interpreter is None:
-        prog.interpreter = Interpreter(prog.graph)
+        from .passes.manager import run_pipeline
+        graph = prog.graph.copy()
+        run_pipeline(graph)
+        prog.interpreter = Interpreter(graph)
     interp = prog.interpreter
 
     def rule(ctx, g):
@@ -80,7 +83,7 @@ def attach_backward(result: Tensor, prog: BackwardProgram, inputs: list, saved_a
             raise NotImplementedError(
                 "double backward (create_graph=True) through a dyngraph.compile'd function is "
                 "not supported yet; call the function eagerly when you need it")
-        outs = iter(interp([g._data] + saved_arrays))
+        outs = iter(interp([g._data] + saved_arrays, syms=syms))
         return tuple(_wrap(next(outs)) if h else None for h in prog.has_grad)
 
     Node(_CompiledBackwardOp("compiled", rule), inputs, {}, result)

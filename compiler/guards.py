@@ -33,6 +33,8 @@ class Guard:
 
     expr: str
     text: str
+    kind: str = ""      # "shape" for a tensor's exact shape (a candidate for dynamic dims)
+    src: str = ""       # the source expression the guard is about
 
 
 def tensor_guards(src: Source, t, shape, requires_grad: bool) -> list[Guard]:
@@ -49,7 +51,7 @@ def tensor_guards(src: Source, t, shape, requires_grad: bool) -> list[Guard]:
                                  f"{src.label}.shape[{i}] == {s}"))
     else:
         out.append(Guard(f"{e}._data.shape == {tuple(shape)!r}",
-                         f"{src.label}.shape == {tuple(shape)}"))
+                         f"{src.label}.shape == {tuple(shape)}", "shape", e))
     out.append(Guard(f"{e}._data.dtype == {_dname(t._data.dtype)}",
                      f"{src.label}.dtype == {t.dtype.name}"))
     if type(t._data) is np.ndarray:
@@ -170,17 +172,23 @@ class GuardSet:
         exec(compile(src, "<dyngraph guards>", "exec"), ns)
         return ns["check"]
 
-    def first_failure(self, args, kwargs) -> str | None:
-        """The first guard that fails for this call, in words (None if all pass)."""
+    def failures(self, args, kwargs) -> list[Guard]:
+        """Every guard that fails for this call."""
         ns = {**_namespace(), **_TYPES, **self.bindings, "a": args, "kw": kwargs}
+        out = []
         for g in self.guards:
             try:
                 ok = eval(g.expr, ns)
             except Exception:
                 ok = False
             if not ok:
-                return g.text
-        return None
+                out.append(g)
+        return out
+
+    def first_failure(self, args, kwargs) -> str | None:
+        """The first guard that fails for this call, in words (None if all pass)."""
+        bad = self.failures(args, kwargs)
+        return bad[0].text if bad else None
 
     def text(self) -> str:
         return "\n".join(f"  {g.text}" for g in self.guards)

@@ -13,7 +13,7 @@ import numpy as np
 
 from dyngraph.ops.registry import OPS
 
-from .ir import Graph, Sym, Value
+from .ir import Graph, Sym, Value, has_sym, subst_syms
 
 __all__ = ["Interpreter", "run_graph", "bind_syms"]
 
@@ -42,14 +42,6 @@ def bind_syms(graph: Graph, arrays) -> dict[str, int]:
     return out
 
 
-def _subst(attr, syms):
-    if isinstance(attr, Sym):
-        return syms[attr.name]
-    if isinstance(attr, tuple):
-        return tuple(_subst(a, syms) for a in attr)
-    return attr
-
-
 class Interpreter:
     """A graph prepared for repeated runs: `Interpreter(graph)(arrays) -> list of arrays`."""
 
@@ -59,6 +51,8 @@ class Interpreter:
         self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
         steps = []
         for node, free in zip(graph.nodes, frees or []):
+            sym = has_sym(node.attrs) or has_sym(node.inputs)
+            self.symbolic = self.symbolic or sym
             ins = []
             rule = OPS.get(node.op)
             tail = rule is not None and rule.dtype_rule == "promote_tail"
@@ -69,15 +63,17 @@ class Interpreter:
                     ins.append((True, x.id, cast))
                 else:
                     ins.append((False, x, None))
-            steps.append((node, ins, free))
+            steps.append((node, ins, free, sym))
         self.steps = steps
         self.in_ids = [v.id for v in graph.inputs]
         self.out_ids = [v.id for v in graph.outputs]
 
-    def __call__(self, arrays, xp=np):
+    def __call__(self, arrays, xp=np, syms: dict | None = None):
+        """Run on input arrays; `syms` gives the symbolic sizes (else read from the inputs)."""
         env = dict(zip(self.in_ids, arrays))
-        syms = bind_syms(self.graph, arrays) if self.symbolic else None
-        for node, ins, free in self.steps:
+        if self.symbolic and syms is None:
+            syms = bind_syms(self.graph, arrays)
+        for node, ins, free, sym in self.steps:
             args = []
             for is_val, x, cast in ins:
                 if is_val:
@@ -86,8 +82,8 @@ class Interpreter:
                         a = a.astype(cast)
                     args.append(a)
                 else:
-                    args.append(x)
-            env[node.out.id] = _run_node(node, args, xp, syms)
+                    args.append(subst_syms(x, syms) if sym else x)
+            env[node.out.id] = _run_node(node, args, xp, syms if sym else None)
             for vid in free:
                 del env[vid]
         return [env[i] for i in self.out_ids]
@@ -97,9 +93,11 @@ def _run_node(node, args, xp, syms):
     op = node.op
     attrs = node.attrs
     if syms is not None:
-        attrs = {k: _subst(a, syms) for k, a in attrs.items()}
+        attrs = subst_syms(attrs, syms)
     if op == "constant":
-        return attrs["value"]
+        if "value" in attrs:
+            return attrs["value"]
+        return _make_constant(xp, attrs)
     if op == "cond":
         from .control_flow import run_cond
         return run_cond(node, args, xp)
@@ -117,6 +115,13 @@ def _run_node(node, args, xp, syms):
     if xp is np and type(out) is not np.ndarray:
         out = np.asarray(out)
     return out
+
+
+def _make_constant(xp, attrs):
+    """A size-dependent constant of a dynamic-shape graph: a fill or an arange."""
+    if "arange" in attrs:
+        return xp.arange(attrs["arange"], dtype=attrs["dtype"])
+    return xp.full(attrs["shape"], attrs["fill"], dtype=attrs["dtype"])
 
 
 def run_graph(graph: Graph, arrays, xp=np) -> list:

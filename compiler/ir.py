@@ -24,7 +24,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["Sym", "Value", "Node", "Graph", "IRError", "IR_OPS", "format_attr", "dtype_short"]
+__all__ = ["Sym", "SymExpr", "Value", "Node", "Graph", "IRError", "IR_OPS", "format_attr",
+           "dtype_short", "has_sym", "subst_syms"]
 
 # Ops the IR defines itself (everything else names an entry in dyngraph.OPS).
 #   constant: a tensor baked into the graph (attrs: value = array)
@@ -61,6 +62,67 @@ class Sym:
 
     def __hash__(self) -> int:
         return hash(("Sym", self.name))
+
+
+class SymExpr:
+    """A size derived from symbolic dims: `coeff * s_i * s_j ...` (`3*s0`, `s0*s1`).
+
+    Dynamic-shape graphs use it where a traced size depends on a symbolic dim (a reshape to
+    `(B*T, C)`, the `1/n` of a mean's gradient). Anything else that depends on a size makes the
+    graph specialise instead (see `compiler/dynamic.py`).
+    """
+
+    __slots__ = ("coeff", "syms")
+
+    def __init__(self, coeff: int, syms):
+        self.coeff = int(coeff)
+        self.syms = tuple(sorted(syms))
+
+    def eval(self, sizes: dict) -> int:
+        n = self.coeff
+        for s in self.syms:
+            n *= sizes[s]
+        return n
+
+    def __repr__(self) -> str:
+        parts = ([str(self.coeff)] if self.coeff != 1 else []) + list(self.syms)
+        return "*".join(parts)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SymExpr) and (other.coeff, other.syms) == (self.coeff, self.syms)
+
+    def __hash__(self) -> int:
+        return hash(("SymExpr", self.coeff, self.syms))
+
+
+def has_sym(obj) -> bool:
+    """Whether an attribute, input or shape holds a symbolic size."""
+    if isinstance(obj, (Sym, SymExpr)):
+        return True
+    if isinstance(obj, (tuple, list)):
+        return any(has_sym(x) for x in obj)
+    if isinstance(obj, dict):
+        return any(has_sym(x) for x in obj.values())
+    if isinstance(obj, slice):
+        return has_sym((obj.start, obj.stop, obj.step))
+    return False
+
+
+def subst_syms(obj, sizes: dict):
+    """`obj` with every symbolic size replaced by its value in `sizes` (name -> int)."""
+    if isinstance(obj, Sym):
+        return sizes[obj.name]
+    if isinstance(obj, SymExpr):
+        return obj.eval(sizes)
+    if isinstance(obj, tuple):
+        return tuple(subst_syms(x, sizes) for x in obj)
+    if isinstance(obj, list):
+        return [subst_syms(x, sizes) for x in obj]
+    if isinstance(obj, dict):
+        return {k: subst_syms(x, sizes) for k, x in obj.items()}
+    if isinstance(obj, slice):
+        return slice(*subst_syms((obj.start, obj.stop, obj.step), sizes))
+    return obj
 
 
 class Value:
@@ -203,7 +265,7 @@ class Graph:
                 if isinstance(x, Value) and x.id not in defined:
                     raise IRError(f"lint: node {i} ({node.op}) uses %{x.id} before it is defined "
                                   "or from outside the graph")
-                if not isinstance(x, (Value, bool, int, float, type(None))):
+                if not isinstance(x, (Value, bool, int, float, type(None), Sym, SymExpr)):
                     raise IRError(f"lint: node {i} ({node.op}) has an input of type "
                                   f"{type(x).__name__}; only values and Python scalars are allowed")
             if node.out.node is not node:
@@ -318,7 +380,7 @@ def format_attr(a: Any, indent: str = "") -> str:
         return f"array(<{a.size} x {a.dtype}>)"
     if a is Ellipsis:
         return "..."
-    if isinstance(a, (bool, int, float, str, type(None), Sym)):
+    if isinstance(a, (bool, int, float, str, type(None), Sym, SymExpr)):
         return repr(a)
     if type(a).__name__ == "TensorSlot":
         return f"${a.i}"

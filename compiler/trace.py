@@ -115,6 +115,7 @@ class TraceResult:
     n_outputs: int = 0                # graph.outputs: outputs, write-back values, saved values
     backward: list = dataclasses.field(default_factory=list)   # (output index, BackwardProgram)
     saved: list = dataclasses.field(default_factory=list)
+    size_guards: list = dataclasses.field(default_factory=list)   # see compiler/dynamic.py
 
 
 class Tracer:
@@ -136,6 +137,7 @@ class Tracer:
         self.poisoned: str | None = None       # why the trace gave up (the call ran eagerly)
         self.optim_scalars: dict = {}          # (optimizer, group, key, index) -> scalar input
         self.created_state: list = []          # (Source of a dict, key, tensor) made by the trace
+        self.size_guards: list = []            # (expr, text): Python comparisons of symbolic sizes
 
     # ----- values ----------------------------------------------------------------------------
     def value_of(self, t: Tensor) -> Value:
@@ -348,6 +350,7 @@ class Tracer:
         tr.n_outputs = len(outs)
         tr.backward = backward
         tr.saved = saved
+        tr.size_guards = self.size_guards
         return tr
 
     def _backward(self, out_tensors) -> list:
@@ -417,16 +420,22 @@ def compute_dtype(op, inputs):
     return _compute_dtype(rule, inputs, sig)
 
 
-def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False) -> TraceResult:
-    """Run `fn(*args, **kwargs)` once under a `Tracer` and return the recorded path."""
+def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False,
+          context=None) -> TraceResult:
+    """Run `fn(*args, **kwargs)` once under a `Tracer` and return the recorded path.
+
+    `context(tracer)`, if given, is a context manager active while the function runs.
+    """
     if state.tracer is not None:
         raise Unsupported("nested compiled call inside a trace")
     tracer = Tracer(scan, fullgraph=fullgraph)
     tracer.snapshot()
     state.tracer = tracer
     try:
+        import contextlib
         from .optim_rules import traced_optimizers
-        with traced_optimizers(scan, tracer):
+        extra = context(tracer) if context is not None else contextlib.nullcontext()
+        with traced_optimizers(scan, tracer), extra:
             result = fn(*args, **kwargs)
         return tracer.finish(result)
     finally:

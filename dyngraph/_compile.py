@@ -26,7 +26,10 @@ def compile(fn_or_module=None, *, backend: str = "auto", fullgraph: bool = False
             "interpreter", "llvm" or "cuda".
         fullgraph: raise (naming the source line) instead of splitting the graph where the
             function reads a tensor's value into Python.
-        dynamic: reserved: symbolic dims are not implemented yet (see docs/compiler.md).
+        dynamic: None (default) or True: when a call misses the cache only because argument
+            sizes changed, those dims become symbolic and one graph serves all their sizes >= 2
+            (sizes that cannot be expressed stay static; `explain()` says why). False: every
+            size gets its own graph, except dims marked with `dyngraph.mark_dynamic`.
         mode: accepted for PyTorch compatibility ("default", "reduce-overhead", ...).
         options: {"cache_size_limit": 8}.
 
@@ -173,8 +176,9 @@ def reset() -> None:
 
 
 def mark_dynamic(t, dim) -> None:
-    """Ask for dim `dim` of `t` to be symbolic. Not implemented yet: graphs stay specialised
-    to each size (see docs/compiler.md)."""
+    """Ask for dim `dim` (an int or a sequence) of `t` to be symbolic, even under
+    `compile(dynamic=False)`. Shapes come from eager runs, so the graph turns symbolic at the
+    second size seen (the first trace cannot tell a size-derived number from a constant)."""
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     t.__dict__.setdefault("_dynamo_dynamic_indices", set()).update(dims)
 

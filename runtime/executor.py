@@ -91,11 +91,14 @@ class Segment:
         self.program = (_make_program(g, backend), [v.id for v in imports],
                         [v.id for v in exports])
 
-    def run(self, env: dict, backend: str = "interpreter") -> None:
+    def run(self, env: dict, backend: str = "interpreter", syms: dict | None = None) -> None:
         if self.program is None:
             self.compile(backend)
         interp, imports, exports = self.program
-        outs = interp([env[i] for i in imports])
+        if syms:
+            outs = interp([env[i] for i in imports], syms=syms)
+        else:
+            outs = interp([env[i] for i in imports])
         for i, a in zip(exports, outs):
             env[i] = a
 
@@ -124,7 +127,7 @@ class Entry:
 
     backend = "interpreter"     # set by the CompiledFunction before each run
 
-    def __init__(self, tr: TraceResult, args, kwargs, grad_enabled: bool):
+    def __init__(self, tr: TraceResult, args, kwargs, grad_enabled: bool, sym_dims=None):
         self.bindings = dict(tr.scan.bindings)
         self.inputs = list(zip(tr.input_sources, tr.graph.inputs, tr.input_tensors))
         self.scan = tr.scan
@@ -132,6 +135,11 @@ class Entry:
         self.eager_reason = tr.poisoned
         self.root = None
         self.traces = 1
+        # dynamic shapes: {sym name: [(input index, dim), ...]}; the first trace is kept as the
+        # reference a size-only recompile is unified with
+        self.sym_dims = sym_dims
+        self.sym_at = [(n, ds[0][0], ds[0][1]) for n, ds in (sym_dims or {}).items()]
+        self.trace = tr if tr.poisoned is None and not sym_dims else None
         self.build_guards(args, kwargs)
         if tr.poisoned is None:
             self.root = _chain(tr, 0)
@@ -142,23 +150,28 @@ class Entry:
         self.input_ids = [v.id for _, v, _ in self.inputs]
 
     def run(self, arrays):
-        """Run the tree; returns the leaf segment and env, or (segment, None) on a miss."""
+        """Run the tree; returns the leaf segment, env and symbolic sizes (env None on a miss)."""
         env = dict(zip(self.input_ids, arrays))
+        syms = None
+        backend = self.backend
+        if self.sym_at:     # symbolic graphs run on the interpreter (it substitutes the sizes)
+            syms = {n: arrays[i].shape[d] for n, i, d in self.sym_at}
+            backend = "interpreter"
         seg = self.root
         while True:
-            seg.run(env, self.backend)
+            seg.run(env, backend, syms)
             if seg.brk is None:
-                return seg, env
+                return seg, env, syms
             key = outcome_key(_concrete(env[seg.brk.value.id], seg.brk.kind))
             child = seg.children.get(key)
             if child is None:
-                return seg, None
+                return seg, None, syms
             seg = child
 
     def merge(self, tr: TraceResult) -> bool:
         """Add a new path to the tree; False when the trace does not fit (start a new entry)."""
-        if tr.poisoned is not None:
-            return False
+        if tr.poisoned is not None or self.sym_dims:
+            return False   # (a path traced at one size cannot join a symbolic tree)
         mapping: dict[int, Value] = {}
         by_expr = {s.expr: v for s, v, _ in self.inputs}
         added = False
@@ -241,6 +254,12 @@ def _chain(tr: TraceResult, first: int) -> Segment:
     return segs[0]
 
 
+def _take_result(tr: TraceResult):
+    """The trace's eager result, dropped from the kept trace (it may be large)."""
+    result, tr.result = tr.result, None
+    return result
+
+
 def _source_fn(expr: str, bindings: dict):
     ns = dict(bindings)
     exec(f"def get(a, kw):\n    return {expr}\n", ns)
@@ -301,18 +320,84 @@ class CompiledFunction:
                 self._warned = True
             return self.fn(*args, **kwargs)
         grad = state.grad_enabled
+        base, plan = self._dynamic_plan(args, kwargs)
+        if plan is not None:
+            return self._trace_dynamic(base, plan, args, kwargs)
         tr = self._trace(args, kwargs)
         entry = Entry(tr, args, kwargs, grad)
         if tr.poisoned is not None:
             self.events.append(f"eager fallback: {tr.poisoned}")
             logs.log("graph_breaks", lambda: f"{self._name()} runs eagerly: {tr.poisoned}")
         self.entries.append(entry)
-        return tr.result
+        return _take_result(tr)
 
-    def _trace(self, args, kwargs) -> TraceResult:
+    # ----- dynamic shapes ----------------------------------------------------------------------
+    def _dynamic_plan(self, args, kwargs):
+        """(entry, plan) when this miss only changed argument sizes (see compiler.dynamic)."""
+        from compiler.dynamic import plan_dynamic
+        for entry in reversed(self.entries):
+            if entry.trace is None or entry.root is None:
+                continue
+
+            def fetch_shape(src, entry=entry):
+                try:
+                    return tuple(self._get(entry, src)(args, kwargs)._data.shape)
+                except Exception:   # noqa: BLE001 - the argument is no longer a tensor
+                    return None
+            plan = plan_dynamic(entry, args, kwargs, fetch_shape)
+            if plan is not None and (self.dynamic is not False or self._all_marked(
+                    entry, plan, args, kwargs)):
+                return entry, plan
+        return None, None
+
+    def _all_marked(self, entry, plan, args, kwargs) -> bool:
+        """With dynamic=False, only dims asked for with `dyngraph.mark_dynamic` turn symbolic."""
+        for i, d in plan["dims"]:
+            t = self._get(entry, entry.inputs[i][0])(args, kwargs)
+            if d not in t.__dict__.get("_dynamo_dynamic_indices", ()):
+                return False
+        return True
+
+    def _trace_dynamic(self, base: Entry, plan: dict, args, kwargs):
+        """Trace against `base`'s trace; one symbolic entry replaces it when the two unify."""
+        from compiler.dynamic import Specialize, track_sizes, unify_traces
+        dims = ", ".join(f"{plan['labels'][n]} ({a} -> {b})"
+                         for n, (a, b) in plan["syms"].items())
+        tr = self._trace(args, kwargs, context=lambda tracer: track_sizes(
+            tracer, base.trace, plan))
+        try:
+            if tr.poisoned is not None:
+                raise Specialize(f"the new trace runs eagerly: {tr.poisoned}")
+            sym_dims = unify_traces(base.trace, tr, plan)
+        except Specialize as e:
+            self.events.append(f"dynamic: {dims} stays static: {e}")
+            logs.log("recompiles", lambda: f"{self._name()}: {dims} stays static: {e}")
+            self.entries.append(Entry(tr, args, kwargs, state.grad_enabled))
+            return _take_result(tr)
+        for name, where in sym_dims.items():
+            first = plan["exprs"][name]
+            for i, d in where[1:]:
+                e = f"{tr.input_sources[i].expr}._data.shape[{d}]"
+                tr.scan.guards.append((f"{e} == {first}",
+                                       f"{tr.input_sources[i].label}.shape[{d}] == "
+                                       f"{plan['labels'][name]}"))
+        seen = set()
+        for g in tr.size_guards:
+            if g not in seen:
+                seen.add(g)
+                tr.scan.guards.append(g)
+        entry = Entry(tr, args, kwargs, state.grad_enabled, sym_dims=sym_dims)
+        self.entries[self.entries.index(base)] = entry
+        names = ", ".join(f"{plan['labels'][n]} = {n}" for n in sym_dims)
+        self.events.append(f"dynamic: {names} symbolic (sizes {dims}); one graph serves "
+                           "every size >= 2")
+        logs.log("recompiles", lambda: f"{self._name()}: {names} symbolic")
+        return _take_result(tr)
+
+    def _trace(self, args, kwargs, context=None) -> TraceResult:
         scan = scan_roots(self.fn, args, kwargs, self.self_obj)
         try:
-            tr = trace(self.fn, args, kwargs, scan, fullgraph=self.fullgraph)
+            tr = trace(self.fn, args, kwargs, scan, fullgraph=self.fullgraph, context=context)
         except GraphBreakError:
             raise
         for b in tr.breaks:
@@ -325,7 +410,7 @@ class CompiledFunction:
 
     def _run(self, entry: Entry, arrays, args, kwargs):
         entry.backend = self.backend
-        leaf, env = entry.run(arrays)
+        leaf, env, syms = entry.run(arrays)
         if env is None:
             # A new outcome at a graph break: nothing was committed, trace this path now.
             brk = leaf.brk
@@ -339,11 +424,14 @@ class CompiledFunction:
                 return self.fn(*args, **kwargs)
             self.events.append(f"new outcome at graph break .{brk.kind}() at {brk.line}")
             tr = self._trace(args, kwargs)
-            if not entry.merge(tr):
+            if entry.sym_dims:      # a static entry for this size, checked before the symbolic one
+                self.entries.insert(self.entries.index(entry),
+                                    Entry(tr, args, kwargs, state.grad_enabled))
+            elif not entry.merge(tr):
                 self.entries.append(Entry(tr, args, kwargs, state.grad_enabled))
             else:
                 entry.build_guards(args, kwargs)
-            return tr.result
+            return _take_result(tr)
         out_spec, writebacks, out_values, n_out, backward, diff_srcs = leaf.leaf
         outs = [env[v.id] for v in out_values]
         n_wb = sum(1 for w in writebacks if w.value is not None)
@@ -354,7 +442,7 @@ class CompiledFunction:
             diff = [self._get(entry, s)(args, kwargs) for s in diff_srcs]
             for i, prog in backward:
                 saved = [outs[pos[v.id]] for v in prog.saved]
-                attach_backward(tensors[i], prog, diff, saved)
+                attach_backward(tensors[i], prog, diff, saved, syms)
         if writebacks:
             self._write_back(entry, writebacks, outs[n_out:n_out + n_wb], args, kwargs)
         return self._unflatten(entry, out_spec, tensors, args, kwargs)

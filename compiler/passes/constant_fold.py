@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Value
+from ..ir import Graph, Value, has_sym
 
 __all__ = ["fold_constants", "MAX_FOLD_ELEMENTS"]
 
@@ -20,10 +20,13 @@ def fold_constants(graph: Graph) -> bool:
     changed = False
     for node in graph.nodes:
         if node.op == "constant":
-            consts[node.out.id] = node.attrs["value"]
+            if "value" in node.attrs:          # (a dynamic-shape fill/arange is not folded)
+                consts[node.out.id] = node.attrs["value"]
             continue
         vals = node.value_inputs
         if node.op in _NEVER or not vals or any(v.id not in consts for v in vals):
+            continue
+        if has_sym(node.inputs) or has_sym(node.attrs):
             continue
         if any(not isinstance(s, int) for s in node.out.shape) or \
                 int(np.prod(node.out.shape)) > MAX_FOLD_ELEMENTS:

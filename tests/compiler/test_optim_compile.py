@@ -63,7 +63,7 @@ def test_training_loop_follows_eager_for_50_steps(make, shape, opt_cls, kw):
     for _ in range(50):
         l1 = step(m1, o1, x, y)
         l2 = train_step(m2, o2, x, y)
-        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-5)
+        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-4, atol=1e-6)
     _assert_params_close(m1, m2)
     entries = _assert_compiled(step)
     # one trace for the first step (creates optimizer state), one for all later steps
@@ -147,7 +147,8 @@ def test_eager_and_compiled_steps_interleave_consistently():
     sd1, sd2 = o1.state_dict(), o2.state_dict()
     for k in sd2["state"]:
         for name, v in sd2["state"][k].items():
-            np.testing.assert_allclose(to_np(sd1["state"][k][name]), to_np(v), rtol=1e-6)
+            np.testing.assert_allclose(to_np(sd1["state"][k][name]), to_np(v), rtol=1e-5,
+                                       atol=1e-8)
     assert float(sd1["state"][0]["step"]) == 8
 
 

@@ -1,0 +1,395 @@
+"""Dynamic shapes ("dynamic-to-static"): one graph for every size of a dim that changes.
+
+Shapes in a trace come from the op table's eager rules on real arrays, so a single trace cannot
+tell a size-derived number (the batch size in `x.view(B, -1)`, the `n` of a mean's gradient) from
+a constant. Two traces can: when a call misses the cache only because some argument sizes changed
+(`plan_dynamic`), the call is traced again with the old trace as a reference, and `unify_traces`
+walks both node by node. Sizes that differ become symbolic dims (`s0`, shared by dims that had
+equal sizes in both traces, with an equality guard); every attribute, scalar input and value shape
+that differs must be `c * s_i [* s_j]` with the same integer `c` in both (`SymExpr`, found
+uniquely), size-dependent constants must be fills or aranges. Anything else (a float computed from
+a size, a reshape to `B // 2`, a different op sequence, a Python value depending on the size)
+raises `Specialize`, and the new trace stays a separate, static entry: `explain()` says why.
+
+Python code that compares sizes while tracing is guarded too: during the reference trace,
+`Tensor.shape`, `size()`, `len()` and `numel()` return `SymSize` ints for dims that differ from
+the reference, and every comparison made with them (`if x.shape[0] > 32`) becomes a guard, so a
+symbolic graph never runs for a size that would have taken another branch. Sizes 0 and 1 always
+specialise (they change broadcasting), as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import operator
+import os
+import sys
+
+import numpy as np
+
+from .ir import Graph, Sym, SymExpr, Value
+
+__all__ = ["Specialize", "SymSize", "fit_size", "plan_dynamic", "unify_traces", "track_sizes"]
+
+
+class Specialize(Exception):
+    """The traces cannot share one symbolic graph; the message says what depends on the size."""
+
+
+def fit_size(a, b, syms: dict):
+    """The symbolic form of a number that was `a` in one trace and `b` in the other.
+
+    `syms` maps a sym name to its (first, second) sizes. Returns `a` when equal, else the unique
+    `Sym`/`SymExpr` `c * prod(S)` (|S| <= 2, integer c >= 1) matching both; raises `Specialize`.
+    """
+    if type(a) is bool or type(b) is bool or not isinstance(a, int) or not isinstance(b, int):
+        if type(a) is type(b) and a == b:
+            return b
+        raise Specialize(f"the value {a!r} -> {b!r} depends on a size in a way the compiler "
+                         "cannot express")
+    a, b = int(a), int(b)     # (a SymSize compares as the plain int it is)
+    if a == b:
+        return b
+    found = []
+    for k in (1, 2):
+        for names in itertools.combinations(sorted(syms), k):
+            pa = int(np.prod([syms[n][0] for n in names]))
+            pb = int(np.prod([syms[n][1] for n in names]))
+            if a > 0 and b > 0 and a % pa == 0 and b % pb == 0 and a // pa == b // pb:
+                found.append(SymExpr(a // pa, names))
+    if len(found) != 1:
+        what = "is ambiguous" if found else "is not c * a symbolic size"
+        raise Specialize(f"the size {int(a)} -> {int(b)} {what}")
+    e = found[0]
+    return Sym(e.syms[0]) if e.coeff == 1 and len(e.syms) == 1 else e
+
+
+# ----- planning: is this miss a size-only change? ----------------------------------------------
+
+def plan_dynamic(entry, args, kwargs, fetch_shape) -> dict | None:
+    """Symbolic dims for a call that failed `entry`'s guards only on argument sizes (else None).
+
+    Returns {"syms": {name: (old, new)}, "dims": {(input index, dim): name}, "exprs": {name:
+    guard expression of its first occurrence}, "labels": {name: readable}}.
+    """
+    failing = entry.guards.failures(args, kwargs)
+    if not failing or any(g.kind != "shape" for g in failing):
+        return None
+    syms: dict = {}
+    by_pair: dict = {}
+    dims: dict = {}
+    exprs: dict = {}
+    labels: dict = {}
+    for i, (src, v, _) in enumerate(entry.inputs):
+        if not any(g.src == src.expr for g in failing):
+            continue
+        if not (src.expr.startswith("a[") or src.expr.startswith("kw[")):
+            return None        # only argument sizes become symbolic (parameters stay static)
+        new = fetch_shape(src)
+        if new is None or len(new) != len(v.shape):
+            return None
+        for d, (a, b) in enumerate(zip(v.shape, new)):
+            if a == b:
+                continue
+            if a < 2 or b < 2:
+                return None    # 0 and 1 specialise
+            name = by_pair.get((a, b))
+            if name is None:
+                name = by_pair[(a, b)] = f"s{len(syms)}"
+                syms[name] = (a, b)
+                exprs[name] = f"{src.expr}._data.shape[{d}]"
+                labels[name] = f"{src.label}.shape[{d}]"
+            dims[(i, d)] = name
+    return {"syms": syms, "dims": dims, "exprs": exprs, "labels": labels} if syms else None
+
+
+# ----- sizes read by Python during the reference trace ----------------------------------------
+
+class SymSize(int):
+    """An int read from a symbolic dim while tracing; comparisons with it become guards."""
+
+
+    def __new__(cls, value: int, expr: str):
+        obj = int.__new__(cls, value)
+        obj.expr = expr
+        return obj
+
+    def _arith(self, other, op, sym, reverse=False):
+        if isinstance(other, bool) or not isinstance(other, int):
+            return op(int(self), other) if not reverse else op(other, int(self))
+        oe = other.expr if isinstance(other, SymSize) else repr(int(other))
+        value = op(int(other), int(self)) if reverse else op(int(self), int(other))
+        expr = f"({oe} {sym} {self.expr})" if reverse else f"({self.expr} {sym} {oe})"
+        return SymSize(value, expr)
+
+    def _compare(self, other, op, sym):
+        result = op(int(self), other)
+        if sys._getframe(2).f_code.co_filename.startswith(_LIBRARY):
+            # dyngraph's own shape checks: they raise or pick ops, and a different op sequence
+            # is caught when the traces are unified
+            return result
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            oe = other.expr if isinstance(other, SymSize) else repr(other)
+            if oe != self.expr and _RECORD:
+                _RECORD[-1].append((f"({self.expr} {sym} {oe}) is {bool(result)}",
+                                    f"size check ({self.expr} {sym} {oe}) is {bool(result)}"))
+        return result
+
+    def __add__(self, o): return self._arith(o, operator.add, "+")            # noqa: E704
+    def __radd__(self, o): return self._arith(o, operator.add, "+", True)     # noqa: E704
+    def __sub__(self, o): return self._arith(o, operator.sub, "-")            # noqa: E704
+    def __rsub__(self, o): return self._arith(o, operator.sub, "-", True)     # noqa: E704
+    def __mul__(self, o): return self._arith(o, operator.mul, "*")            # noqa: E704
+    def __rmul__(self, o): return self._arith(o, operator.mul, "*", True)     # noqa: E704
+    def __floordiv__(self, o): return self._arith(o, operator.floordiv, "//")  # noqa: E704
+    def __rfloordiv__(self, o): return self._arith(o, operator.floordiv, "//", True)  # noqa
+    def __mod__(self, o): return self._arith(o, operator.mod, "%")            # noqa: E704
+    def __rmod__(self, o): return self._arith(o, operator.mod, "%", True)     # noqa: E704
+    def __eq__(self, o): return self._compare(o, operator.eq, "==")           # noqa: E704
+    def __ne__(self, o): return self._compare(o, operator.ne, "!=")           # noqa: E704
+    def __lt__(self, o): return self._compare(o, operator.lt, "<")            # noqa: E704
+    def __le__(self, o): return self._compare(o, operator.le, "<=")           # noqa: E704
+    def __gt__(self, o): return self._compare(o, operator.gt, ">")            # noqa: E704
+    def __ge__(self, o): return self._compare(o, operator.ge, ">=")           # noqa: E704
+    __hash__ = int.__hash__
+
+
+_RECORD: list = []      # stack of guard lists while a reference trace runs
+_LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__import__("dyngraph").__file__)))
+_LIBRARY = tuple(os.path.join(_LIBRARY, d) + os.sep for d in ("dyngraph", "compiler", "runtime"))
+
+
+def _size_expr(e, plan) -> str:
+    if isinstance(e, Sym):
+        return plan["exprs"][e.name]
+    return "(" + " * ".join([str(e.coeff)] + [plan["exprs"][n] for n in e.syms]) + ")"
+
+
+@contextlib.contextmanager
+def track_sizes(tracer, reference, plan):
+    """While tracing against `reference` (a TraceResult), sizes Python reads are `SymSize`s."""
+    from dyngraph._tensor import Size, Tensor
+    ref_inputs = {s.expr: v for s, v in zip(reference.input_sources, reference.graph.inputs)}
+    ref_nodes = reference.graph.nodes
+    index: dict = {}
+    syms = plan["syms"]
+
+    def ref_shape(v: Value):
+        if v.node is None:
+            for s, w in zip(tracer.input_sources, tracer.graph.inputs):
+                if w is v:
+                    r = ref_inputs.get(s.expr)
+                    return r.shape if r is not None else None
+            return None
+        i = index.get(v.id)
+        if i is None:
+            index.update({n.out.id: k for k, n in enumerate(tracer.graph.nodes)})
+            i = index.get(v.id)
+        if i is None or i >= len(ref_nodes) or ref_nodes[i].op != v.node.op:
+            return None
+        return ref_nodes[i].out.shape
+
+    def dims(t):
+        shape = t._data.shape
+        e = tracer.env.get(id(t._data))
+        if e is not None:
+            ref = ref_shape(e[1])
+        else:       # an input not used by an op yet
+            found = tracer.scan.tensors.get(id(t._data))
+            r = ref_inputs.get(found[0].expr) if found is not None else None
+            ref = r.shape if r is not None else None
+        if ref is None or len(ref) != len(shape):
+            return shape
+        out = []
+        for a, b in zip(ref, shape):
+            try:
+                f = fit_size(a, b, syms)
+            except Specialize:
+                f = b
+            out.append(SymSize(b, _size_expr(f, plan)) if isinstance(f, (Sym, SymExpr))
+                       else b)
+        return tuple(out)
+
+    def shape(self):
+        return Size(dims(self))
+
+    def size(self, dim=None):
+        d = dims(self)
+        if dim is None:
+            return Size(d)
+        from dyngraph._tensor import _wrap_dim
+        return d[_wrap_dim(dim, len(d), "size")]
+
+    def length(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return dims(self)[0]
+
+    def numel(self):
+        n = 1
+        for s in dims(self):
+            n = s * n
+        return n
+
+    saved = {k: Tensor.__dict__[k] for k in ("shape", "size", "__len__", "numel")}
+    Tensor.shape, Tensor.size, Tensor.__len__, Tensor.numel = property(shape), size, length, numel
+    _RECORD.append(tracer.size_guards)
+    try:
+        yield
+    finally:
+        _RECORD.pop()
+        for k, v in saved.items():
+            setattr(Tensor, k, v)
+
+
+# ----- unifying two traces --------------------------------------------------------------------
+
+def _unify(a, b, syms, mapping, where: str):
+    """The symbolic form of an input or attribute that was `a` in one trace and `b` in the other."""
+    if isinstance(a, Value) or isinstance(b, Value):
+        if not (isinstance(a, Value) and isinstance(b, Value)) or mapping.get(a.id) is not b:
+            raise Specialize(f"{where}: the dataflow differs between the traces")
+        return b
+    if isinstance(a, (tuple, list)) and type(a) is type(b):
+        if len(a) != len(b):
+            raise Specialize(f"{where}: {a!r} -> {b!r} has a size-dependent length")
+        return type(b)(_unify(x, y, syms, mapping, where) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            raise Specialize(f"{where}: different attributes")
+        return {k: _unify(a[k], b[k], syms, mapping, f"{where} {k}=") for k in b}
+    if isinstance(a, slice) and isinstance(b, slice):
+        parts = _unify((a.start, a.stop, a.step), (b.start, b.stop, b.step), syms, mapping, where)
+        return slice(*parts)
+    if isinstance(a, Graph) and isinstance(b, Graph):
+        if a.text() != b.text():
+            raise Specialize(f"{where}: a subgraph depends on the size")
+        return b
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype and \
+                np.array_equal(a, b, equal_nan=True):
+            return b
+        raise Specialize(f"{where}: an array attribute depends on the size")
+    if isinstance(a, int) and isinstance(b, int):
+        try:
+            return fit_size(a, b, syms)
+        except Specialize as e:
+            raise Specialize(f"{where}: {e}") from None
+    if type(a) is not type(b) or a != b:
+        raise Specialize(f"{where}: {a!r} -> {b!r} depends on the size")
+    return b
+
+
+def _unify_constant(na, nb, syms, where):
+    va, vb = na.attrs.get("value"), nb.attrs.get("value")
+    if va is None or vb is None:
+        raise Specialize(f"{where}: unknown constant")
+    if va.shape == vb.shape and va.dtype == vb.dtype and np.array_equal(va, vb, equal_nan=True):
+        return
+    shape = tuple(fit_size(x, y, syms) for x, y in zip(va.shape, vb.shape)) \
+        if va.ndim == vb.ndim else None
+    if shape is None or va.dtype != vb.dtype:
+        raise Specialize(f"{where}: a constant's shape or dtype depends on the size")
+    if va.size and vb.size and np.all(va == va.flat[0]) and np.all(vb == vb.flat[0]) and \
+            va.flat[0] == vb.flat[0]:
+        nb.attrs = {"fill": vb.flat[0].item(), "shape": shape, "dtype": vb.dtype}
+    elif va.ndim == 1 and np.array_equal(va, np.arange(va.size)) and \
+            np.array_equal(vb, np.arange(vb.size)):
+        nb.attrs = {"arange": shape[0], "dtype": vb.dtype}
+    else:
+        raise Specialize(f"{where}: a constant of shape {va.shape} -> {vb.shape} depends on "
+                         "the size and is not a fill or an arange")
+
+
+def unify_graph(ga: Graph, gb: Graph, syms: dict, mapping: dict) -> None:
+    """Make `gb` (traced second) symbolic where it differs from `ga`; raise `Specialize`."""
+    if len(ga.nodes) != len(gb.nodes):
+        raise Specialize(f"the traces record {len(ga.nodes)} and {len(gb.nodes)} ops (Python "
+                         "control flow depends on the size)")
+    for i, (na, nb) in enumerate(zip(ga.nodes, gb.nodes)):
+        where = f"op {i} ({nb.op})"
+        if na.op != nb.op or na.compute_dtype is not nb.compute_dtype or \
+                len(na.inputs) != len(nb.inputs):
+            raise Specialize(f"{where}: the traces differ ({na.op} vs {nb.op})")
+        if nb.op == "constant":
+            _unify_constant(na, nb, syms, where)
+        else:
+            nb.inputs = [_unify(x, y, syms, mapping, where) for x, y in zip(na.inputs, nb.inputs)]
+            nb.attrs = _unify(na.attrs, nb.attrs, syms, mapping, where)
+        if len(na.out.shape) != len(nb.out.shape):
+            raise Specialize(f"{where}: the result's rank depends on the size")
+        try:
+            nb.out.shape = tuple(fit_size(x, y, syms) for x, y in zip(na.out.shape,
+                                                                       nb.out.shape))
+        except Specialize as e:
+            raise Specialize(f"{where} result shape: {e}") from None
+        mapping[na.out.id] = nb.out
+    if len(ga.outputs) != len(gb.outputs) or any(
+            mapping.get(x.id) is not y for x, y in zip(ga.outputs, gb.outputs)):
+        raise Specialize("the graph outputs differ between the traces")
+
+
+def unify_traces(ta, tb, plan: dict) -> dict:
+    """Turn trace `tb` into one symbolic trace covering `ta` too; returns the symbolic dims.
+
+    Raises `Specialize` (with the reason) when the two cannot share a graph; `tb` is then left
+    as it was (a static trace).
+    """
+    graphs = [tb.graph] + [p.graph for _, p in tb.backward]
+    saved = [(v, v.shape) for g in graphs for v in g.inputs] + [
+        (n, (list(n.inputs), n.attrs, n.out.shape)) for g in graphs for n in g.nodes]
+    try:
+        return _unify_traces(ta, tb, plan)
+    except Specialize:
+        for obj, old in saved:
+            if isinstance(obj, Value):
+                obj.shape = old
+            else:
+                obj.inputs, obj.attrs, obj.out.shape = old
+        raise
+
+
+def _unify_traces(ta, tb, plan: dict) -> dict:
+    syms = plan["syms"]
+    if [s.expr for s in ta.input_sources] != [s.expr for s in tb.input_sources]:
+        raise Specialize("the traces read different inputs")
+    mapping: dict = {}
+    sym_dims: dict = {}
+    for i, (va, vb) in enumerate(zip(ta.graph.inputs, tb.graph.inputs)):
+        shape = list(vb.shape)
+        for d in range(len(shape)):
+            name = plan["dims"].get((i, d))
+            if name is not None:
+                shape[d] = Sym(name)
+                sym_dims.setdefault(name, []).append((i, d))
+            elif va.shape[d] != vb.shape[d]:
+                raise Specialize(f"input {tb.input_sources[i].label} changed size")
+        vb.shape = tuple(shape)
+        mapping[va.id] = vb
+    if len(ta.breaks) != len(tb.breaks) or any(
+            (x.pos, x.kind, x.key) != (y.pos, y.kind, y.key) for x, y in zip(ta.breaks, tb.breaks)):
+        raise Specialize("a value read into Python (a graph break) depends on the size")
+    unify_graph(ta.graph, tb.graph, syms, mapping)
+    try:
+        same_spec = ta.out_spec == tb.out_spec
+    except Exception:   # noqa: BLE001 - arrays and odd objects in the returned structure
+        same_spec = False
+    if not same_spec or ta.n_outputs != tb.n_outputs:
+        raise Specialize("the function returns a Python value that depends on the size")
+    if [(w.kind, w.source.expr, w.extra) for w in ta.writebacks] != \
+            [(w.kind, w.source.expr, w.extra) for w in tb.writebacks]:
+        raise Specialize("the state the function writes differs between the traces")
+    if [i for i, _ in ta.backward] != [i for i, _ in tb.backward]:
+        raise Specialize("the outputs that need a backward graph differ")
+    for (_, pa), (_, pb) in zip(ta.backward, tb.backward):
+        local: dict = {}
+        if len(pa.graph.inputs) != len(pb.graph.inputs) or pa.has_grad != pb.has_grad:
+            raise Specialize("the backward graphs differ")
+        for va, vb in zip(pa.graph.inputs, pb.graph.inputs):
+            vb.shape = tuple(fit_size(x, y, syms) for x, y in zip(va.shape, vb.shape))
+            local[va.id] = vb
+        unify_graph(pa.graph, pb.graph, syms, local)
+        if any(mapping.get(x.id) is not y for x, y in zip(pa.saved, pb.saved)):
+            raise Specialize("the saved values of the backward graphs differ")
+    return sym_dims
