@@ -16,6 +16,7 @@ exactly by an FMA; both polynomials were fitted for this file (Chebyshev, then m
 
 from __future__ import annotations
 
+import math
 import struct
 
 __all__ = ["Fn", "fconst", "definitions", "FUNCTIONS"]
@@ -164,15 +165,15 @@ def _logf(f: Fn, x: str, scale: float | None = None) -> str:
     y = f.poly(xm, _LOG_POLY)
     y = f(f"fmul float {y}, {xm}")
     y = f(f"fmul float {y}, {z}")
-    y = f.fma(ef, fconst(_LN2_LO), y)
-    y = f.fma(z, fconst(-0.5), y)
     if scale is None:
+        y = f.fma(ef, fconst(_LN2_LO), y)
+        y = f.fma(z, fconst(-0.5), y)
         r = f(f"fadd float {xm}, {y}")
         r = f.fma(ef, fconst(_LN2_HI), r)
-    else:   # log_b(x) = (xm + y) * scale + e * (ln2 * scale), with ln2*scale split exactly
+    else:   # log_b(x) = log(m) * scale + e * log_b(2)
+        y = f.fma(z, fconst(-0.5), y)
         s = f(f"fadd float {xm}, {y}")
-        r = f(f"fmul float {s}, {fconst(scale)}")
-        r = f.fma(ef, fconst(0.693147180559945 * scale), r)
+        r = f.fma(s, fconst(scale), f(f"fmul float {ef}, {fconst(0.693147180559945 * scale)}"))
     # specials: x < 0 or nan -> nan, 0 -> -inf, +inf -> +inf
     r = f.sel(f(f"fcmp oeq float {x}, {fconst(float('inf'))}"), fconst(float("inf")), r)
     r = f.sel(f(f"fcmp oeq float {x}, {fconst(0.0)}"), fconst(float("-inf")), r)
@@ -224,16 +225,16 @@ def _erff(f: Fn, x: str) -> str:
 
 
 def _expm1f(f: Fn, x: str) -> str:
-    # Near 0 (|x| < 0.35) the Taylor series to x^8 is exact to float32; elsewhere exp(x) - 1
-    # loses nothing that matters.
+    # Near 0 (|x| < 1) the Taylor series to x^12 is exact to float32; elsewhere exp(x) - 1
+    # loses at most a bit to the subtraction.
     e = _expf(f, x)
     big = f(f"fsub float {e}, {fconst(1.0)}")
-    coeffs = [1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2]
+    coeffs = [1 / math.factorial(k) for k in range(12, 1, -1)]
     p = f.poly(x, coeffs)
     x2 = f(f"fmul float {x}, {x}")
     small = f.fma(p, x2, x)
     ax = f(f"call float @llvm.fabs.f32(float {x})")
-    return f.sel(f(f"fcmp olt float {ax}, {fconst(0.35)}"), small, big)
+    return f.sel(f(f"fcmp olt float {ax}, {fconst(1.0)}"), small, big)
 
 
 def _log1pf(f: Fn, x: str) -> str:
