@@ -49,6 +49,7 @@ class TinyGPT(nn.Module):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     ap.add_argument("--ctx", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args(argv)
@@ -64,7 +65,7 @@ def main(argv=None):
     print(f"model: {n_params} parameters")
     start = time.perf_counter()
     step, first = 0, None
-    while time.perf_counter() - start < args.seconds:
+    while time.perf_counter() - start < args.seconds and (args.steps is None or step < args.steps):
         ix = dg.randint(0, len(data) - args.ctx - 1, (args.batch,))
         offs = dg.arange(args.ctx)
         xb = data[ix[:, None] + offs]
@@ -82,7 +83,7 @@ def main(argv=None):
     print(f"loss fell from {first:.3f} to {loss.item():.3f} in {step} steps")
     model.eval()
     prompt = dg.tensor([[stoi[c] for c in "def "]])
-    out = model.generate(prompt, 200)[0].tolist()
+    out = model.generate(prompt, 200 if args.steps is None else 20)[0].tolist()
     print("sample:\n" + "".join(chars[i] for i in out))
     return first, loss.item()
 
