@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--output", "-o", required=True, metavar="PATH",
                    help="where to write the outputs (.npz or .npy)")
     s.add_argument("--device", default=None, help="cpu or cuda (default: as exported)")
+    s.add_argument("--backend", default="auto", choices=("auto", "llvm", "interpreter"),
+                   help="execution backend (default auto)")
 
     s = sub.add_parser("bench", help="time the loaded graph on random inputs",
                        description="Time the loaded graph on random inputs of the spec'd shapes; "
@@ -185,7 +187,7 @@ def _read_inputs(m, specs: list[str]) -> list:
 
 def _run(args) -> int:
     from .loaded import InputError
-    m = _load(args.file, args.device)
+    m = _load(args.file, args.device, args.backend)
     arrays = _read_inputs(m, args.input)
     try:
         outs = m.run_arrays(arrays)
