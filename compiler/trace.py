@@ -410,6 +410,30 @@ class Tracer:
         self._grads = {id(t): t._grad for _, t in self.scan.tensor_objs}
 
 
+class _watch_print:
+    """While tracing, `print` is a side effect the graph cannot replay: the call still prints,
+    and the signature runs eagerly from then on (so every later call prints too)."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+
+    def __enter__(self):
+        import builtins
+        self.orig = builtins.print
+        tracer, orig = self.tracer, self.orig
+
+        def print_(*args, **kwargs):
+            if state.tracer is tracer or tracer.poisoned is None:
+                tracer.poison(f"print() at {user_frame()}: a Python side effect the compiled "
+                              "graph cannot replay (the function runs eagerly)")
+            return orig(*args, **kwargs)
+        builtins.print = print_
+
+    def __exit__(self, *exc):
+        import builtins
+        builtins.print = self.orig
+
+
 def compute_dtype(op, inputs):
     """The dtype `apply` casts array inputs to for this op (None: no cast), as it computes it."""
     rule = op.dtype_rule
@@ -435,7 +459,7 @@ def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False,
         import contextlib
         from .optim_rules import traced_optimizers
         extra = context(tracer) if context is not None else contextlib.nullcontext()
-        with traced_optimizers(scan, tracer), extra:
+        with traced_optimizers(scan, tracer), extra, _watch_print(tracer):
             result = fn(*args, **kwargs)
         return tracer.finish(result)
     finally:

@@ -286,3 +286,19 @@ def test_unsupported_stale_view_falls_back():
         warnings.simplefilter("ignore")
         for _ in range(2):
             _same(cf(x), f(x))
+
+
+def test_print_in_a_compiled_function_runs_eagerly_every_call(capsys):
+    def f(x):
+        y = x * 2
+        print("value", float(y.sum()))
+        return y + 1
+
+    cf = dg.compile(f)
+    for v in (1.0, 2.0, 3.0):
+        x = dg.full((2,), v)
+        _same(cf(x), f(x))
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["value 4.0", "value 4.0", "value 8.0", "value 8.0", "value 12.0", "value 12.0"]
+    assert all(e.root is None for e in cf._cf.entries)
+    assert "print() at" in str(cf.explain())
