@@ -111,7 +111,8 @@ class Program:
             kind = "input" if i < len(inputs) else "weight"
             need = {"name", "shape", "dtype", "device"} | ({"tensor"} if kind == "weight"
                                                           else set())
-            if not isinstance(j, dict) or set(j) != need or not isinstance(j["name"], str):
+            if not isinstance(j, dict) or set(j) != need or not isinstance(j["name"], str) \
+                    or not isinstance(j["shape"], list):
                 raise GraphFormatError(f"{self.source}: {kind} {i} must have exactly the keys "
                                        f"{sorted(need)}")
             if j["name"] in names:
@@ -296,6 +297,7 @@ class LoadedGraph:
         self.backend = backend
         self._cache: OrderedDict = OrderedDict()
         self.backend_used = None
+        self.compile_note = ""
 
     @property
     def graph(self) -> Graph:
@@ -418,9 +420,16 @@ class LoadedGraph:
         return outs
 
     def _compile(self, sg: Graph):
-        from compiler.passes.manager import run_pipeline
+        from compiler.passes.manager import PassError, run_pipeline
         g = sg.copy()
-        run_pipeline(g)
+        try:
+            run_pipeline(g)
+        except PassError as e:
+            # The checked run proved the graph runs; a pass that chokes on it must not stop it.
+            self.compile_note = f"passes skipped: {e}"
+            runner = _InterpreterRunner(sg)
+            self.backend_used = runner.backend_name
+            return runner
         runner = _backend_runner(g, self.backend, self.program.xp() is np)
         self.backend_used = getattr(runner, "backend_name", "interpreter")
         return runner

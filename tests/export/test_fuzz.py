@@ -19,7 +19,7 @@ from runtime.loaded import InputError, load
 from tests.export import models
 
 FAST_CASES = 2000
-SLOW_CASES = 30000
+SLOW_CASES = 20000
 
 
 @pytest.fixture(scope="module")
