@@ -444,8 +444,7 @@ class LLVMRenderer:
         if _is_float(ty):
             pos = f(f"uitofp i1 {f(f'fcmp ogt {ty} {x}, {z}')} to {ty}")
             neg = f(f"uitofp i1 {f(f'fcmp olt {ty} {x}, {z}')} to {ty}")
-            s = f(f"fsub {ty} {pos}, {neg}")
-            return f(f"select i1 {f(f'fcmp uno {ty} {x}, {x}')}, {ty} {x}, {ty} {s}")
+            return f(f"fsub {ty} {pos}, {neg}")     # sign(nan) = 0, as eager mode gives
         pos = f(f"zext i1 {f(f'icmp sgt {ty} {x}, 0')} to {ty}")
         neg = f(f"zext i1 {f(f'icmp slt {ty} {x}, 0')} to {ty}")
         return f(f"sub {ty} {pos}, {neg}")

@@ -34,7 +34,7 @@ __all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads", "program_for", 
 # thread costs ~10-20 us, which only pays off past ~1e5 float32 elements.
 THREAD_THRESHOLD = 1 << 18
 # backend="auto" on the CPU picks this backend (the interpreter otherwise).
-AUTO_USES_LLVM = False
+AUTO_USES_LLVM = True
 _threads = {"n": min(os.cpu_count() or 1, 8), "pool": None}
 
 

@@ -35,7 +35,8 @@ def _ulp_error(got: np.ndarray, ref64: np.ndarray) -> np.ndarray:
     same_inf = np.isinf(ref32) & (got == ref32)
     ulp = np.spacing(np.abs(ref32)).astype(np.float64)
     ulp = np.maximum(ulp, np.float64(2.0 ** -149))    # denormal ulp
-    err = np.abs(got.astype(np.float64) - ref64) / ulp
+    with np.errstate(invalid="ignore"):
+        err = np.abs(got.astype(np.float64) - ref64) / ulp
     err[both_nan | same_inf] = 0
     err[np.isnan(err)] = np.inf                     # a nan where the answer is not, or the reverse
     return err
