@@ -22,7 +22,7 @@ def compile(fn_or_module=None, *, backend: str = "auto", fullgraph: bool = False
 
     Args:
         fn_or_module: a function or an `nn.Module`.
-        backend: "auto" (by device; the interpreter until the LLVM/CUDA backends exist),
+        backend: "auto" (LLVM kernels on the CPU, the interpreter elsewhere),
             "interpreter", "llvm" or "cuda".
         fullgraph: raise (naming the source line) instead of splitting the graph where the
             function reads a tensor's value into Python.
