@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,6 +34,8 @@ __all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads", "program_for", 
 # Below this many domain points a kernel runs on the calling thread: handing work to another
 # thread costs ~10-20 us, which only pays off past ~1e5 float32 elements.
 THREAD_THRESHOLD = 1 << 18
+# Outputs at least this large are recycled between calls when nothing references them.
+RECYCLE_BYTES = 1 << 16
 # backend="auto" on the CPU picks this backend (the interpreter otherwise).
 AUTO_USES_LLVM = True
 _threads = {"n": min(os.cpu_count() or 1, 8), "pool": None}
@@ -63,8 +66,22 @@ class _KernelRunner:
         self.nbuf = len(step.inputs) + len(step.outputs)
         self.ndim = len(step.domain)
         self.specs = step.inputs + step.outputs
+        self.recycle: list = [None] * len(step.outputs)
         self.static = not any(isinstance(s, Sym) for s in step.domain) and not any(
             isinstance(s, Sym) for spec in step.outputs for s in spec.shape)
+
+    def _output(self, i: int, shape: tuple, dtype) -> np.ndarray:
+        """A buffer for output i: last call's array when nobody else holds it any more (a
+        caching allocator: fresh pages cost a page fault each, ~10 ms per 64 MB), else new."""
+        old = self.recycle[i]
+        # references: the list slot and getrefcount's argument; a tensor, a view (its .base)
+        # or the caller's env would add more
+        if old is not None and sys.getrefcount(old) == 2 and old.shape == shape and \
+                old.nbytes >= RECYCLE_BYTES:
+            return old
+        a = np.empty(shape, dtype=dtype)
+        self.recycle[i] = a
+        return a
 
     def function(self, unit: tuple):
         fn = self.variants.get(unit)
@@ -81,9 +98,9 @@ class _KernelRunner:
         step = self.step
         sizes = [_size(s, syms) for s in step.domain] if syms else list(step.domain)
         outs = []
-        for spec in step.outputs:
+        for i, spec in enumerate(step.outputs):
             shape = tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape
-            outs.append(np.empty(shape, dtype=spec.value.dtype.np))
+            outs.append(self._output(i, shape, spec.value.dtype.np))
         arrays = ins + outs
         nd = self.ndim
         dims = np.zeros(nd + self.nbuf * nd, dtype=np.int64)
