@@ -83,6 +83,10 @@ def apply(op: Op, *inputs, **attrs):
     if tracer is not None:
         return tracer(op, inputs, attrs)
     Tensor = _Tensor
+    if len(inputs) == 1:
+        x = inputs[0]
+        if isinstance(x, Tensor) and type(x._data) is _ndarray:
+            return _apply_one(op, x, attrs)
     arrays = []
     sig = []
     xp = np
@@ -112,7 +116,9 @@ def apply(op: Op, *inputs, **attrs):
     rule = op.dtype_rule
     dt = None
     if rule != "none" and rule != "same":
-        dt = _compute_dtype(rule, inputs, tuple(sig))
+        dt = _PROMOTE_CACHE.get((rule, tuple(sig)))
+        if dt is None:
+            dt = _compute_dtype(rule, inputs, tuple(sig))
         if dt is not None:
             npdt = dt.np
             skip = 0 if rule != "promote_tail" else 1
@@ -153,9 +159,69 @@ def apply(op: Op, *inputs, **attrs):
     return result
 
 
+def _apply_one(op: Op, x, attrs):
+    """`apply` for the most common call: one CPU tensor (unary, reduction and movement ops)."""
+    a = x._data
+    rule = op.dtype_rule
+    dt = None
+    if rule != "none" and rule != "same":
+        sig = (a.dtype if a.ndim else (a.dtype,),)
+        dt = _PROMOTE_CACHE.get((rule, sig))
+        if dt is None:
+            dt = _compute_dtype(rule, (x,), sig)
+        if dt is not None:
+            npdt = dt.np
+            if a.dtype != npdt:
+                a = a.astype(npdt)
+    try:
+        out = op.eager(np, a, **attrs)
+    except (ValueError, IndexError) as e:
+        if op.kind.is_elementwise:
+            raise _shape_error(op, (x,), e) from None
+        raise
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    if dt is not None and rule != "bool" and out.dtype != npdt and out.dtype.kind != "b":
+        out = out.astype(npdt)
+    result = _wrap(out)
+    if op.is_view and out.base is not None and np.may_share_memory(out, x._data):
+        result._vc = x._vc
+        result._base = x._base if x._base is not None else x
+    if x._rg and state.grad_enabled and op.differentiable:
+        k = out.dtype.kind
+        if k == "f" or k == "V":
+            _Node(op, (x,), attrs, result)
+    return result
+
+
 def _device_error(op: Op, inputs) -> RuntimeError:
     devs = [str(device_of(x._data)) for x in inputs if isinstance(x, _Tensor)]
     return RuntimeError(
         f"{op.name}: expected all tensors to be on the same device, but found tensors on "
         f"{' and '.join(sorted(set(devs)))}; move them with .to(device) first")
 
+
+def apply_binary(op: Op, x, y):
+    """`apply` for a binary elementwise op called as an operator (`x + y`): the same result, with
+    a shortcut for the common case of two CPU float tensors of one dtype (or a float tensor and a
+    Python number), where promotion, device checks and casts have nothing to do."""
+    a = x._data
+    fast = op.fast
+    if fast is not None and type(a) is _ndarray and a.dtype.kind == "f" and a.ndim and \
+            state.tracer is None:
+        if isinstance(y, _Tensor):
+            b = y._data
+            ok = type(b) is _ndarray and b.dtype is a.dtype and b.ndim
+        else:
+            b = y
+            ok = type(y) is float or type(y) is int
+        if ok:
+            try:
+                out = fast(a, b)
+            except ValueError:  # a broadcast error: let apply word it
+                return apply(op, x, y)
+            result = _wrap(out)
+            if state.grad_enabled and op.differentiable and (x._rg or getattr(y, "_rg", False)):
+                _Node(op, (x, y), {}, result)
+            return result
+    return apply(op, x, y)

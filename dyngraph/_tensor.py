@@ -43,8 +43,13 @@ class Tensor:
     `Tensor(list)` makes a float32 tensor from data and `Tensor(2, 3)` an uninitialised one.
     """
 
-    __slots__ = ("_data", "_rg", "grad_fn", "_grad", "_vc", "_base", "_hooks", "_accum",
-                 "__weakref__", "__dict__")
+    # Every tensor sets the slots; the rarely-set state below falls back to class defaults, which
+    # keeps creating a tensor (once per op) cheap.
+    __slots__ = ("_data", "_rg", "grad_fn", "_vc", "__weakref__", "__dict__")
+    _grad = None     # .grad
+    _base = None     # the tensor this one is a view of
+    _hooks = None    # gradient hooks of a leaf
+    _accum = None    # a leaf's AccumulateGrad node
 
     __array_priority__ = 1000  # numpy defers to our reflected operators (ndarray * Tensor)
 
@@ -437,11 +442,7 @@ def _init(t, arr) -> None:
     t._data = arr
     t._rg = False
     t.grad_fn = None
-    t._grad = None
     t._vc = [0]
-    t._base = None
-    t._hooks = None
-    t._accum = None
 
 
 def _wrap(arr) -> Tensor:
@@ -450,11 +451,7 @@ def _wrap(arr) -> Tensor:
     t._data = arr
     t._rg = False
     t.grad_fn = None
-    t._grad = None
     t._vc = [0]
-    t._base = None
-    t._hooks = None
-    t._accum = None
     return t
 
 

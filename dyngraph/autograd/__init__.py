@@ -257,15 +257,9 @@ class _FunctionNode(Node):
         for x in inputs:
             if isinstance(x, Tensor):
                 edges.append(_edge(x))
-                meta.append((x._data.shape, x.dtype))
+                meta.append((x._data.shape, x._data.dtype))
         self.next_functions = tuple(edges)
-        self.in_meta = meta
-        self._saved = None
-        self._out = None
-        self._freed = False
-        self._pre_hooks = None
-        self._retain = None
-        self.ctx = None
+        self._meta = meta
 
     def name(self) -> str:
         return f"{self.fn_cls.__name__}Backward"

@@ -19,6 +19,9 @@ from .._dispatch import state
 __all__ = ["Node", "AccumulateGrad", "run_backward"]
 
 
+_NO_EDGE = (None, 0)
+
+
 def _edge(t):
     """The (node, output_nr) edge that gradients for tensor `t` flow into."""
     if not t._rg:
@@ -34,8 +37,18 @@ def _edge(t):
 class Node:
     """A recorded op: what its gradient rule needs, and where the gradients go."""
 
-    __slots__ = ("op", "attrs", "next_functions", "in_meta", "_saved", "_versions", "_out",
-                 "_out_version", "_out_v0", "_freed", "_pre_hooks", "_retain", "ctx", "__weakref__")
+    # Only what every node sets lives in slots; rarely-set state falls back to the class
+    # defaults below (cheaper to create: this runs once per recorded op).
+    __slots__ = ("op", "attrs", "next_functions", "_meta", "__dict__", "__weakref__")
+    _saved = None        # the inputs the gradient rule reads (None where not saved)
+    _versions = ()
+    _out = None          # the output array, when the rule reads the output
+    _out_version = None
+    _out_v0 = 0
+    _freed = False
+    _pre_hooks = None
+    _retain = None
+    ctx = None
 
     def __init__(self, op, inputs, attrs, result):
         self.op = op
@@ -45,33 +58,40 @@ class Node:
         meta = []
         for x in inputs:
             if isinstance(x, Tensor):
-                edges.append(_edge(x))
-                meta.append((x._data.shape, x.dtype))
+                if x._rg:
+                    fn = x.grad_fn
+                    if fn is None:
+                        fn = x._accum
+                        if fn is None:
+                            fn = x._accum = AccumulateGrad(x)
+                    edges.append((fn, 0))
+                else:
+                    edges.append(_NO_EDGE)
+                a = x._data
+                meta.append((a.shape, a.dtype))
             else:
-                edges.append((None, 0))
+                edges.append(_NO_EDGE)
                 meta.append(None)
         self.next_functions = tuple(edges)
-        self.in_meta = meta
+        self._meta = meta
         start = op.save_inputs
         if start is not None:
             if start:
                 inputs = (None,) * start + tuple(inputs[start:])
             self._saved = inputs
             self._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
-        else:
-            self._saved = None
         if op.save_output:
             self._out = result._data
             self._out_version = result._vc
             self._out_v0 = result._vc[0]
-        else:
-            self._out = None
-        self._freed = False
-        self._pre_hooks = None
-        self._retain = None
-        self.ctx = None
         result.grad_fn = self
         result._rg = True
+
+    @property
+    def in_meta(self):
+        """(shape, dtype) of each input (None for Python scalars)."""
+        from .._dtype import from_numpy_dtype
+        return [None if m is None else (m[0], from_numpy_dtype(m[1])) for m in self._meta]
 
     # ----- what gradient rules read ---------------------------------------------------------
     def _check_freed(self):
@@ -120,10 +140,11 @@ class Node:
         return t
 
     def input_shape(self, i: int):
-        return self.in_meta[i][0]
+        return self._meta[i][0]
 
     def input_dtype(self, i: int):
-        return self.in_meta[i][1]
+        from .._dtype import from_numpy_dtype
+        return from_numpy_dtype(self._meta[i][1])
 
     def name(self) -> str:
         return _node_name(self.op.name)
@@ -276,17 +297,18 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, captur
                 grads_in = node.apply(g)
             if not retain_graph:
                 node.release()
-            for (nxt, _), gi, meta in zip(node.next_functions, grads_in, node.in_meta):
+            for (nxt, _), gi, meta in zip(node.next_functions, grads_in, node._meta):
                 if nxt is None:
                     continue
                 if gi is not None:
                     if not isinstance(gi, Tensor):
                         gi = _dispatch._wrap(np.asarray(gi))
-                    shape, dt = meta
+                    shape, npdt = meta
                     if gi._data.shape != shape:
                         gi = _sum_to(gi, shape)
-                    if gi._data.dtype != dt._np:
-                        gi = gi.to(dt)
+                    if gi._data.dtype != npdt:
+                        from .._dtype import from_numpy_dtype
+                        gi = gi.to(from_numpy_dtype(npdt))
                     prev = pending.get(nxt)
                     pending[nxt] = gi if prev is None else prev + gi
                 deps[nxt] -= 1

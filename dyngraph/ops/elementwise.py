@@ -407,7 +407,7 @@ def _(ctx, g):
 # Binary
 # ----------------------------------------------------------------------------------------------
 
-@defop("add", BINARY)
+@defop("add", BINARY, fast=np.add)
 def add_op(xp, a, b):
     return xp.add(a, b)
 
@@ -417,7 +417,7 @@ def _(ctx, g):
     return g, g
 
 
-@defop("sub", BINARY)
+@defop("sub", BINARY, fast=np.subtract)
 def sub_op(xp, a, b):
     if getattr(a, "dtype", None) == np.bool_ or getattr(b, "dtype", None) == np.bool_:
         raise RuntimeError("sub: subtraction, the `-` operator, with two bool tensors is not "
@@ -430,7 +430,7 @@ def _(ctx, g):
     return g, -g
 
 
-@defop("mul", BINARY, save=("inputs",))
+@defop("mul", BINARY, save=("inputs",), fast=np.multiply)
 def mul_op(xp, a, b):
     return xp.multiply(a, b)
 
@@ -742,6 +742,7 @@ for _op in list(OPS.values()):
 # Public functions and Tensor methods
 # ----------------------------------------------------------------------------------------------
 # Imported late: _api imports the Tensor class, which must not import this module first.
+from .._dispatch import apply_binary  # noqa: E402
 from ._api import (Tensor, apply, as_tensor_arg, inplace, register_method,  # noqa: E402
                    state, write_out)
 from .registry import composite  # noqa: E402
@@ -1380,11 +1381,29 @@ def _logical_dispatch(bool_fn, int_fn):
     return op
 
 
-Tensor.__add__ = Tensor.__radd__ = lambda self, other: add(self, other)
-Tensor.__sub__ = lambda self, other: sub(self, other)
+def _fast(op, slow):
+    """The operator for `op`: tensors and plain int/float operands go straight to the dispatcher
+    (the common case, kept short because it runs for every `a + b`); anything else takes the
+    public function's full argument handling."""
+    def operator(self, other):
+        if isinstance(other, Tensor) or type(other) is float or type(other) is int:
+            return apply_binary(op, self, other)
+        return slow(self, other)
+    return operator
+
+
+def _fast_sub(self, other):
+    if (isinstance(other, Tensor) or type(other) is float or type(other) is int) and \
+            self._data.dtype.kind != "b" and getattr(other, "dtype", None) is not D.bool_:
+        return apply_binary(sub_op, self, other)
+    return sub(self, other)
+
+
+Tensor.__add__ = Tensor.__radd__ = _fast(add_op, lambda self, other: add(self, other))
+Tensor.__sub__ = _fast_sub
 Tensor.__rsub__ = _rsub
-Tensor.__mul__ = Tensor.__rmul__ = lambda self, other: mul(self, other)
-Tensor.__truediv__ = lambda self, other: div(self, other)
+Tensor.__mul__ = Tensor.__rmul__ = _fast(mul_op, lambda self, other: mul(self, other))
+Tensor.__truediv__ = _fast(div_op, lambda self, other: div(self, other))
 Tensor.__rtruediv__ = _rdiv
 Tensor.__floordiv__ = lambda self, other: floor_divide(self, other)
 Tensor.__rfloordiv__ = _rfloordiv
@@ -1408,10 +1427,10 @@ Tensor.__rlshift__ = lambda self, other: bitwise_left_shift(_as_operand(other, s
 Tensor.__rrshift__ = lambda self, other: bitwise_right_shift(_as_operand(other, self), self)
 Tensor.__ilshift__ = lambda self, other: self.bitwise_left_shift_(other)
 Tensor.__irshift__ = lambda self, other: self.bitwise_right_shift_(other)
-Tensor.__lt__ = lambda self, other: lt(self, other)
-Tensor.__le__ = lambda self, other: le(self, other)
-Tensor.__gt__ = lambda self, other: gt(self, other)
-Tensor.__ge__ = lambda self, other: ge(self, other)
+Tensor.__lt__ = _fast(lt_op, lambda self, other: lt(self, other))
+Tensor.__le__ = _fast(le_op, lambda self, other: le(self, other))
+Tensor.__gt__ = _fast(gt_op, lambda self, other: gt(self, other))
+Tensor.__ge__ = _fast(ge_op, lambda self, other: ge(self, other))
 Tensor.__hash__ = object.__hash__
 Tensor.__iadd__ = lambda self, other: self.add_(other)
 Tensor.__isub__ = lambda self, other: self.sub_(other)

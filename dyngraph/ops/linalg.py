@@ -20,7 +20,8 @@ CONTRACTION = OpKind.CONTRACTION
 
 
 def _is_half(npdt) -> bool:
-    return npdt.itemsize < 4 and npdt.kind == "f" or npdt.name == "bfloat16"
+    # numpy computes dtype.name in Python (slow); bfloat16 is the only 2-byte kind "V" we use
+    return npdt.itemsize == 2 and (npdt.kind == "f" or npdt.kind == "V")
 
 
 @defop("matmul", CONTRACTION, save=("inputs",))
@@ -70,6 +71,9 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
         dyngraph.Size([2])
     """
     a, b = input, as_tensor_arg(other, input)
+    ad, bd = a._data, b._data
+    if ad.ndim == 2 and bd.ndim == 2 and ad.shape[1] == bd.shape[0] and ad.dtype == bd.dtype:
+        return write_out(apply(matmul_op, a, b), out, "matmul")  # the common case, checked
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, but got "
                            f"{a.ndim}D and {b.ndim}D tensors (use mul or * for scalars)")
@@ -79,7 +83,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     _check_dtypes("matmul", a, b)
     batch_a, batch_b = tuple(a.shape[:-2]), tuple(b.shape[:-2])
     try:
-        np.broadcast_shapes(batch_a, batch_b)
+        if batch_a and batch_b and batch_a != batch_b:
+            np.broadcast_shapes(batch_a, batch_b)
     except ValueError:
         raise RuntimeError(
             f"matmul: batch dimensions {batch_a} and {batch_b} of shapes {tuple(a.shape)} and "
@@ -136,18 +141,20 @@ def mv(input: Tensor, vec: Tensor, *, out=None) -> Tensor:
 
 
 @composite("dot", "matmul")
-def dot(input: Tensor, other: Tensor, *, out=None) -> Tensor:
-    """Dot product of two 1-D tensors of the same size."""
-    if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
-    if input.shape[0] != other.shape[0]:
+def dot(input: Tensor, tensor: Tensor, *, out=None) -> Tensor:
+    """Dot product of two 1-D tensors of the same size (PyTorch names the second `tensor`)."""
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {tensor.ndim}D tensors")
+    if input.shape[0] != tensor.shape[0]:
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and src "
-                           f"[{other.shape[0]}] to have the same number of elements, but got "
-                           f"{input.shape[0]} and {other.shape[0]} elements respectively")
-    return matmul(input, other, out=out)
+                           f"[{tensor.shape[0]}] to have the same number of elements, but got "
+                           f"{input.shape[0]} and {tensor.shape[0]} elements respectively")
+    return matmul(input, tensor, out=out)
 
 
-vdot = dot
+def vdot(input: Tensor, other: Tensor, *, out=None) -> Tensor:
+    """Dot product of two 1-D tensors (the same as `dot` for real dtypes)."""
+    return dot(input, other, out=out)
 
 
 @composite("inner", "einsum")

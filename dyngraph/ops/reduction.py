@@ -35,7 +35,8 @@ def _grad_to_input(ctx, g):
 
 
 def _is_half(npdt) -> bool:
-    return npdt.kind == "f" and npdt.itemsize < 4 or npdt.name == "bfloat16"
+    # numpy computes dtype.name in Python (slow); bfloat16 is the only 2-byte kind "V" we use
+    return npdt.itemsize == 2 and (npdt.kind == "f" or npdt.kind == "V")
 
 
 def _acc_dtype(x, dtype):
@@ -530,7 +531,7 @@ def _var_args(input, dim, unbiased, correction, name):
 
 
 @composite("var", "mean, sub, mul, sum, div")
-def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, out=None):
     """Variance over `dim`, divided by N - correction (Bessel's correction, 1, by default).
 
     Args:
@@ -539,6 +540,7 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
         unbiased: legacy flag: True means correction=1, False correction=0.
         keepdim: keep reduced dimensions with size 1.
         correction: the difference between the sample size and the degrees of freedom.
+        out: optional tensor to write the result into.
 
     Example:
         >>> dyngraph.tensor([1., 2., 3., 4.]).var()
@@ -551,13 +553,13 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
         n *= x.shape[d]
     dev = x - mean(x, dims, keepdim=True)
     r = sum(dev * dev, dims, keepdim=keepdim) / builtins.max(n - c, 0)
-    return r.to(input.dtype)
+    return write_out(r.to(input.dtype), out, "var")
 
 
 @composite("std", "sqrt(var)")
-def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, out=None):
     """Standard deviation over `dim` (Bessel-corrected by default); see `var` for the args."""
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    return write_out(var(input, dim, unbiased, keepdim, correction=correction).sqrt(), out, "std")
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):

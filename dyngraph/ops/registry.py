@@ -13,6 +13,8 @@ An `Op` carries:
   "output", or nothing). Only saved tensors are kept alive by the autograd graph and checked
   against in-place changes.
 - `shape`: an optional shape rule for ops whose kind does not imply one.
+- `fast`: for the hottest binary ops, the numpy ufunc that equals `eager` on same-dtype float
+  arrays; `_dispatch.apply_binary` uses it to skip promotion and device checks.
 
 Composite ops (softmax, gelu, var, ...) are ordinary functions built from primitives; they are
 listed in `COMPOSITES` with what they decompose into.
@@ -50,11 +52,11 @@ class Op:
     """One primitive op: its name and every rule it needs, defined together."""
 
     __slots__ = ("name", "kind", "eager", "grad", "dtype_rule", "save_inputs", "save_output",
-                 "shape", "differentiable", "is_view", "doc", "nondiff_reason")
+                 "shape", "differentiable", "is_view", "doc", "nondiff_reason", "fast")
 
     def __init__(self, name: str, kind: OpKind, eager: Callable, *, dtype_rule="promote",
                  save=(), shape=None, differentiable=True, is_view=False, doc="",
-                 nondiff_reason=""):
+                 nondiff_reason="", fast=None):
         self.name = name
         self.kind = kind
         self.eager = eager
@@ -70,6 +72,9 @@ class Op:
         self.nondiff_reason = nondiff_reason
         self.is_view = is_view
         self.doc = doc
+        # A numpy ufunc equal to `eager` when both operands are CPU arrays of one float dtype
+        # (or a float array and a Python number): lets `apply_binary` skip promotion.
+        self.fast = fast
 
     def def_grad(self, fn: Callable) -> Callable:
         """Register the gradient rule (used as a decorator right under the op's definition)."""
