@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _dtype as D
 from ._api import Tensor, apply, inplace, normalize_dims, register_method, wrap_dim, write_out
+from .shape import expand_op, reshape_op
 from .registry import OpKind, composite, defop, nondiff
 
 REDUCE, SCAN = OpKind.REDUCE, OpKind.SCAN
@@ -30,8 +31,8 @@ def _grad_to_input(ctx, g):
     shape = ctx.input_shape(0)
     dims = ctx.attrs["dim"]
     if not ctx.attrs["keepdim"]:
-        g = g.reshape(_keep_shape(shape, dims))
-    return g.expand(*shape)
+        g = apply(reshape_op, g, shape=_keep_shape(shape, dims))
+    return g if tuple(g.shape) == tuple(shape) else apply(expand_op, g, shape=tuple(shape))
 
 
 def _is_half(npdt) -> bool:

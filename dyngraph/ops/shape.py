@@ -289,7 +289,10 @@ def _T(self) -> Tensor:
 
 
 def _mT(self) -> Tensor:
-    if self.ndim < 2:
+    nd = self._data.ndim
+    if nd == 2:  # the common case (gradient rules of matmul), without transpose's checks
+        return apply(permute_op, self, dims=(1, 0))
+    if nd < 2:
         raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got "
                            f"{self.ndim}-D tensor.")
     return transpose(self, -2, -1)
