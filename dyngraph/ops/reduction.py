@@ -62,7 +62,8 @@ def _back_to_half(out, x, dtype):
 @defop("sum", REDUCE, dtype_rule="none")
 def sum_op(xp, x, dim, keepdim, dtype=None):
     acc = _acc_dtype(x, dtype)
-    out = xp.sum(x, axis=dim, keepdims=keepdim, dtype=acc)
+    # The array method skips numpy's Python-level `np.sum` wrapper (a third of a small sum's time).
+    out = x.sum(axis=dim, keepdims=keepdim, dtype=acc)
     return _back_to_half(out, x, dtype)
 
 
