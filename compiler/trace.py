@@ -138,6 +138,7 @@ class Tracer:
         self.optim_scalars: dict = {}          # (optimizer, group, key, index) -> scalar input
         self.created_state: list = []          # (Source of a dict, key, tensor) made by the trace
         self.size_guards: list = []            # (expr, text): Python comparisons of symbolic sizes
+        self.recompute = True                  # recompute cheap saved values (compiler/autograd)
 
     # ----- values ----------------------------------------------------------------------------
     def value_of(self, t: Tensor) -> Value:
@@ -338,10 +339,11 @@ class Tracer:
         except Unsupported as e:
             self.poisoned = self.poisoned or str(e)
             writebacks = []
-        backward = self._backward(out_tensors)
+        keep = outs + [w.value for w in writebacks if w.value is not None]
+        backward = self._backward(out_tensors, keep)
         saved: list[Value] = []
         for _, prog in backward:
-            for v in prog.saved:
+            for v in prog.saved + prog.extra:
                 if v not in saved:
                     saved.append(v)
         g.outputs = outs + [w.value for w in writebacks if w.value is not None] + saved
@@ -353,14 +355,15 @@ class Tracer:
         tr.size_guards = self.size_guards
         return tr
 
-    def _backward(self, out_tensors) -> list:
-        """Backward programs for outputs that require grad (compiled autograd)."""
+    def _backward(self, out_tensors, keep) -> list:
+        """Backward programs for outputs that require grad (compiled autograd), with cheap
+        saved values recomputed where that lowers memory (`recompute_cheap`)."""
         if not state.grad_enabled or self.poisoned is not None:
             return []
         needs = [i for i, t in enumerate(out_tensors) if t._rg and t.grad_fn is not None]
         if not needs:
             return []
-        from .autograd import trace_backward
+        from .autograd import recompute_cheap, trace_backward
         diff = [t for t in self.input_tensors if t._rg]
         out = []
         for i in needs:
@@ -368,8 +371,14 @@ class Tracer:
             if prog is None:
                 self.notes.append(f"output {i}: no compiled backward (its graph was freed)")
                 continue
-            if prog.graph.nodes and any(n.op in ("cond", "while_loop") for n in prog.graph.nodes):
-                continue
+            if self.recompute:
+                prog, rep = recompute_cheap(self.graph, keep, prog)
+                prog.report = rep
+                if rep["recomputed"]:
+                    self.notes.append(
+                        f"output {i}: {rep['recomputed']} cheap values recomputed in backward "
+                        f"(saved {rep['saved_bytes'][0]} -> {rep['saved_bytes'][1]} bytes, joint "
+                        f"peak {rep['peak_bytes'][0]} -> {rep['peak_bytes'][1]} bytes)")
             out.append((i, prog))
         return out
 
@@ -445,14 +454,16 @@ def compute_dtype(op, inputs):
 
 
 def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False,
-          context=None) -> TraceResult:
+          context=None, recompute: bool = True) -> TraceResult:
     """Run `fn(*args, **kwargs)` once under a `Tracer` and return the recorded path.
 
-    `context(tracer)`, if given, is a context manager active while the function runs.
+    `context(tracer)`, if given, is a context manager active while the function runs;
+    `recompute=False` saves every value the gradient rules read (no recomputation).
     """
     if state.tracer is not None:
         raise Unsupported("nested compiled call inside a trace")
     tracer = Tracer(scan, fullgraph=fullgraph)
+    tracer.recompute = recompute
     tracer.snapshot()
     state.tracer = tracer
     try:

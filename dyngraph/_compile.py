@@ -31,7 +31,9 @@ def compile(fn_or_module=None, *, backend: str = "auto", fullgraph: bool = False
             (sizes that cannot be expressed stay static; `explain()` says why). False: every
             size gets its own graph, except dims marked with `dyngraph.mark_dynamic`.
         mode: accepted for PyTorch compatibility ("default", "reduce-overhead", ...).
-        options: {"cache_size_limit": 8}.
+        options: {"cache_size_limit": 8, "recompute": True} (recompute: cheap elementwise
+            values the backward reads are recomputed there instead of saved when that lowers
+            memory).
 
     Returns:
         A callable with the same signature (a `CompiledModule` for modules).

@@ -61,6 +61,7 @@ class Segment:
             extra.extend(self.leaf[2])
             for _, prog in self.leaf[4]:
                 extra.extend(prog.saved)
+                extra.extend(prog.extra)
         out |= {v.id for v in extra} - defined
         for c in self.children.values():
             out |= c.reads() - defined
@@ -237,6 +238,13 @@ def _remap(tr: TraceResult, mapping: dict):
             w.value = mapping.get(w.value.id, w.value)
     for _, prog in tr.backward:
         prog.saved = [mapping.get(v.id, v) for v in prog.saved]
+        prog.extra = [mapping.get(v.id, v) for v in prog.extra]
+        prog.fwd_leaves = [mapping.get(v.id, v) for v in prog.fwd_leaves]
+        prog.fwd_out = mapping.get(prog.fwd_out.id, prog.fwd_out)
+        # nodes of the shared prefix are the tree's own (their outputs are what later nodes,
+        # remapped above, now read)
+        prog.fwd_nodes = [mapping[n.out.id].node if n.out.id in mapping else n
+                          for n in prog.fwd_nodes]
 
 
 def _chain(tr: TraceResult, first: int) -> Segment:
@@ -397,9 +405,11 @@ class CompiledFunction:
     def _trace(self, args, kwargs, context=None) -> TraceResult:
         scan = scan_roots(self.fn, args, kwargs, self.self_obj)
         try:
-            tr = trace(self.fn, args, kwargs, scan, fullgraph=self.fullgraph, context=context)
+            tr = trace(self.fn, args, kwargs, scan, fullgraph=self.fullgraph, context=context,
+                       recompute=bool(self.options.get("recompute", True)))
         except GraphBreakError:
             raise
+        self.events.extend(f"note: {n}" for n in tr.notes if f"note: {n}" not in self.events)
         for b in tr.breaks:
             self.events.append(f"graph break: .{b.kind}() at {b.line}")
             logs.log("graph_breaks", lambda b=b: f"graph break in {self._name()}: .{b.kind}() "
@@ -440,9 +450,13 @@ class CompiledFunction:
             from compiler.autograd import attach_backward
             pos = {v.id: i for i, v in enumerate(out_values)}
             diff = [self._get(entry, s)(args, kwargs) for s in diff_srcs]
+            by_expr = {s.expr: t for s, t in zip(diff_srcs, diff)}
+            inputs_of = {v.id: by_expr.get(s.expr) for s, v, _ in entry.inputs}
             for i, prog in backward:
                 saved = [outs[pos[v.id]] for v in prog.saved]
-                attach_backward(tensors[i], prog, diff, saved, syms)
+                leaves = {v.id: inputs_of.get(v.id) if inputs_of.get(v.id) is not None
+                          else env[v.id] for v in prog.fwd_leaves}
+                attach_backward(tensors[i], prog, diff, saved, syms, leaves)
         if writebacks:
             self._write_back(entry, writebacks, outs[n_out:n_out + n_wb], args, kwargs)
         return self._unflatten(entry, out_spec, tensors, args, kwargs)
