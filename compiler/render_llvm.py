@@ -110,6 +110,15 @@ class LLVMRenderer:
 
     # ----- the kernel --------------------------------------------------------------------------
     def render(self) -> str:
+        """The whole module: the kernel's text as a comment, declarations, helpers, function."""
+        fn, decls, helpers = self.function()
+        head = [f"; {ln}" for ln in self.k.text().splitlines()]
+        defs = vecmath.definitions(helpers) if helpers else ""
+        return "\n".join(head + sorted(decls) + [defs, fn])
+
+    def function(self, linkage: str = "") -> tuple[str, set, set]:
+        """(the function's definition, declarations it needs, vecmath helpers it calls); a module
+        holding several kernels (compiler/render_entry.py) merges the last two."""
         k = self.k
         nd = k.ndim
         params = ["i64 %begin", "i64 %end", "ptr noalias readonly %dims"]
@@ -134,13 +143,11 @@ class LLVMRenderer:
         offsets = {b: "0" for b in self.access}
         self._outer_loops(0, offsets)
         self.line("ret void")
-        head = [f"; {ln}" for ln in k.text().splitlines()]
         body = "\n".join(self.allocas + self.f.lines)
-        fn = (f"define void @{symbol_name(k)}({', '.join(params)}) nounwind {{\nentry:\n"
-              f"{body}\n}}\n")
-        decls = sorted(self.decls | set(vecmath.INTRINSICS.splitlines()))
-        defs = vecmath.definitions(self.vecmath) if self.vecmath else ""
-        return "\n".join(head + decls + [defs, fn])
+        link = f"{linkage} " if linkage else ""
+        fn = (f"define {link}void @{symbol_name(k)}({', '.join(params)}) nounwind {{\n"
+              f"entry:\n{body}\n}}\n")
+        return fn, self.decls | set(vecmath.INTRINSICS.splitlines()), set(self.vecmath)
 
     def _dim_arg(self, slot: int) -> str:
         p = self.f(f"getelementptr inbounds i64, ptr %dims, i64 {slot}")

@@ -13,7 +13,7 @@ import ctypes
 
 import numpy as np
 
-__all__ = ["gemm_address", "matmul", "available"]
+__all__ = ["gemm_address", "gemm_layout", "matmul", "available"]
 
 _c = ctypes
 _PTR = _c.c_void_p
@@ -63,6 +63,20 @@ def _layout(a: np.ndarray):
     if a.strides[0] == it and (a.strides[1] == r * it or c <= 1) and r > 0:
         return b"T", max(r, 1)
     return None
+
+
+def gemm_layout(a: np.ndarray, b: np.ndarray):
+    """(ta, lda, tb, ldb, m, n, k) for a @ b as one GEMM call without copies, or None (not
+    2-D float32/float64 of one dtype, an empty dim, or an operand BLAS cannot address)."""
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.name not in (
+            "float32", "float64"):
+        return None
+    m, k = a.shape
+    n = b.shape[1]
+    la, lb = _layout(a), _layout(b)
+    if la is None or lb is None or 0 in (m, n, k) or max(m, n, k) >= 2 ** 31:
+        return None
+    return la[0], la[1], lb[0], lb[1], m, n, k
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

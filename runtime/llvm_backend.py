@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from compiler.interpreter import _run_node, bind_syms
-from compiler.ir import Graph, Sym
+from compiler.ir import Graph, Sym, has_sym
 from compiler.lower import ExternStep, KernelStep, lower
 from compiler.render_llvm import UnsupportedOp, render_llvm, symbol_name
 from dyngraph.ops.registry import OPS
@@ -38,6 +38,9 @@ THREAD_THRESHOLD = 1 << 18
 RECYCLE_BYTES = 1 << 16
 # backend="auto" on the CPU picks this backend (the interpreter otherwise).
 AUTO_USES_LLVM = True
+# Static-shape graphs run through one native entry function per segment (runtime/native.py).
+NATIVE = True
+MAX_NATIVE_PLANS = 8
 _threads = {"n": min(os.cpu_count() or 1, 8), "pool": None}
 
 
@@ -102,6 +105,19 @@ class _KernelRunner:
             shape = tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape
             outs.append(self._output(i, shape, spec.value.dtype.np))
         arrays = ins + outs
+        unit, dims = self.layout(arrays, sizes)
+        total = 1
+        for s in sizes:
+            total *= s
+        if total == 0:
+            return outs
+        fn = self.function(tuple(unit))
+        ptrs = [a.ctypes.data for a in arrays]
+        run_split(fn, sizes[0], total, dims.ctypes.data, ptrs)
+        return outs
+
+    def layout(self, arrays: list, sizes: list) -> tuple[list, np.ndarray]:
+        """(innermost-unit-stride flag per buffer, the int64 sizes + strides table)."""
         nd = self.ndim
         dims = np.zeros(nd + self.nbuf * nd, dtype=np.int64)
         dims[:nd] = sizes
@@ -115,28 +131,27 @@ class _KernelRunner:
                     dims[base + d] = st[ax] // it
             ax = spec.axes[-1]
             unit.append(ax is not None and (st[ax] == it or a.shape[ax] <= 1))
-        total = 1
-        for s in sizes:
-            total *= s
-        if total == 0:
-            return outs
-        fn = self.function(tuple(unit))
-        ptrs = [a.ctypes.data for a in arrays]
-        dptr = dims.ctypes.data
-        n0 = sizes[0]
-        nthreads = _threads["n"]
-        if total >= THREAD_THRESHOLD and n0 >= 2 and nthreads > 1:
-            parts = min(nthreads, n0)
-            bounds = [n0 * i // parts for i in range(parts + 1)]
-            pool = _pool()
-            futs = [pool.submit(fn, bounds[i], bounds[i + 1], dptr, *ptrs)
-                    for i in range(1, parts)]
-            fn(bounds[0], bounds[1], dptr, *ptrs)
-            for f in futs:
-                f.result()
-        else:
-            fn(0, n0, dptr, *ptrs)
-        return outs
+        return unit, dims
+
+
+def threaded(n0: int, total: int) -> bool:
+    """Whether a kernel of `total` points (`n0` outer rows) is split over threads."""
+    return total >= THREAD_THRESHOLD and n0 >= 2 and _threads["n"] > 1
+
+
+def run_split(fn, n0: int, total: int, dptr: int, ptrs: list) -> None:
+    """Run kernel `fn` over rows 0..n0, split over the thread pool when it is large."""
+    if threaded(n0, total):
+        parts = min(_threads["n"], n0)
+        bounds = [n0 * i // parts for i in range(parts + 1)]
+        pool = _pool()
+        futs = [pool.submit(fn, bounds[i], bounds[i + 1], dptr, *ptrs)
+                for i in range(1, parts)]
+        fn(bounds[0], bounds[1], dptr, *ptrs)
+        for f in futs:
+            f.result()
+    else:
+        fn(0, n0, dptr, *ptrs)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out_dtype) -> np.ndarray:
@@ -180,32 +195,61 @@ class LLVMProgram:
                 self.steps.append(("node", step.node, free))
         self.in_ids = [v.id for v in graph.inputs]
         self.out_ids = [v.id for v in graph.outputs]
+        # native plans by input layout (None: this layout runs step by step)
+        static = not self.symbolic and not any(has_sym(n.attrs) or has_sym(n.inputs)
+                                               for n in graph.nodes)
+        self.native = {} if NATIVE and static and _native_ok() else None
 
     def explain(self) -> str:
         """How each node ran (kernel number and fused group, BLAS, or the interpreter)."""
         return self.plan.text()
 
-    def __call__(self, arrays, xp=np):
+    def __call__(self, arrays, xp=np, syms: dict | None = None):
+        """Run on input arrays: through the native plan for these input layouts when there is
+        one (runtime/native.py), else step by step."""
         if xp is not np:
             raise RuntimeError("llvm backend: runs on the CPU only; use backend='cuda' or "
                                "'interpreter' for tensors on another device")
+        if self.native is not None and syms is None:
+            for a in arrays:
+                if type(a) is not np.ndarray:
+                    break
+            else:
+                key = tuple([(a.shape, a.strides, a.dtype) for a in arrays])
+                nat = self.native.get(key, False)
+                if nat is False and len(self.native) < MAX_NATIVE_PLANS:
+                    from .native import NativeProgram
+                    nat, outs = NativeProgram.build(self, arrays)
+                    self.native[key] = nat
+                    return outs
+                if nat:
+                    outs = nat(arrays)
+                    if outs is not None:
+                        return outs
+        return self.run_steps(arrays, syms)
+
+    def run_steps(self, arrays, syms: dict | None = None) -> list:
+        """Run the plan's steps one by one from Python."""
         env = dict(zip(self.in_ids, arrays))
         syms = bind_syms(self.graph, arrays) if self.symbolic else None
         for kind, obj, free in self.steps:
             if kind == "kernel":
                 self._kernel(obj, env, syms)
             elif kind == "extern":
-                node = obj
-                a, b = (env[x.id] for x in node.inputs)
-                cdt = node.compute_dtype.np if node.compute_dtype is not None else None
-                if cdt is not None:
-                    a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
-                env[node.out.id] = _matmul(a, b, node.out.dtype)
+                env[obj.out.id] = self._extern(obj, env)
             else:
                 env[obj.out.id] = self._node(obj, env, syms)
             for vid in free:
                 env.pop(vid, None)
         return [env[i] for i in self.out_ids]
+
+    @staticmethod
+    def _extern(node, env):
+        a, b = (env[x.id] for x in node.inputs)
+        cdt = node.compute_dtype.np if node.compute_dtype is not None else None
+        if cdt is not None:
+            a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
+        return _matmul(a, b, node.out.dtype)
 
     def _kernel(self, runner: _KernelRunner, env, syms):
         step = runner.step
@@ -239,6 +283,11 @@ class LLVMProgram:
             else:
                 args.append(x)
         return _run_node(node, args, np, syms)
+
+
+def _native_ok() -> bool:
+    from .native import abi_ok
+    return abi_ok()
 
 
 def available() -> bool:

@@ -1,0 +1,446 @@
+"""One native call per graph: a static-shape plan with a memory arena and an entry function.
+
+`NativeProgram.build(program, arrays)` runs the lowered graph once the ordinary way (kernel by
+kernel from Python) and watches where every value lands. From that run it plans:
+- *slots*: 0 the arena, 1-2 the parameter tables (sizes, strides, offsets, BLAS pointers), then
+  the inputs, the outputs that escape
+  (fresh arrays every call), the results of steps that still run in Python, pinned constants;
+- every value as (slot, byte offset) with constant strides: kernel and GEMM results get a place
+  in the arena, views (reshape, permute, expand, slicing) are resolved once and cost nothing;
+- the arena: one buffer, offsets by first fit over the steps' live ranges (a value dies after the
+  last step that reads it or a view of it), so temporaries share memory;
+- *segments*: runs of kernel and GEMM calls between steps that need Python (interpreter ops such
+  as gather, kernels large enough to split over threads). Each segment is one LLVM function
+  (compiler/render_entry.py) taking the Python list of slot arrays: one ctypes call.
+A later call with the same input layouts fills the slot list and calls the segments. The plan
+is specific to the input shapes, strides and dtypes (the key it is stored under), but the code is
+not: sizes are parameters, so a new size reuses the compiled segments. Symbolic graphs and
+graphs with empty arrays keep the step-by-step path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+import types
+
+import numpy as np
+
+from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR, GemmCall,
+                                   KernelCall, Ptr, render_entry)
+from compiler.render_llvm import UnsupportedOp
+from dyngraph.ops.registry import OPS, OpKind
+
+from . import blas, jit
+from .llvm_backend import RECYCLE_BYTES, run_split, threaded
+
+__all__ = ["NativeProgram", "abi_ok", "STATS"]
+
+ALIGN = 64
+STATS = {"plans": 0, "segments": 0, "calls": 0}
+_VIEW_KINDS = (OpKind.MOVEMENT, OpKind.INDEX)
+_abi: dict = {}
+
+
+def abi_ok() -> bool:
+    """Whether generated code reads list items and ndarray data pointers at the offsets
+    compiler/render_entry.py assumes (checked once against ctypes)."""
+    if "ok" not in _abi:
+        try:
+            fn = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.py_object, ctypes.c_int64)(
+                jit.compile_ir(PROBE_IR, "dg_abi_probe"))
+            arrays = [np.zeros(3), np.zeros((2, 5), np.float32)[:, 1:]]
+            _abi["ok"] = all(fn(arrays, i) == a.ctypes.data for i, a in enumerate(arrays))
+        except Exception:   # noqa: BLE001 - any failure means "use the step-by-step path"
+            _abi["ok"] = False
+    return _abi["ok"]
+
+
+class _Unsupported(Exception):
+    """The graph cannot be planned natively (the caller keeps the step-by-step path)."""
+
+
+class _Root:
+    """A memory block: where it lives (kind, slot) and its live range in plan items."""
+
+    def __init__(self, kind: str, array: np.ndarray, birth: int):
+        self.kind = kind          # "in", "out", "arena", "py", "const"
+        self.array = array        # the array of the planning run
+        self.birth = birth
+        self.death = birth
+        self.slot = -1
+        self.offset = 0           # arena byte offset
+        self.aliases: list = []   # roots whose memory this one may share
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+class NativeProgram:
+    """A planned graph: call with input arrays (of the planned layouts) for the outputs."""
+
+    def __init__(self):
+        self.items: list = []
+        self.lock = threading.Lock()
+
+    # ----- planning ---------------------------------------------------------------------------
+    @classmethod
+    def build(cls, prog, arrays) -> tuple[NativeProgram | None, list]:
+        """(the native program or None, the outputs of this call)."""
+        self = cls()
+        try:
+            outs = self._plan(prog, arrays)
+        except _Unsupported:
+            return None, self._results
+        STATS["plans"] += 1
+        return self, outs
+
+    def _plan(self, prog, arrays) -> list:
+        self._prog = prog
+        env = dict(zip(prog.in_ids, arrays))
+        self._results = None
+        loc: dict[int, tuple] = {}           # value id -> (root, byte offset)
+        roots: list[_Root] = []
+        self.view_of: dict[int, object] = {}  # value id -> the view node producing it
+        out_ids = set(prog.out_ids)
+        items: list = []                      # (kind, payload, roots read)
+
+        def new_root(kind, vid, a):
+            r = _Root(kind, a, len(items))
+            roots.append(r)
+            loc[vid] = (r, 0)
+            return r
+
+        for i, (vid, a) in enumerate(zip(prog.in_ids, arrays)):
+            if vid not in loc:
+                new_root("in", vid, a).slot = FIRST_INPUT_SLOT + i
+        for kind, obj, _ in prog.steps:
+            if kind == "kernel":
+                self._plan_kernel(obj, env, loc, items, new_root, out_ids)
+            elif kind == "extern":
+                self._plan_gemm(obj, env, loc, items, new_root, out_ids)
+            else:
+                self._plan_node(obj, env, loc, items, new_root)
+        self._results = [env[i] for i in prog.out_ids]
+        for a in env.values():
+            if getattr(a, "size", 1) == 0:
+                raise _Unsupported("empty arrays")
+        self._finish(prog, env, loc, roots, items, out_ids)
+        return self._results
+
+    def _reads(self, vids, loc) -> set:
+        return {id(loc[v][0]) for v in vids}
+
+    def _plan_kernel(self, runner, env, loc, items, new_root, out_ids):
+        step = runner.step
+        ins = [env[spec.value.id] for spec in step.inputs]
+        outs = None
+        if runner.variants is not None:
+            try:
+                outs = runner(ins, None)
+            except UnsupportedOp as e:
+                runner.variants = None
+                for n in step.nodes:
+                    n.meta["ran"] = f"interpreter: the kernel could not be rendered ({e})"
+        if outs is None:
+            for n in step.nodes:
+                self._plan_python(n, env, loc, items, new_root, kind="node")
+            return
+        sizes = list(step.domain)
+        unit, dims = runner.layout(ins + outs, sizes)
+        total = int(np.prod(sizes))
+        in_vids = [spec.value.id for spec in step.inputs]
+        for spec, a in zip(step.outputs, outs):
+            env[spec.value.id] = a
+            new_root("out" if spec.value.id in out_ids else "arena", spec.value.id, a)
+        vids = in_vids + [spec.value.id for spec in step.outputs]
+        ptrs = [self._where(v, env, loc) for v in vids]
+        kind = "threaded" if threaded(sizes[0], total) else "kernel"
+        items.append((kind, (runner, tuple(unit), dims, ptrs, sizes[0], total),
+                      self._reads(vids, loc)))
+
+    def _plan_gemm(self, node, env, loc, items, new_root, out_ids):
+        a, b = (env[x.id] for x in node.inputs)
+        lay = blas.gemm_layout(a, b) if blas.available() else None
+        cdt = node.compute_dtype
+        if lay is None or (cdt is not None and cdt.np != a.dtype):
+            self._plan_python(node, env, loc, items, new_root, kind="extern")
+            return
+        out = blas.matmul(a, b)
+        env[node.out.id] = out
+        new_root("out" if node.out.id in out_ids else "arena", node.out.id, out)
+        vids = [x.id for x in node.inputs] + [node.out.id]
+        pa, pb, pc = (self._where(v, env, loc) for v in vids)
+        ta, lda, tb, ldb, m, n, k = lay
+        call = types.SimpleNamespace(dtype=a.dtype.name, ta=ta, tb=tb, m=m, n=n, k=k, lda=lda,
+                                     ldb=ldb, a=pa, b=pb, c=pc)
+        items.append(("gemm", call, self._reads(vids, loc)))
+
+    def _plan_node(self, node, env, loc, items, new_root):
+        op = OPS.get(node.op)
+        vals = node.value_inputs
+        if op is not None and op.kind in _VIEW_KINDS and vals:
+            x = env[vals[0].id]
+            out = self._prog._node(node, env, None)
+            if type(out) is np.ndarray and out.size and np.may_share_memory(out, x):
+                root, off = loc[vals[0].id]
+                loc[node.out.id] = (root, off + _ptr(out) - _ptr(x))
+                env[node.out.id] = out
+                self.view_of[node.out.id] = node
+                return
+            self._add_python(node, out, env, loc, items, new_root, "node")
+            return
+        if node.op == "constant" and type(node.attrs.get("value")) is np.ndarray:
+            out = self._prog._node(node, env, None)
+            env[node.out.id] = out
+            new_root("const", node.out.id, out)
+            return
+        self._plan_python(node, env, loc, items, new_root, kind="node")
+
+    def _plan_python(self, node, env, loc, items, new_root, kind):
+        out = (self._prog._extern(node, env) if kind == "extern"
+               else self._prog._node(node, env, None))
+        self._add_python(node, out, env, loc, items, new_root, kind)
+
+    def _add_python(self, node, out, env, loc, items, new_root, kind):
+        if type(out) is not np.ndarray:
+            raise _Unsupported(f"{node.op} returned {type(out).__name__}")
+        vids = [x.id for x in node.value_inputs]
+        reads = self._reads(vids, loc)
+        env[node.out.id] = out
+        r = new_root("py", node.out.id, out)
+        # a result that shares memory with an input (an op returning its argument) keeps that
+        # input's block alive as long as it is read
+        r.aliases = [loc[x.id][0] for x in node.value_inputs
+                     if np.may_share_memory(out, env[x.id])]
+        items.append(("python", (kind, node, r, (out.shape, out.strides, out.dtype)), reads))
+
+    @staticmethod
+    def _where(vid, env, loc):
+        """(root, byte offset) of a value a kernel or GEMM addresses."""
+        root, off = loc[vid]
+        return root, off
+
+    # ----- arena, slots, segments ----------------------------------------------------------
+    def _finish(self, prog, env, loc, roots, items, out_ids):
+        end = len(items)
+        by_id = {id(r): r for r in roots}
+        for i, (_, _, reads) in enumerate(items):
+            for rid in reads:
+                r = by_id[rid]
+                r.death = max(r.death, i)
+        for vid in prog.out_ids:
+            loc[vid][0].death = end
+        for r in sorted(roots, key=lambda r: -r.birth):
+            for a in r.aliases:
+                a.death = max(a.death, r.death)
+        # python steps read values (and views) whose roots must outlive them: counted above
+        self.arena_bytes = _allocate([r for r in roots if r.kind == "arena"])
+        nin = len(prog.in_ids)
+        slot = FIRST_INPUT_SLOT + nin
+        template: list = [None] * slot
+        self.fresh = []       # [slot, shape, dtype, last array] of outputs allocated per call
+        for r in roots:
+            if r.kind in ("out", "py", "const"):
+                r.slot = slot
+                slot += 1
+                template.append(r.array if r.kind == "const" else None)
+                if r.kind == "out":
+                    self.fresh.append([r.slot, r.array.shape, r.array.dtype, None])
+        raw = np.empty(self.arena_bytes + ALIGN, np.uint8)
+        start = (-_ptr(raw)) % ALIGN
+        self.arena = raw[start:start + self.arena_bytes]
+        self.arena_base = _ptr(self.arena)
+        template[0] = self.arena
+        self.params = [blas.gemm_address("float32"), blas.gemm_address("float64"), 0] \
+            if blas.available() else [0, 0, 0]
+        self.ints: list[int] = []
+        for r in roots:
+            if r.kind == "arena":
+                r.slot = 0
+        self.template = template
+        self.nin = nin
+        self.loc = loc
+        self._env_plan = env
+        self._schedule(items)
+        template[PARAMS_SLOT] = np.array(self.params, dtype=np.int64)
+        template[INTS_SLOT] = np.array(self.ints or [0], dtype=np.int32)
+        self._outputs(prog, env, loc)
+        del self._env_plan
+
+    def _param(self, value: int) -> int:
+        self.params.append(int(value))
+        return len(self.params) - 1
+
+    def _ptr_of(self, where) -> Ptr:
+        root, off = where
+        if root.kind == "arena":
+            off += root.offset
+        elif off == 0:
+            return Ptr(root.slot)
+        return Ptr(root.slot, self._param(off))
+
+    def _byte_offset(self, where) -> tuple:
+        root, off = where
+        return root.slot, off + (root.offset if root.kind == "arena" else 0)
+
+    def _schedule(self, items):
+        run: list = []
+        sched: list = []
+
+        def flush():
+            if run:
+                ir, sym = render_entry(list(run))
+                addr = jit.compile_ir(ir, sym)
+                sched.append(("native", ctypes.CFUNCTYPE(None, ctypes.py_object)(addr)))
+                STATS["segments"] += 1
+                run.clear()
+
+        for kind, payload, _ in items:
+            if kind == "kernel":
+                runner, unit, dims, ptrs, n0, total = payload
+                at = len(self.params)
+                self.params.extend(int(d) for d in dims)
+                run.append(KernelCall(runner.step.kernel(unit), at,
+                                      tuple(self._ptr_of(p) for p in ptrs)))
+            elif kind == "gemm":
+                c = payload
+                at = len(self.ints)
+                self.ints.extend([c.n, c.m, c.k, c.ldb, c.lda, c.n])
+                run.append(GemmCall(c.dtype, c.ta, c.tb, at, self._ptr_of(c.a),
+                                    self._ptr_of(c.b), self._ptr_of(c.c)))
+            elif kind == "threaded":
+                flush()
+                runner, unit, dims, ptrs, n0, total = payload
+                sched.append(("threaded", (runner.function(unit), dims, n0, total,
+                                           [self._byte_offset(p) for p in ptrs])))
+            else:
+                flush()
+                how, node, root, layout = payload
+                sched.append(("python", (how, node, root.slot, layout,
+                                         self._prepare_args(node.value_inputs))))
+        flush()
+        self.schedule = sched
+
+    def _prepare_args(self, values) -> list:
+        """Per input value of a Python step: how to get its array at run time."""
+        return [self._getter(v.id) for v in values]
+
+    def _getter(self, vid):
+        """A value's array at run time: ("slot", slot) for a slot's own array, ("static", arr)
+        for a fixed view (arena, constant), ("replay", [view nodes]) for a view of a per-call
+        array."""
+        root, off = self.loc[vid]
+        if vid not in self.view_of:
+            if root.kind == "arena":
+                return ("static", self._arena_view(vid, root, off))
+            if root.kind == "const":
+                return ("static", root.array)
+            return ("slot", root.slot)
+        if root.kind == "arena":
+            return ("static", self._arena_view(vid, root, off))
+        if root.kind == "const":
+            return ("static", self._plan_array(vid))
+        chain = []
+        v = vid
+        while v in self.view_of:
+            node = self.view_of[v]
+            chain.append(node)
+            v = node.value_inputs[0].id
+        return ("replay", (self.loc[v][0].slot, v, chain[::-1]))
+
+    def _plan_array(self, vid):
+        return self._env_plan[vid]
+
+    def _arena_view(self, vid, root, off):
+        a = self._env_plan[vid]
+        return np.ndarray(a.shape, a.dtype, buffer=self.arena, offset=root.offset + off,
+                          strides=a.strides)
+
+    def _outputs(self, prog, env, loc):
+        self.outs = []
+        for vid in prog.out_ids:
+            g = self._getter(vid)
+            root = loc[vid][0]
+            copy = root.kind == "arena"
+            self.outs.append((g, copy))
+
+    # ----- running ------------------------------------------------------------------------------
+    def __call__(self, arrays) -> list | None:
+        """The outputs, or None when this call does not fit the plan (the caller runs it
+        step by step)."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            return self._run(arrays)
+        finally:
+            self.lock.release()
+
+    def _run(self, arrays):
+        lst = list(self.template)
+        lst[FIRST_INPUT_SLOT:FIRST_INPUT_SLOT + self.nin] = arrays
+        for f in self.fresh:
+            old = f[3]
+            if old is not None and sys.getrefcount(old) == 2 and old.nbytes >= RECYCLE_BYTES:
+                lst[f[0]] = old
+            else:
+                lst[f[0]] = f[3] = np.empty(f[1], f[2])
+        for kind, obj in self.schedule:
+            if kind == "native":
+                obj(lst)
+            elif kind == "python":
+                how, node, slot, layout, getters = obj
+                args = [self._fetch(g, lst) for g in getters]
+                env = {x.id: a for x, a in zip(node.value_inputs, args)}
+                out = self._prog._extern(node, env) if how == "extern" else \
+                    self._prog._node(node, env, None)
+                if type(out) is not np.ndarray or (out.shape, out.strides, out.dtype) != layout:
+                    return None
+                lst[slot] = out
+            else:
+                fn, dims, n0, total, ptrs = obj
+                addrs = [(self.arena_base if slot == 0 else _ptr(lst[slot])) + off
+                         for slot, off in ptrs]
+                run_split(fn, n0, total, dims.ctypes.data, addrs)
+        STATS["calls"] += 1
+        res = []
+        for g, copy in self.outs:
+            a = self._fetch(g, lst)
+            res.append(a.copy() if copy else a)
+        for f in self.fresh:
+            if f[3] is not None and f[3].nbytes < RECYCLE_BYTES:
+                f[3] = None
+        return res
+
+    def _fetch(self, g, lst):
+        kind, v = g
+        if kind == "slot":
+            return lst[v]
+        if kind == "static":
+            return v
+        slot, vid, chain = v
+        env = {vid: lst[slot]}
+        for node in chain:
+            env[node.out.id] = self._prog._node(node, env, None)
+        return env[chain[-1].out.id]
+
+
+def _allocate(roots: list) -> int:
+    """First-fit arena offsets for `roots` (by birth); a block is reused once its last reader
+    ran. Returns the arena size in bytes."""
+    live: list[_Root] = []
+    top = 0
+    for r in sorted(roots, key=lambda r: r.birth):
+        live = [x for x in live if x.death >= r.birth]
+        size = (r.array.nbytes + ALIGN - 1) // ALIGN * ALIGN
+        pos = 0
+        for x in sorted(live, key=lambda x: x.offset):
+            if x.offset - pos >= size:
+                break
+            pos = max(pos, x.offset + (x.array.nbytes + ALIGN - 1) // ALIGN * ALIGN)
+        r.offset = pos
+        live.append(r)
+        top = max(top, pos + size)
+    return top
