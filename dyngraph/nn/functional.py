@@ -341,28 +341,28 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     return _maybe_inplace("dropout", input, lambda t: t * keep * scale, inplace)
 
 
-def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+def one_hot(input: Tensor, num_classes: int = -1) -> Tensor:
     """Integer class indices of shape (*) to an int64 one-hot tensor of shape (*, num_classes).
 
     Args:
-        tensor: an int64 tensor of class indices.
-        num_classes: the number of classes; -1 infers max(tensor) + 1.
+        input: an int64 tensor of class indices (PyTorch's keyword; its docs say `tensor`).
+        num_classes: the number of classes; -1 infers max(input) + 1.
 
     Example:
         >>> one_hot(dyngraph.tensor([0, 2]), 3)
         tensor([[1, 0, 0],
                 [0, 0, 1]])
     """
-    _check_tensor("one_hot", tensor)
-    if tensor.dtype.name != "int64":
+    _check_tensor("one_hot", input)
+    if input.dtype.name != "int64":
         raise RuntimeError(
             f"one_hot is only applicable to index tensor of type int64 (LongTensor), got "
-            f"{tensor.dtype}; convert it with .long()")
-    if tensor.numel() == 0:
+            f"{input.dtype}; convert it with .long()")
+    if input.numel() == 0:
         if num_classes < 0:
             raise RuntimeError("one_hot: can not infer total number of classes from empty tensor")
-        return _ops.zeros(*tensor.shape, num_classes, dtype=tensor.dtype, device=tensor.device)
-    lo, hi = int(tensor.min().item()), int(tensor.max().item())
+        return _ops.zeros(*input.shape, num_classes, dtype=input.dtype, device=input.device)
+    lo, hi = int(input.min().item()), int(input.max().item())
     if lo < 0:
         raise RuntimeError(f"one_hot: class values must be non-negative, got {lo}")
     if num_classes == -1:
@@ -370,8 +370,8 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     elif hi >= num_classes:
         raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
                            f"({num_classes}), got {hi}")
-    classes = _ops.arange(num_classes, device=tensor.device)
-    return (tensor.unsqueeze(-1) == classes).long()
+    classes = _ops.arange(num_classes, device=input.device)
+    return (input.unsqueeze(-1) == classes).long()
 
 
 @composite("normalize", "norm, clamp_min, div")

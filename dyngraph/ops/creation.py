@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
+
 import numpy as np
 
 from .. import _dtype as D
@@ -16,7 +18,7 @@ from .._tensor import Tensor, _wrap
 from ._api import apply, state
 from .registry import OpKind, nondiff
 
-__all__ = ["set_default_device", "get_default_device", 
+__all__ = ["set_default_device", "get_default_device",
     "tensor", "as_tensor", "from_numpy", "asarray", "zeros", "ones", "full", "empty", "zeros_like",
     "ones_like", "full_like", "empty_like", "arange", "linspace", "logspace", "eye", "rand",
     "randn", "randint", "randperm", "normal", "rand_like", "randn_like", "randint_like",
@@ -39,14 +41,23 @@ def _dev(d) -> device:
 _default_device = CPU
 
 
-def set_default_device(d) -> None:
-    """Device used by factory functions when `device=` is not given."""
+def set_default_device(device) -> None:
+    """Device used by factory functions when `device=` is not given (None means the CPU)."""
     global _default_device
-    _default_device = CPU if d is None else _dev(d)
+    _default_device = CPU if device is None else _dev(device)
 
 
 def get_default_device() -> device:
     return _default_device
+
+
+def _sizes(sizes: tuple, size, op: str) -> tuple:
+    """Sizes given as varargs (`zeros(2, 3)`, `zeros((2, 3))`) or as PyTorch's `size=` keyword."""
+    if size is None:
+        return sizes
+    if sizes:
+        raise TypeError(f"{op}(): pass the sizes either positionally or as size=, not both")
+    return (size,)
 
 
 def _shape(size) -> tuple[int, ...]:
@@ -195,17 +206,47 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     return _wrap(ndarray)
 
 
-def from_dlpack(ext) -> Tensor:
-    """A tensor sharing memory with any object that implements the DLPack protocol."""
-    if isinstance(ext, Tensor):
-        return ext
-    dev_type, dev_id = ext.__dlpack_device__() if hasattr(ext, "__dlpack_device__") else (1, 0)
+def _numpy_from_dlpack(ext_tensor) -> np.ndarray:
+    """`np.from_dlpack`, plus bfloat16 (numpy has no DLPack code for it): the producer's int16
+    view is imported and reinterpreted as ml_dtypes' bfloat16, still sharing memory."""
+    try:
+        return np.from_dlpack(ext_tensor)
+    except (BufferError, RuntimeError, TypeError):
+        if not str(getattr(ext_tensor, "dtype", "")).endswith("bfloat16"):
+            raise
+        # The producer's own int16 dtype (torch.int16 for a PyTorch tensor).
+        library = sys.modules.get(type(ext_tensor).__module__.split(".")[0])
+        bits = ext_tensor.view(getattr(library, "int16", np.int16))
+        return np.from_dlpack(bits).view(D.bfloat16.np)
+
+
+def from_dlpack(ext_tensor, *, device=None, copy=None) -> Tensor:
+    """A tensor sharing memory with any object that implements the DLPack protocol.
+
+    Args:
+        ext_tensor: a numpy/cupy array, a PyTorch tensor, or anything with `__dlpack__`.
+        device: move the result there (a copy when it differs from the source's device).
+        copy: True always copies; None or False shares memory where possible.
+
+    Example:
+        >>> a = numpy.zeros(3); dyngraph.from_dlpack(a)[0] = 1; a[0]
+        1.0
+    """
+    if isinstance(ext_tensor, Tensor):
+        ext_tensor = ext_tensor.detach()
+        t = ext_tensor if device is None else ext_tensor.to(_dev(device))
+        return t.clone() if copy and t is ext_tensor else t
+    dev_type, _ = (ext_tensor.__dlpack_device__() if hasattr(ext_tensor, "__dlpack_device__")
+                   else (1, 0))
     if int(dev_type) == 1:  # kDLCPU
-        arr = np.from_dlpack(ext)
+        arr = _numpy_from_dlpack(ext_tensor)
     else:
-        arr = cupy_module().from_dlpack(ext)
+        arr = cupy_module().from_dlpack(ext_tensor)
     D.from_numpy_dtype(arr.dtype)
-    return _wrap(arr)
+    t = _wrap(arr)
+    if device is not None:
+        t = t.to(_dev(device))
+    return t.clone() if copy and t._data is arr else t
 
 
 def _legacy(dt):
@@ -252,19 +293,22 @@ def _finish(arr, requires_grad):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    """A tensor of zeros. Sizes as varargs (`zeros(2, 3)`) or a tuple (`zeros((2, 3))`)."""
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    """A tensor of zeros. Sizes as varargs (`zeros(2, 3)`), a tuple, or `size=(2, 3)`."""
+    size = _sizes(sizes, size, "zeros")
     return _out(_filled(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad), out)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    """A tensor of ones."""
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    """A tensor of ones (sizes as in `zeros`)."""
+    size = _sizes(sizes, size, "ones")
     return _out(_filled(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad), out)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None,
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, memory_format=None,
           out=None) -> Tensor:
-    """An uninitialised tensor."""
+    """An uninitialised tensor (sizes as in `zeros`)."""
+    size = _sizes(sizes, size, "empty")
     return _out(_filled(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad), out)
 
 
@@ -504,17 +548,23 @@ def _random(kind, size, dtype, device, generator, requires_grad, **kw):
     return t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform samples in [0, 1)."""
-    return _random("uniform", size, dtype, device, generator, requires_grad)
+def rand(*sizes, size=None, generator=None, out=None, dtype=None, device=None,
+         requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) (sizes as in `zeros`)."""
+    size = _sizes(sizes, size, "rand")
+    dtype = out.dtype if out is not None and dtype is None else dtype
+    return _out(_random("uniform", size, dtype, device, generator, requires_grad), out)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples."""
-    return _random("normal", size, dtype, device, generator, requires_grad)
+def randn(*sizes, size=None, generator=None, out=None, dtype=None, device=None,
+          requires_grad=False) -> Tensor:
+    """Standard normal samples (sizes as in `zeros`)."""
+    size = _sizes(sizes, size, "randn")
+    dtype = out.dtype if out is not None and dtype is None else dtype
+    return _out(_random("normal", size, dtype, device, generator, requires_grad), out)
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+def randint(low, high=None, size=None, *, generator=None, out=None, dtype=None, device=None,
             requires_grad=False) -> Tensor:
     """Integers uniform in [low, high): `randint(high, size)` or `randint(low, high, size)`."""
     if size is None:
@@ -526,30 +576,39 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
                            f">= to={high}")
-    return _random("randint", (tuple(size),), dtype or D.int64, device, generator, requires_grad,
-                   low=int(low), high=int(high))
+    dtype = dtype or (out.dtype if out is not None else D.int64)
+    return _out(_random("randint", (tuple(size),), dtype, device, generator, requires_grad,
+                        low=int(low), high=int(high)), out)
 
 
-def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randperm(n: int, *, generator=None, out=None, dtype=None, device=None,
+             requires_grad=False) -> Tensor:
     """A random permutation of 0..n-1."""
-    return _random("randperm", ((n,),), dtype or D.int64, device, generator, requires_grad, n=n)
+    dtype = dtype or (out.dtype if out is not None else D.int64)
+    return _out(_random("randperm", ((n,),), dtype, device, generator, requires_grad, n=n), out)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False,
+              memory_format=None):
+    """`rand` with the shape (and by default dtype and device) of `input`."""
     return rand(tuple(input.shape), generator=generator, dtype=dtype or input.dtype,
                 device=device or input.device, requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False,
+               memory_format=None):
+    """`randn` with the shape (and by default dtype and device) of `input`."""
     return randn(tuple(input.shape), generator=generator, dtype=dtype or input.dtype,
                  device=device or input.device, requires_grad=requires_grad)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None,
+                 requires_grad=False):
+    """Integers uniform in [low, high) with `input`'s shape (and dtype/device by default)."""
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype,
-                   device=device or input.device)
+    return randint(low, high, tuple(input.shape), generator=generator, dtype=dtype or input.dtype,
+                   device=device or input.device, requires_grad=requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
@@ -585,14 +644,15 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     p = np.asarray(probs._data if type(probs._data) is np.ndarray else probs._data.get(),
                    dtype=np.float64).reshape(-1, probs.shape[-1])
     if (p < 0).any() or not np.isfinite(p).all():
-        raise RuntimeError("multinomial: probability tensor contains either inf, nan or element < 0")
+        raise RuntimeError("multinomial: probability tensor contains either inf, nan or "
+                           "element < 0")
     g = _gen(generator, CPU)
     rows = []
     for row in p:
         s = row.sum()
         if s <= 0:
-            raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities "
-                               "<= 0)")
+            raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
+                               "probabilities <= 0)")
         if not replacement and num_samples > (row > 0).sum():
             raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
                                "without replacement")
@@ -601,3 +661,39 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     t = _wrap(out[0] if squeeze else out)
     return t.to(input.device) if input.device.type != "cpu" else t
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Tensor.new_* : factories that default to the dtype and device of an existing tensor
+# ----------------------------------------------------------------------------------------------
+
+def _new_factory(name: str, make):
+    def method(self, *sizes, size=None, dtype=None, device=None, requires_grad=False):
+        shape = sizes if size is None else (size,)
+        return make(shape, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"`dyngraph.{name[4:]}(size)` with this tensor's dtype and device by "
+                      "default (sizes as varargs or a tuple).")
+    setattr(Tensor, name, method)
+
+
+_new_factory("new_zeros", lambda s, **k: zeros(*s, **k))
+_new_factory("new_ones", lambda s, **k: ones(*s, **k))
+_new_factory("new_empty", lambda s, **k: empty(*s, **k))
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """`dyngraph.full(size, fill_value)` with this tensor's dtype and device by default."""
+    return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    """`dyngraph.tensor(data)` with this tensor's dtype and device by default."""
+    return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                  requires_grad=requires_grad)
+
+
+Tensor.new_full = _new_full
+Tensor.new_tensor = _new_tensor

@@ -10,6 +10,7 @@ that is part of an autograd graph is handled by `write_through_view`.
 from __future__ import annotations
 
 import builtins
+import inspect
 import math
 
 import numpy as np
@@ -269,8 +270,14 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     return apply(permute_op, input, dims=tuple(dims))
 
 
-swapaxes = swapdims = transpose
-Tensor.transpose = Tensor.swapaxes = Tensor.swapdims = transpose
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    """NumPy's name for `transpose` (PyTorch names its dims `axis0`, `axis1`)."""
+    return transpose(input, axis0, axis1)
+
+
+swapdims = transpose
+Tensor.transpose = Tensor.swapdims = transpose
+Tensor.swapaxes = swapaxes
 
 
 def t(input: Tensor) -> Tensor:
@@ -464,17 +471,21 @@ Tensor.unsqueeze = unsqueeze
 
 def _inplace_view(name, fn):
     """`x.unsqueeze_()` and friends: x itself takes the view's shape and autograd history."""
-    def method_(self, *args):
+    def method_(self, *args, **kwargs):
         if state.grad_enabled and self._rg and self.grad_fn is None:
             raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
                                "in-place operation. Use the out-of-place op instead.")
-        r = fn(self, *args)
+        r = fn(self, *args, **kwargs)
         self._data = r._data
         if r.grad_fn is not None:
             self.grad_fn = r.grad_fn
         return self
     method_.__name__ = name
     method_.__doc__ = f"In-place `{name[:-1]}` (changes self's shape)."
+    # Keyword calls use the out-of-place op's names (`x.transpose_(dim0=0, dim1=1)`).
+    sig = inspect.signature(fn)
+    first, *rest = sig.parameters.values()
+    method_.__signature__ = sig.replace(parameters=[first.replace(name="self"), *rest])
     setattr(Tensor, name, method_)
 
 
@@ -483,7 +494,7 @@ _inplace_view("squeeze_", squeeze)
 _inplace_view("t_", t)
 _inplace_view("transpose_", transpose)
 _inplace_view("swapdims_", transpose)
-_inplace_view("swapaxes_", transpose)
+_inplace_view("swapaxes_", swapaxes)
 
 
 def movedim(input: Tensor, source, destination) -> Tensor:

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ..._tensor import Tensor
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _addindent
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
@@ -146,6 +146,21 @@ class ModuleList(Module):
         for i, m in enumerate(mods):
             self._modules[str(i)] = m
 
+    def __repr__(self) -> str:
+        """PyTorch's repr: runs of identical children print once, as `(0-5): 6 x Layer(...)`."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs = [[0, 0, reprs[0]]]  # [first index, last index, repr]
+        for i, r in enumerate(reprs[1:], 1):
+            if r == runs[-1][2]:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [_addindent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}", 2)
+                 for a, b, r in runs]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
     def __len__(self) -> int:
         return len(self._modules)
 
@@ -185,11 +200,6 @@ class ModuleList(Module):
         v = self[key]
         del self[key]
         return v
-
-    def __repr__(self) -> str:
-        if not self._modules:
-            return "ModuleList()"
-        return super().__repr__()
 
 
 class ModuleDict(Module):

@@ -416,9 +416,9 @@ class Module:
                 memo.add(id(m))
                 yield name, m
 
-    def modules(self) -> Iterator["Module"]:
+    def modules(self, remove_duplicate: bool = True) -> Iterator["Module"]:
         """Iterate over all modules in the tree, self first (each shared module once)."""
-        for _, m in self.named_modules():
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
             yield m
 
     def named_modules(self, memo: set | None = None, prefix: str = "",
