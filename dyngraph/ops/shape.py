@@ -10,7 +10,6 @@ that is part of an autograd graph is handled by `write_through_view`.
 from __future__ import annotations
 
 import builtins
-import inspect
 import math
 
 import numpy as np
@@ -482,10 +481,9 @@ def _inplace_view(name, fn):
         return self
     method_.__name__ = name
     method_.__doc__ = f"In-place `{name[:-1]}` (changes self's shape)."
-    # Keyword calls use the out-of-place op's names (`x.transpose_(dim0=0, dim1=1)`).
-    sig = inspect.signature(fn)
-    first, *rest = sig.parameters.values()
-    method_.__signature__ = sig.replace(parameters=[first.replace(name="self"), *rest])
+    # Keyword calls use the out-of-place op's names (`x.transpose_(dim0=0, dim1=1)`);
+    # inspect.signature follows __wrapped__ (importing inspect here would slow `import dyngraph`).
+    method_.__wrapped__ = fn
     setattr(Tensor, name, method_)
 
 
@@ -1113,9 +1111,14 @@ def to_device(input: Tensor, device) -> Tensor:
 
 
 @register_method("copy_")
-def copy_(self, src, non_blocking: bool = False) -> Tensor:
-    """Copy the values of `src` (broadcast, cast and moved as needed) into self."""
-    src = as_tensor_arg(src, self)
+def copy_(self, src=None, non_blocking: bool = False, *, other=None) -> Tensor:
+    """Copy the values of `src` (broadcast, cast and moved as needed) into self.
+
+    PyTorch documents the argument as `src` but its binding takes `other=`; both work here.
+    """
+    if (src is None) == (other is None):
+        raise TypeError("copy_() takes the source tensor once, as `src` (or `other=`)")
+    src = as_tensor_arg(other if src is None else src, self)
     if not (self._rg or src._rg):
         if src.device != self.device:
             src = src.to(self.device)
