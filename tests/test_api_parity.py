@@ -23,7 +23,7 @@ import dyngraph.nn as nn
 import dyngraph.nn.functional as F
 import dyngraph.optim as optim
 import dyngraph.utils.data as data
-from tests.conftest import requires_torch, torch
+from tests.conftest import requires_cuda, requires_torch, torch
 
 # ----------------------------------------------------------------------------------------------
 # The names, as the issues list them
@@ -409,6 +409,9 @@ KEYWORD_CALLS = [
     ("Tensor.transpose_", lambda L, a: a.clone().transpose_(dim0=0, dim1=1), [A]),
     ("Tensor.unsqueeze_", lambda L, a: a.clone().unsqueeze_(dim=1), [A]),
     ("Tensor.fill_", lambda L, a: a.clone().fill_(value=3.0), [A]),
+    ("Tensor.copy_", lambda L, a, b: a.clone().copy_(other=b), [A, C]),
+    ("Tensor.swapaxes", lambda L, a: a.swapaxes(axis0=0, axis1=1), [A]),
+    ("Tensor.squeeze_", lambda L, a: a[:1].clone().squeeze_(dim=0), [A]),
     ("Tensor.masked_fill_", lambda L, a, m: a.clone().masked_fill_(mask=m, value=0.0),
      [A, MASK]),
     ("Tensor.scatter_", lambda L, a, i, s: a.clone().scatter_(dim=0, index=i, src=s),
@@ -710,6 +713,19 @@ def test_dlpack_shares_memory_with_pytorch_both_ways():
         assert src[0].item() == 1
 
 
+@requires_cuda
+def test_dlpack_shares_memory_with_cupy_both_ways():
+    import cupy
+    c = cupy.arange(3.0)
+    t = dg.from_dlpack(c)
+    assert t.device.type == "cuda"
+    t[0] = 5.0
+    assert float(c[0]) == 5.0
+    back = cupy.from_dlpack(t)
+    back[1] = -1.0
+    assert t[1].item() == -1.0
+
+
 @requires_torch
 @pytest.mark.xfail(strict=True, reason="core gap (dyngraph/_tensor.py __dlpack__): numpy cannot "
                    "export bfloat16 over DLPack; exporting needs a capsule built by dyngraph")
@@ -789,6 +805,27 @@ def test_custom_extra_repr_is_printed_like_pytorch():
                 return "factor=2.0,\nmode='fast'"
         return Scale()
     assert repr(make(nn.Module, nn.Linear)) == repr(make(torch.nn.Module, torch.nn.Linear))
+
+
+@requires_torch
+def test_modules_remove_duplicate_like_pytorch():
+    def count(m, **kw):
+        lin = m.Linear(2, 2)
+        return len(list(m.Sequential(lin, lin).modules(**kw)))
+    assert count(nn) == count(torch.nn) == 2
+    assert count(nn, remove_duplicate=False) == count(torch.nn, remove_duplicate=False) == 3
+
+
+@requires_torch
+def test_hardtanh_deprecated_keywords_warn_like_pytorch():
+    for m in (nn, torch.nn):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            layer = m.Hardtanh(min_value=-2.0, max_value=2.0)
+        assert [str(w.message) for w in caught if w.category is FutureWarning] == [
+            "keyword argument `min_value` is deprecated and renamed to `min_val`",
+            "keyword argument `max_value` is deprecated and renamed to `max_val`"]
+        assert (layer.min_val, layer.max_val) == (-2.0, 2.0)
 
 
 # ----------------------------------------------------------------------------------------------
