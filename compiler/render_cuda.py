@@ -61,10 +61,17 @@ class Variant:
         return (f"{self.mode} tpr={self.tpr} vec={self.vec} idx={self.index_bits}"
                 f"{' fast' if self.fast_math else ''}")
 
+    def tag(self) -> str:
+        """A short suffix for the kernel's symbol (`r256`, `m4l`, ...): one module may hold
+        several variants of one kernel."""
+        size = {"row": self.tpr, "map": self.vec}.get(self.mode, "")
+        return (f"{self.mode[0]}{size}{'l' if self.index_bits == 64 else ''}"
+                f"{'' if self.fast_math else 'p'}")
+
 
 def kernel_names(kernel: Kernel, variant: Variant) -> list[str]:
     """The `extern "C"` symbols of the rendered module, in launch order."""
-    sym = symbol_name(kernel)
+    sym = f"{symbol_name(kernel)}_{variant.tag()}"
     return [f"{sym}_part", f"{sym}_final"] if variant.mode == "split" else [sym]
 
 
@@ -192,7 +199,7 @@ class CUDARenderer(CRenderer):
         return [r for loop in self.k.loops if isinstance(loop, ReduceLoop) for r in loop.reduces]
 
     def render_function(self) -> str:
-        name = symbol_name(self.k) + (f"_{self.part}" if self.part else "")
+        name = f"{symbol_name(self.k)}_{self.v.tag()}" + (f"_{self.part}" if self.part else "")
         mode = self.v.mode
         if mode == "map":
             self.map_kernel()
