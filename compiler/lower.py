@@ -43,7 +43,8 @@ _NOT_ON_BOOL = {"neg", "sub", "relu", "sign", "floor", "ceil", "trunc", "round",
 _INT_ONLY = {"bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"}
 _REDUCE_KIND = {"sum": ReduceKind.SUM, "mean": ReduceKind.MEAN, "prod": ReduceKind.PROD,
                 "amax": ReduceKind.MAX, "amin": ReduceKind.MIN, "argmax": ReduceKind.ARGMAX,
-                "argmin": ReduceKind.ARGMIN, "any": ReduceKind.ANY, "all": ReduceKind.ALL}
+                "argmin": ReduceKind.ARGMIN, "any": ReduceKind.ANY, "all": ReduceKind.ALL,
+                "sum_to_size": ReduceKind.SUM}
 
 # How every op of the table lowers (a test checks that none is missing).
 _INTERP = {
@@ -72,7 +73,9 @@ LOWERING.update({
     "floor_divide": "interpreter: numpy's floor rounding and integer division by zero",
     "bitwise_left_shift": "interpreter: out-of-range shift counts follow numpy",
     "bitwise_right_shift": "interpreter: out-of-range shift counts follow numpy",
-    "sum_to_size": "interpreter: a sum to a broadcast shape (rare in graphs)",
+    "sum_to_size": "kernel (a sum over the broadcast dims; mixed leading and size-1 dims: "
+                   "interpreter)",
+    "copy": "kernel (an identity map: the store makes the C-contiguous copy)",
     "norm": "interpreter: vector norms with arbitrary ord",
     "im2col": "interpreter: numpy strided gather (conv)",
     "col2im": "interpreter: numpy scatter-add (conv backward)",
@@ -175,8 +178,10 @@ def _fusible(node) -> str | None:
                 node.attrs["dtype"].name not in DTYPES:
             return None
         return "reduce"
-    if node.op == "expand":
+    if node.op in ("expand", "copy"):
         return "elementwise"
+    if node.op == "sum_to_size" and _sum_to_size_keep(node) is None:
+        return None
     if not op.kind.is_elementwise or LOWERING.get(node.op) != "kernel":
         return None
     cdt = (node.compute_dtype or vals[0].dtype).name
@@ -192,8 +197,25 @@ def _fusible(node) -> str | None:
     return "elementwise"
 
 
+def _sum_to_size_keep(node) -> bool | None:
+    """sum_to_size as a reduction: True (size-1 dims kept), False (leading dims dropped) or
+    None (both at once: not one of the kernel's output layouts)."""
+    x = node.value_inputs[0]
+    shape = tuple(node.attrs["shape"])
+    lead = x.ndim - len(shape)
+    inner = any(s == 1 and x.shape[lead + i] != 1 for i, s in enumerate(shape))
+    if lead and inner:
+        return None
+    return not lead
+
+
 def _reduce_dims(node) -> tuple:
     x = node.value_inputs[0]
+    if node.op == "sum_to_size":
+        shape = tuple(node.attrs["shape"])
+        lead = x.ndim - len(shape)
+        return tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                          if s == 1 and x.shape[lead + i] != 1)
     dim = node.attrs.get("dim")
     if node.op == "softmax" or node.op == "log_softmax":
         return (dim % x.ndim,)
@@ -246,7 +268,8 @@ def _try_join(g: _Group, node, kind: str) -> bool:
         if kind == "softmax":
             lay = "F"
         else:
-            keep = node.attrs.get("keepdim", False)
+            keep = node.attrs.get("keepdim", False) if node.op != "sum_to_size" else \
+                _sum_to_size_keep(node)
             lay = "K" if keep or len(dims) == 0 else "Q"
             if not keep and len(dims) == len(g.full):
                 lay = "Q"
@@ -478,7 +501,7 @@ def _emit(kb: KernelBuilder, n, arg) -> int:
         if n.op == "softmax":
             return kb.op("mul", [e, kb.op("div", [kb.const(1.0, xdt), s], xdt)], xdt)
         return kb.op("sub", [xm, kb.op("log", [s], xdt)], xdt)
-    if n.op == "expand":
+    if n.op in ("expand", "copy"):
         v, vdt = arg(0)
         return v
     rule = OPS[n.op]

@@ -18,7 +18,9 @@ of the graph, as each kernel does. The kernels are defined in the same module wi
 linkage (LLVM may inline the small ones); one O3 run and one cache entry per segment.
 
 GEMMs call sgemm/dgemm of scipy's OpenBLAS through function pointers read from params[0..1]: an
-address cannot be baked into cached object code. Row-major C = A @ B is computed as column-major
+address cannot be baked into cached object code. Before each GEMM the entry sets OpenBLAS's thread
+count for the calling thread (params[2], `openblas_set_num_threads_local`) to what
+runtime/blas.py chose for its size. Row-major C = A @ B is computed as column-major
 C^T = B^T A^T, as runtime/blas.py does.
 """
 
@@ -64,7 +66,8 @@ class KernelCall:
 @dataclasses.dataclass
 class GemmCall:
     """Row-major c (m x n) = a (m x k) @ b (k x n). ta/tb are b"N" or b"T" as runtime/blas.py
-    computes them; ints[`ints`:`ints` + 6] hold n, m, k, ldb, lda, ldc (int32, by reference)."""
+    computes them; ints[`ints`:`ints` + 7] hold n, m, k, ldb, lda, ldc (int32, by reference) and
+    the OpenBLAS thread count for this call."""
 
     dtype: str
     ta: bytes
@@ -140,6 +143,19 @@ class _Entry:
             return base
         return self.tmp(f"getelementptr inbounds i8, ptr {base}, i64 {self.param(p.param)}")
 
+    def set_blas_threads(self, i: int) -> None:
+        """Call params[2] (OpenBLAS's per-thread thread count setter) with ints[i], if set."""
+        fp = self.tmp(f"load ptr, ptr {self.param_ptr(2)}")
+        nt = self.tmp(f"load i32, ptr {self.int_ptr(i)}")
+        isnull = self.tmp(f"icmp eq ptr {fp}, null")
+        self.n += 1
+        yes, done = f"set{self.n}", f"setdone{self.n}"
+        self.lines.append(f"  br i1 {isnull}, label %{done}, label %{yes}")
+        self.lines.append(f"{yes}:")
+        self.tmp(f"call i32 {fp}(i32 {nt})")
+        self.lines.append(f"  br label %{done}")
+        self.lines.append(f"{done}:")
+
     def gemm_fn(self, dtype: str) -> str:
         fp = self.gemm.get(dtype)
         if fp is None:
@@ -170,6 +186,7 @@ def render_entry(calls: list) -> tuple[str, str]:
         else:
             ty = {"float32": "float", "float64": "double"}[c.dtype]
             fp = e.gemm_fn(c.dtype)
+            e.set_blas_threads(c.ints + 6)
             n, m, k, ldb, lda, ldc = (e.int_ptr(c.ints + j) for j in range(6))
             # column-major: c^T (n x m) = b^T (n x k) @ a^T (k x m)
             args = [e.const("i8", ord(c.tb)), e.const("i8", ord(c.ta)), n, m, k,

@@ -115,6 +115,14 @@ def _make_program(graph: Graph, backend: str):
     return Interpreter(graph)
 
 
+def _backward_program(graph: Graph, backend: str):
+    """A compiled-autograd backward graph's runner on `backend` (after the pass pipeline), so
+    `loss.backward()` runs LLVM kernels too (attach_backward builds an Interpreter otherwise)."""
+    g = graph.copy()
+    run_pipeline(g)
+    return _make_program(g, backend)
+
+
 def _concrete(arr, kind):
     a = arr if type(arr) is np.ndarray else arr.get()
     if kind in ("item", "bool"):
@@ -453,6 +461,8 @@ class CompiledFunction:
             by_expr = {s.expr: t for s, t in zip(diff_srcs, diff)}
             inputs_of = {v.id: by_expr.get(s.expr) for s, v, _ in entry.inputs}
             for i, prog in backward:
+                if prog.interpreter is None and not syms and self.backend in ("llvm", "auto"):
+                    prog.interpreter = _backward_program(prog.graph, self.backend)
                 saved = [outs[pos[v.id]] for v in prog.saved]
                 leaves = {v.id: inputs_of.get(v.id) if inputs_of.get(v.id) is not None
                           else env[v.id] for v in prog.fwd_leaves}

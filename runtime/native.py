@@ -254,8 +254,8 @@ class NativeProgram:
         self.arena = raw[start:start + self.arena_bytes]
         self.arena_base = _ptr(self.arena)
         template[0] = self.arena
-        self.params = [blas.gemm_address("float32"), blas.gemm_address("float64"), 0] \
-            if blas.available() else [0, 0, 0]
+        self.params = [blas.gemm_address("float32"), blas.gemm_address("float64"),
+                       blas.threads_address()] if blas.available() else [0, 0, 0]
         self.ints: list[int] = []
         for r in roots:
             if r.kind == "arena":
@@ -308,7 +308,8 @@ class NativeProgram:
             elif kind == "gemm":
                 c = payload
                 at = len(self.ints)
-                self.ints.extend([c.n, c.m, c.k, c.ldb, c.lda, c.n])
+                self.ints.extend([c.n, c.m, c.k, c.ldb, c.lda, c.n,
+                                  blas.threads_for(c.m, c.n, c.k)])
                 run.append(GemmCall(c.dtype, c.ta, c.tb, at, self._ptr_of(c.a),
                                     self._ptr_of(c.b), self._ptr_of(c.c)))
             elif kind == "threaded":
