@@ -341,3 +341,22 @@ def test_leaf_gradients_that_are_views_of_one_buffer_are_not_shared():
     ((a + b.reshape(6)) * 2).backward(dg.ones(6))
     a.grad.mul_(10)
     assert_close(b.grad, np.full((2, 3), 2.0))
+
+
+@pytest.mark.slow
+def test_memory_flat_over_10000_training_steps():
+    import tracemalloc
+    w = dg.randn(64, 64, requires_grad=True)
+    x = dg.randn(32, 64)
+    tracemalloc.start()
+    samples = []
+    for i in range(10_000):
+        loss = (x @ w).tanh().pow(2).mean()
+        loss.backward()
+        with dg.no_grad():
+            w.sub_(0.01 * w.grad)
+        w.grad = None
+        if i % 1000 == 999:
+            samples.append(tracemalloc.get_traced_memory()[0])
+    tracemalloc.stop()
+    assert max(samples) - min(samples) < 200_000, samples
