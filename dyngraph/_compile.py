@@ -188,6 +188,11 @@ def mark_dynamic(t, dim) -> None:
 def cond(pred, true_fn, false_fn, operands=()):
     """`true_fn(*operands)` if `pred` else `false_fn(*operands)`; one IR node under compile.
 
+    The branches return a tensor or a tuple of tensors (same shapes and dtypes in both).
+    Under compile both branches are traced, and gradients flow through the node to the
+    operands and to tensors the branches read from outside (the backward graph holds a `cond`
+    of the two branches' gradients).
+
     Example:
         >>> dyngraph.cond(x.sum() > 0, lambda x: x * 2, lambda x: -x, (x,))
     """
@@ -196,11 +201,20 @@ def cond(pred, true_fn, false_fn, operands=()):
     if tracer is None or not hasattr(tracer, "graph"):
         return true_fn(*operands) if bool(pred) else false_fn(*operands)
     from compiler.control_flow import trace_cond
-    return trace_cond(tracer, _as_tensor(pred), true_fn, false_fn, operands)
+    from compiler.trace import Unsupported
+    try:
+        return trace_cond(tracer, _as_tensor(pred), true_fn, false_fn, operands)
+    except Unsupported as e:      # the function runs eagerly from here on (explain says why)
+        tracer.poison(f"dyngraph.cond: {e}")
+        return true_fn(*operands) if bool(pred) else false_fn(*operands)
 
 
 def while_loop(cond_fn, body_fn, carried):
     """Run `carried = body_fn(*carried)` while `cond_fn(*carried)`; returns the final tuple.
+
+    Under compile the loop is one IR node when no gradient is needed; when a carried value
+    (or a tensor the body reads) requires grad, `fullgraph=True` raises NotImplementedError
+    and otherwise the function runs eagerly (differentiable as usual), noted in `explain()`.
 
     Example:
         >>> dyngraph.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2), (i0, x))
@@ -212,7 +226,14 @@ def while_loop(cond_fn, body_fn, carried):
             carried = tuple(body_fn(*carried))
         return carried
     from compiler.control_flow import trace_while
-    return trace_while(tracer, cond_fn, body_fn, carried)
+    from compiler.trace import Unsupported
+    try:
+        return trace_while(tracer, cond_fn, body_fn, carried)
+    except Unsupported as e:
+        tracer.poison(f"dyngraph.while_loop: {e}")
+        while bool(cond_fn(*carried)):
+            carried = tuple(body_fn(*carried))
+        return carried
 
 
 def _as_tensor(x):

@@ -130,3 +130,69 @@ def test_compiled_backward_raises_when_a_saved_input_changed():
         w.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.backward()
+
+
+def _cond_fn(w):
+    def f(x, y):
+        a, b = dg.cond(x.sum() > 0, lambda x, y: ((x * w).tanh(), x * y),
+                       lambda x, y: (x.exp() * w, y - x), (x, y))
+        return (a * b).sum(), a
+    return f
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_cond_several_results_and_gradients_match_eager(sign):
+    w = dg.randn(3, dtype=dg.float64, requires_grad=True)
+    f = _cond_fn(w)
+    cf = dg.compile(f, backend="interpreter", fullgraph=True)
+    for s in (sign, -sign, sign, -sign):      # both outcomes, each traced once at most
+        x0 = dg.rand(3, dtype=dg.float64) * s + 0.1 * s
+        y0 = dg.randn(3, dtype=dg.float64)
+        res = []
+        for fn in (cf, f):
+            x, y = x0.clone().requires_grad_(), y0.clone().requires_grad_()
+            w.grad = None
+            loss, a = fn(x, y)
+            loss.backward()
+            res.append((loss, a, x.grad, y.grad, w.grad))
+        for got, want in zip(*res):
+            _close(got, want)
+    assert len(cf._cf.entries) == 1 and cf._cf.entries[0].traces == 1
+    progs = _programs(cf)       # (loss and a)
+    assert len(progs) == 2
+    for prog in progs:          # the backward graphs keep both outcomes
+        assert any(n.op == "cond" for n in prog.graph.nodes)
+
+
+def test_cond_gradcheck_compiled():
+    w = dg.randn(3, dtype=dg.float64, requires_grad=True)
+    cf = dg.compile(_cond_fn(w), backend="interpreter")
+    for s in (1.0, -1.0):
+        x = (dg.rand(3, dtype=dg.float64) + 0.1) * s
+        x.requires_grad_()
+        y = dg.randn(3, dtype=dg.float64, requires_grad=True)
+        assert gradcheck(lambda x, y, w: cf(x, y)[0], (x, y, w))
+
+
+def test_while_loop_gradients_fall_back_to_eager_or_raise_under_fullgraph():
+    def f(x):
+        i, y = dg.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, y * x.sin()),
+                             (dg.tensor(0), x))
+        return y.sum()
+
+    x = dg.randn(4, dtype=dg.float64, requires_grad=True)
+    cf = dg.compile(f, backend="interpreter")
+    for _ in range(2):
+        x.grad = None
+        cf(x).backward()
+        got = x.grad.clone()
+        x.grad = None
+        f(x).backward()
+        _close(got, x.grad)
+    assert "while_loop at" in str(cf.explain()) and cf._cf.entries[0].root is None
+    with pytest.raises(NotImplementedError, match="gradients through a compiled while_loop"):
+        dg.compile(f, fullgraph=True)(x)
+    with dg.no_grad():          # no gradient needed: one compiled node
+        cn = dg.compile(f, fullgraph=True)
+        _close(cn(x), f(x))
+        _close(cn(x), f(x))
