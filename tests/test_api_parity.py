@@ -71,7 +71,8 @@ FUNCTIONAL = (
     "gelu silu mish tanh sigmoid softplus hardtanh softmax log_softmax pad one_hot normalize "
     "cosine_similarity scaled_dot_product_attention interpolate unfold fold mse_loss l1_loss "
     "smooth_l1_loss huber_loss cross_entropy nll_loss binary_cross_entropy "
-    "binary_cross_entropy_with_logits kl_div cosine_embedding_loss margin_ranking_loss").split()
+    "binary_cross_entropy_with_logits kl_div cosine_embedding_loss margin_ranking_loss "
+    "multi_head_attention_forward").split()
 INIT = ("uniform_ normal_ constant_ zeros_ ones_ xavier_uniform_ xavier_normal_ kaiming_uniform_ "
         "kaiming_normal_ trunc_normal_ orthogonal_").split()
 NN_UTILS = "clip_grad_norm_ clip_grad_value_ parameters_to_vector".split()
@@ -140,6 +141,22 @@ _DOC_PARAMS = {
     "masked_fill": "input mask value", "tril": "input diagonal out", "triu": "input diagonal out",
     "topk": "input k dim largest sorted out", "sort": "input dim descending stable out",
     "argsort": "input dim descending stable", "relu": "input",
+}
+# nn.functional entries PyTorch implements in C (or wraps in *args): names from its documentation,
+# except one_hot, whose binding takes `input=` although the docs print `tensor`.
+_F_DOC_PARAMS = {
+    "linear": "input weight bias", "bilinear": "input1 input2 weight bias",
+    "conv1d": "input weight bias stride padding dilation groups",
+    "conv2d": "input weight bias stride padding dilation groups",
+    "conv_transpose2d": "input weight bias stride padding output_padding groups dilation",
+    "avg_pool1d": "input kernel_size stride padding ceil_mode count_include_pad",
+    "avg_pool2d": "input kernel_size stride padding ceil_mode count_include_pad divisor_override",
+    "max_pool1d": "input kernel_size stride padding dilation ceil_mode return_indices",
+    "max_pool2d": "input kernel_size stride padding dilation ceil_mode return_indices",
+    "gelu": "input approximate", "softplus": "input beta threshold",
+    "one_hot": "input num_classes", "cosine_similarity": "x1 x2 dim eps",
+    "scaled_dot_product_attention": "query key value attn_mask dropout_p is_causal scale "
+                                    "enable_gqa",
 }
 for _n in MATH:  # the one-input math functions: (input, *, out=None); comparisons (input, other)
     _DOC_PARAMS.setdefault(_n, "input other out" if _n in (
@@ -216,6 +233,11 @@ def test_builtin_function_parameter_names(name):
     _check_includes(f"dyngraph.{name}", getattr(dg, name), _DOC_PARAMS[name].split())
 
 
+@pytest.mark.parametrize("name", sorted(_F_DOC_PARAMS))
+def test_builtin_functional_parameter_names(name):
+    _check_includes(f"nn.functional.{name}", getattr(F, name), _F_DOC_PARAMS[name].split())
+
+
 def _torch_python_pairs():
     """(label, dyngraph object, torch object) for everything with a Python signature in torch."""
     if torch is None:
@@ -241,7 +263,9 @@ def _torch_python_pairs():
               for n in ("grad", "backward")]
     pairs += [(f"Tensor.{n}", getattr(dg.Tensor, n), getattr(torch.Tensor, n))
               for n in ("backward", "register_hook")]
-    pairs += [(n, getattr(dg, n), getattr(torch, n)) for n in ("save", "load", "einsum")]
+    pairs += [(n, getattr(dg, n), getattr(torch, n)) for n in (
+        "save", "load", "einsum", "manual_seed", "set_grad_enabled", "inference_mode",
+        "set_default_dtype", "is_tensor", "split", "norm")]
     return pairs
 
 
