@@ -85,6 +85,7 @@ class Scan:
         self.objects: list[tuple] = []           # (Source, object) guarded by identity
         self.grad_set: dict[int, bool] = {}      # id(leaf) -> whether it had a .grad at scan time
         self.guards: list[tuple] = []            # (expr, text) added by the trace itself
+        self.containers: list[tuple] = []        # (Source, list or dict): writes are side effects
         self._seen: set[int] = set()
         self._consts: dict[int, str] = {}
 
@@ -130,6 +131,8 @@ class Scan:
             return
         if isinstance(obj, (tuple, list)):
             self._seen.add(id(obj))
+            if isinstance(obj, list):
+                self.containers.append((src, obj))
             if isinstance(obj, tuple) and all(isinstance(x, PY_SCALARS) for x in obj):
                 self.values.append((src, obj))
                 return
@@ -140,6 +143,7 @@ class Scan:
             return
         if isinstance(obj, dict):
             self._seen.add(id(obj))
+            self.containers.append((src, obj))
             for k, x in obj.items():
                 if isinstance(k, (str, int)):
                     self.visit(src.item(k), x, depth + 1)
@@ -161,6 +165,8 @@ class Scan:
                 if isinstance(x, (bool, int, float, str)) and not k.startswith("_") \
                         and k != "training":
                     self.values.append((msrc.attr(k), x))
+                elif isinstance(x, (list, dict)) and not k.startswith("_"):
+                    self.containers.append((msrc.attr(k), x))   # (self.history.append(...))
         for name, p in mod.named_parameters():
             self.add_tensor(_path(src, name), p)
         for name, b in mod.named_buffers():

@@ -130,10 +130,11 @@ def test_cache_limit_falls_back_to_eager_for_new_signatures_only():
 
 
 def test_graph_break_on_item_both_outcomes():
-    calls = []
+    import types
+    calls = types.SimpleNamespace(n=0)     # (attribute writes are not detected; lists are)
 
     def f(x):
-        calls.append(1)
+        calls.n += 1
         if x.sum() > 0:
             return x * 2
         return x - 10
@@ -145,10 +146,10 @@ def test_graph_break_on_item_both_outcomes():
         _same(cf(neg), f(neg))
     entry = cf._cf.entries[0]
     assert len(entry.root.children) == 2
-    n = len(calls)
+    n = calls.n
     cf(pos)
     cf(neg)
-    assert len(calls) == n          # both outcomes cached: no Python re-run
+    assert calls.n == n             # both outcomes cached: no Python re-run
     assert any("graph break" in e and "test_compile.py" in e for e in cf._cf.events)
 
 
@@ -302,3 +303,66 @@ def test_print_in_a_compiled_function_runs_eagerly_every_call(capsys):
     assert out == ["value 4.0", "value 4.0", "value 8.0", "value 8.0", "value 12.0", "value 12.0"]
     assert all(e.root is None for e in cf._cf.entries)
     assert "print() at" in str(cf.explain())
+
+
+def test_outer_list_append_runs_eagerly_every_call():
+    log, hist = [], {"n": 0}
+
+    class Net(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = dg.nn.Linear(3, 2)
+            self.history = []
+
+        def forward(self, x):
+            y = self.lin(x)
+            self.history.append(float(y.sum()))
+            return y
+
+    def f(x):
+        log.append(x.sum())           # closure list
+        return x * 2
+
+    def g(x):
+        hist["n"] += 1                # closure dict
+        return x + 1
+
+    net = Net()
+    cnet, cf, cg = dg.compile(net), dg.compile(f), dg.compile(g)
+    x = dg.randn(4, 3)
+    for k in range(1, 4):
+        _same(cf(x), x * 2)
+        _same(cg(x), x + 1)
+        _same(cnet(x), net.lin(x))
+        assert len(log) == k and hist["n"] == k and len(net.history) == k
+    assert "the list log was changed" in str(cf.explain())
+    assert "the dict hist was changed" in str(cg.explain())
+    assert "history was changed" in str(cnet.explain())
+    assert all(e.root is None for c in (cf, cg) for e in c._cf.entries)
+
+
+def test_python_and_numpy_random_draws_run_eagerly():
+    import random
+    from random import gauss
+
+    def f(x):
+        return x * random.random()
+
+    def g(x):
+        return x + gauss(0.0, 1.0)    # a bound method: found by the state check
+
+    def h(x):
+        return x * float(np.random.rand())
+
+    for fn, what in ((f, "random.random() at"), (g, "Python's random module"),
+                     (h, "numpy's global random")):
+        cf = dg.compile(fn)
+        x = dg.ones(3)
+        for _ in range(3):
+            random.seed(1)
+            np.random.seed(1)
+            got = cf(x)
+            random.seed(1)
+            np.random.seed(1)
+            _same(got, fn(x))
+        assert what in str(cf.explain())
