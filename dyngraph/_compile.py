@@ -30,7 +30,8 @@ def compile(fn_or_module=None, *, backend: str = "auto", fullgraph: bool = False
             sizes changed, those dims become symbolic and one graph serves all their sizes >= 2
             (sizes that cannot be expressed stay static; `explain()` says why). False: every
             size gets its own graph, except dims marked with `dyngraph.mark_dynamic`.
-        mode: accepted for PyTorch compatibility ("default", "reduce-overhead", ...).
+        mode: accepted for PyTorch compatibility ("default", "reduce-overhead", ...); with
+            backend="cuda", "reduce-overhead" replays the compiled graph as a CUDA graph.
         options: {"cache_size_limit": 8, "recompute": True} (recompute: cheap elementwise
             values the backward reads are recomputed there instead of saved when that lowers
             memory).
@@ -48,6 +49,8 @@ def compile(fn_or_module=None, *, backend: str = "auto", fullgraph: bool = False
                                  mode=mode, options=options)
     if backend not in _BACKENDS:
         raise ValueError(f"compile: unknown backend {backend!r}; choose from {list(_BACKENDS)}")
+    if backend == "cuda" and mode == "reduce-overhead":
+        backend = "cuda:reduce-overhead"      # the CUDA backend replays a captured CUDA graph
     from runtime.executor import CompiledFunction
     from compiler.sources import is_module
     if is_module(fn_or_module):

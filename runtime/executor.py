@@ -108,7 +108,12 @@ class Segment:
 
 
 def _make_program(graph: Graph, backend: str):
-    """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM."""
+    """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM,
+    "cuda"/"cuda:reduce-overhead" (and "auto" with CUDA inputs) with CUDA kernels."""
+    from .cuda_backend import wants_cuda
+    if wants_cuda(graph, backend):
+        from .cuda_backend import program_for as cuda_program
+        return cuda_program(graph, backend)
     if backend in ("llvm", "auto"):
         from .llvm_backend import program_for
         return program_for(graph, backend)
