@@ -67,8 +67,6 @@ def __getattr__(name):
     import importlib
     if name in ("nn", "optim", "utils", "jit"):
         return importlib.import_module(f"{__name__}.{name}")
-    if name in ("Dim", "ExportedGraph", "export", "load_graph"):
-        return getattr(importlib.import_module(f"{__name__}.export"), name)
     raise AttributeError(f"module 'dyngraph' has no attribute {name!r}")
 
 
@@ -83,3 +81,4 @@ def load(f, map_location=None, **kwargs):
     from .serialization import load as _load
     return _load(f, map_location=map_location, **kwargs)
 from ._compile import compile, explain, reset, mark_dynamic, cond, while_loop, set_logs  # noqa: E402,F401,A004
+from .export import Dim, ExportedGraph, export, load_graph  # noqa: E402,F401
