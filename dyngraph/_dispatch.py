@@ -140,7 +140,8 @@ def apply(op: Op, *inputs, **attrs):
         arrays = [xp.asarray(np.int64(a) if isinstance(a, int) else a).astype(dt.np)
                   if isinstance(a, (int, float)) else a for a in arrays]
         out = op.eager(xp, *arrays, **attrs)
-    if type(out) is not _ndarray and xp is np:
+    if type(out) is not _ndarray and xp is np and get_array_module(out) is np:
+        # (a rule with no tensor input may make a device array: random draws on cuda)
         out = np.asarray(out)
     if dt is not None and rule != "bool" and out.dtype != npdt and out.dtype.kind != "b":
         # numpy may widen (ml_dtypes' bfloat16 + a Python float gives float32): keep the

@@ -200,8 +200,7 @@ def _put(xp, out, v, key, index_arrays, accumulate) -> None:
     try:
         if accumulate and index_arrays:
             if xp is not np:
-                import cupyx
-                cupyx.scatter_add(out, _masks_to_ints(xp, k), v)
+                _scatter_add_cupy(out, _masks_to_ints(xp, k), v)
             elif not _add_rows(out, v, key, index_arrays):
                 np.add.at(out, k, v)
         elif accumulate:
@@ -450,9 +449,20 @@ def scatter_add_op(xp, x, index, src, dim):
     if xp is np:
         np.add.at(out, _full_index(xp, index, dim), src)
     else:
-        import cupyx
-        cupyx.scatter_add(out, _full_index(xp, index, dim), src)
+        _scatter_add_cupy(out, _full_index(xp, index, dim), src)
     return out.reshape(shape0)
+
+
+def _scatter_add_cupy(out, key, values) -> None:
+    """`np.add.at` on the GPU: cupyx.scatter_add uses atomicAdd, which has no signed 64-bit
+    form; int64 sums are computed on the uint64 view (two's complement addition is the same)."""
+    import cupy
+    import cupyx
+    if out.dtype == np.int64:
+        vals = cupy.broadcast_to(cupy.asarray(values, dtype=np.int64), out[key].shape)
+        cupyx.scatter_add(out.view(np.uint64), key, cupy.ascontiguousarray(vals).view(np.uint64))
+    else:
+        cupyx.scatter_add(out, key, values)
 
 
 @scatter_add_op.def_grad
