@@ -393,3 +393,126 @@ def _unify_traces(ta, tb, plan: dict) -> dict:
         if any(mapping.get(x.id) is not y for x, y in zip(pa.saved, pb.saved)):
             raise Specialize("the saved values of the backward graphs differ")
     return sym_dims
+
+
+# ----- a symbolic first graph (dynamic=True, mark_dynamic) -------------------------------------
+
+def first_call_attempts(args, kwargs, dynamic) -> list[dict]:
+    """Which argument dims to make symbolic on a first call, most general first.
+
+    Each attempt maps an argument's source expression (`a[0]`, `kw['x']`) to (tensor, dims).
+    Dims marked with `dyngraph.mark_dynamic` are always used; with `dynamic=True` every dim of
+    size >= 2 of every tensor argument is tried first, then the leading dims only (feature
+    sizes usually must match a weight's). Sizes 0 and 1 stay static.
+    """
+    from dyngraph._tensor import Tensor
+    items = [(f"a[{i}]", x) for i, x in enumerate(args)] + \
+        [(f"kw[{k!r}]", x) for k, x in kwargs.items()]
+    marked, every, leading = {}, {}, {}
+    for expr, t in items:
+        if not isinstance(t, Tensor):
+            continue
+        shape = t._data.shape
+        m = [d for d in sorted(t.__dict__.get("_dynamo_dynamic_indices", ()))
+             if d < len(shape) and shape[d] >= 2]
+        if m:
+            marked[expr] = (t, m)
+        if dynamic is True:
+            every[expr] = (t, sorted(set(m) | {d for d, n in enumerate(shape) if n >= 2}))
+            lead = sorted(set(m) | ({0} if shape and shape[0] >= 2 else set()))
+            if lead:
+                leading[expr] = (t, lead)
+    out = [a for a in (every, leading, marked) if a]
+    unique = []
+    for a in out:
+        if all({k: v[1] for k, v in a.items()} != {k: v[1] for k, v in b.items()}
+               for b in unique):
+            unique.append(a)
+    return unique
+
+
+def shadow_arguments(args, kwargs, attempt: dict):
+    """Arguments for a shadow trace: each chosen dim of size n grows to n + 1 (equal sizes stay
+    equal), filled by repeating the tensor's own values (indices stay valid). Returns (args,
+    kwargs, plan) with the plan's syms, exprs and labels (dims are filled after the trace)."""
+    from dyngraph._tensor import _wrap
+    args, kwargs = list(args), dict(kwargs)
+    syms, by_size, exprs, labels = {}, {}, {}, {}
+    for expr, (t, dims) in attempt.items():
+        arr = t._data
+        xp = np if type(arr) is np.ndarray else __import__("cupy")
+        for d in dims:
+            n = arr.shape[d]
+            name = by_size.get(n)
+            if name is None:
+                name = by_size[n] = f"s{len(syms)}"
+                syms[name] = (n + 1, n)          # (shadow, real)
+                exprs[name] = f"{expr}._data.shape[{d}]"
+                labels[name] = f"{_label(expr)}.shape[{d}]"
+            arr = xp.take(arr, xp.arange(n + 1) % n, axis=d)
+        new = _wrap(xp.ascontiguousarray(arr) if dims else arr.copy())
+        if t._rg:
+            new.requires_grad_()
+        if expr.startswith("a["):
+            args[int(expr[2:-1])] = new
+        else:
+            kwargs[eval(expr[3:-1])] = new
+    return tuple(args), kwargs, {"syms": syms, "exprs": exprs, "labels": labels,
+                                 "by_size": by_size}
+
+
+def _label(expr: str) -> str:
+    return f"args[{expr[2:-1]}]" if expr.startswith("a[") else expr[3:-1].strip("'\"")
+
+
+def plan_dims(plan: dict, trace_result, attempt: dict) -> dict:
+    """Fill the plan's {(input index, dim): sym} from the real trace's input sources."""
+    dims = {}
+    for i, src in enumerate(trace_result.input_sources):
+        if src.expr in attempt:
+            t, ds = attempt[src.expr]
+            for d in ds:
+                dims[(i, d)] = plan["by_size"][t._data.shape[d]]
+    plan["dims"] = dims
+    return plan
+
+
+@contextlib.contextmanager
+def preserved_state(scan):
+    """Undo what a shadow trace did to reachable state: tensor values, versions, arrays and
+    grads, optimizer state, and every random generator (dyngraph's, Python's, numpy's)."""
+    import random
+
+    from dyngraph.ops import creation
+    tensors = []
+    for _, t in scan.tensor_objs:
+        g = t._grad
+        tensors.append((t, t._data, t._data.copy(), t._vc[0], g, t.grad_fn, t._rg,
+                        None if g is None else (g._data, g._data.copy(), g._vc[0])))
+    optims = [(o, dict(o.state), {p: dict(st) for p, st in o.state.items()
+                                  if isinstance(st, dict)}) for _, o in scan.optimizers]
+    gens = [creation.default_generator] + list(creation._cuda_generators.values())
+    rng = ([g.get_state() for g in gens], random.getstate(), np.random.get_state())
+    try:
+        yield
+    finally:
+        for t, arr, copy, vc, g, fn, rg, gdata in tensors:
+            t._data = arr
+            if getattr(arr.flags, "writeable", True):
+                arr[...] = copy
+            t._vc[0], t._grad, t.grad_fn, t._rg = vc, g, fn, rg
+            if gdata is not None:
+                g._data = gdata[0]
+                if getattr(gdata[0].flags, "writeable", True):
+                    gdata[0][...] = gdata[1]
+                g._vc[0] = gdata[2]
+        for o, st, inner in optims:
+            o.state.clear()
+            o.state.update(st)
+            for p, d in inner.items():
+                st[p].clear()
+                st[p].update(d)
+        for g, s in zip(gens, rng[0]):
+            g.set_state(s)
+        random.setstate(rng[1])
+        np.random.set_state(rng[2])

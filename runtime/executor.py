@@ -275,6 +275,25 @@ def _chain(tr: TraceResult, first: int) -> Segment:
     return segs[0]
 
 
+def _has_marks(args, kwargs) -> bool:
+    """Whether a tensor argument has dims marked with `dyngraph.mark_dynamic`."""
+    return any("_dynamo_dynamic_indices" in getattr(x, "__dict__", ())
+               for x in (*args, *kwargs.values()))
+
+
+class _quiet:
+    """Silences print() while a shadow trace runs (the real trace prints, once)."""
+
+    def __enter__(self):
+        import builtins
+        self.orig = builtins.print
+        builtins.print = lambda *a, **k: None
+
+    def __exit__(self, *exc):
+        import builtins
+        builtins.print = self.orig
+
+
 def _take_result(tr: TraceResult):
     """The trace's eager result, dropped from the kept trace (it may be large)."""
     result, tr.result = tr.result, None
@@ -344,6 +363,10 @@ class CompiledFunction:
         base, plan = self._dynamic_plan(args, kwargs)
         if plan is not None:
             return self._trace_dynamic(base, plan, args, kwargs)
+        if self.dynamic is True or _has_marks(args, kwargs):
+            done, result = self._trace_first_dynamic(args, kwargs)
+            if done:
+                return result
         tr = self._trace(args, kwargs)
         entry = Entry(tr, args, kwargs, grad)
         if tr.poisoned is not None:
@@ -379,17 +402,49 @@ class CompiledFunction:
                 return False
         return True
 
-    def _trace_dynamic(self, base: Entry, plan: dict, args, kwargs):
-        """Trace against `base`'s trace; one symbolic entry replaces it when the two unify."""
-        from compiler.dynamic import Specialize, track_sizes, unify_traces
+    def _trace_first_dynamic(self, args, kwargs):
+        """dynamic=True / mark_dynamic on a miss: a shadow trace at other sizes (its effects on
+        parameters, optimizer state and generators undone) is the reference the real trace is
+        unified with, so the first graph is already symbolic. Returns (done, result)."""
+        from compiler.dynamic import (first_call_attempts, preserved_state,
+                                      shadow_arguments)
+        why = "no dim to make symbolic"
+        for attempt in first_call_attempts(args, kwargs, self.dynamic):
+            sargs, skw, plan = shadow_arguments(args, kwargs, attempt)
+            scan = scan_roots(self.fn, sargs, skw, self.self_obj)
+            try:
+                with preserved_state(scan), _quiet():
+                    ref = trace(self.fn, sargs, skw, scan, fullgraph=self.fullgraph,
+                                recompute=bool(self.options.get("recompute", True)))
+            except GraphBreakError:
+                raise
+            except Exception as e:   # noqa: BLE001 - these sizes do not fit (a weight's dim)
+                why = f"a shadow trace at other sizes failed: {type(e).__name__}: {e}"
+                continue
+            ref.result = None
+            if ref.poisoned is not None:
+                why = f"the function runs eagerly: {ref.poisoned}"
+                break
+            return True, self._trace_dynamic(None, plan, args, kwargs, reference=ref,
+                                             attempt=attempt)
+        self.events.append(f"dynamic: first graph static ({why})")
+        return False, None
+
+    def _trace_dynamic(self, base: Entry | None, plan: dict, args, kwargs, reference=None,
+                       attempt=None):
+        """Trace against `base`'s trace (or a shadow `reference` trace); one symbolic entry
+        replaces it (or is added) when the two unify, else the new trace stays static."""
+        from compiler.dynamic import Specialize, plan_dims, track_sizes, unify_traces
+        ref = reference if reference is not None else base.trace
         dims = ", ".join(f"{plan['labels'][n]} ({a} -> {b})"
                          for n, (a, b) in plan["syms"].items())
-        tr = self._trace(args, kwargs, context=lambda tracer: track_sizes(
-            tracer, base.trace, plan))
+        tr = self._trace(args, kwargs, context=lambda tracer: track_sizes(tracer, ref, plan))
         try:
             if tr.poisoned is not None:
                 raise Specialize(f"the new trace runs eagerly: {tr.poisoned}")
-            sym_dims = unify_traces(base.trace, tr, plan)
+            if attempt is not None:
+                plan_dims(plan, tr, attempt)
+            sym_dims = unify_traces(ref, tr, plan)
         except Specialize as e:
             self.events.append(f"dynamic: {dims} stays static: {e}")
             logs.log("recompiles", lambda: f"{self._name()}: {dims} stays static: {e}")
@@ -408,7 +463,10 @@ class CompiledFunction:
                 seen.add(g)
                 tr.scan.guards.append(g)
         entry = Entry(tr, args, kwargs, state.grad_enabled, sym_dims=sym_dims)
-        self.entries[self.entries.index(base)] = entry
+        if base is None:
+            self.entries.append(entry)
+        else:
+            self.entries[self.entries.index(base)] = entry
         names = ", ".join(f"{plan['labels'][n]} = {n}" for n in sym_dims)
         self.events.append(f"dynamic: {names} symbolic (sizes {dims}); one graph serves "
                            "every size >= 2")

@@ -157,3 +157,73 @@ def test_fills_and_aranges_become_symbolic_constants():
         x = dg.randn(b, 2)
         _close(cf(x), f(x))
     assert len(_symbolic(cf)) == 1
+
+
+def test_dynamic_true_makes_the_first_graph_symbolic():
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+
+    def f(x, t):
+        return nn.functional.cross_entropy(model(x), t)
+
+    cf = dg.compile(f, dynamic=True, backend="interpreter")
+    for b in (5, 2, 9, 64):
+        x, t = dg.randn(b, 8), dg.randint(0, 3, (b,))
+        dg.manual_seed(b)
+        l1 = cf(x, t)
+        l1.backward()
+        g1 = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        dg.manual_seed(b)
+        l2 = f(x, t)
+        l2.backward()
+        _close(l1, l2)       # dropout draws the same numbers: the shadow trace left no trace
+        for a, p in zip(g1, model.parameters()):
+            _close(a, p.grad)
+        model.zero_grad()
+        if b == 5:
+            (e,) = cf._cf.entries
+            assert e.sym_dims and "s0" in str(cf.explain())     # symbolic from the first call
+    assert len(cf._cf.entries) == 1 and cf._cf.entries[0].traces == 1
+
+
+def test_mark_dynamic_first_graph_and_state_untouched_by_the_shadow_trace():
+    dg.manual_seed(2)
+    m1 = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2))
+    m2 = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2))
+    m2.load_state_dict(m1.state_dict())
+    o1 = dg.optim.Adam(m1.parameters(), lr=0.01)
+    o2 = dg.optim.Adam(m2.parameters(), lr=0.01)
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cstep = dg.compile(step, dynamic=False, backend="interpreter")
+    for b in (3, 7, 3, 12):
+        x, y = dg.randn(b, 4), dg.randn(b, 2)
+        dg.mark_dynamic(x, 0)
+        dg.mark_dynamic(y, 0)
+        _close(cstep(m1, o1, x, y), step(m2, o2, x, y))
+        for p1, p2 in zip(m1.parameters(), m2.parameters()):
+            _close(p1, p2)
+    syms = _symbolic(cstep)
+    assert syms and len(cstep._cf.entries) == 2      # first step (creates state) + later steps
+
+
+def test_dynamic_true_falls_back_to_leading_dims_and_says_why_when_static():
+    w = dg.randn(5, 3)
+    cf = dg.compile(lambda x: x @ w, dynamic=True, backend="interpreter")
+    for b in (4, 6):
+        x = dg.randn(b, 5)        # dim 1 must stay 5 (the weight): only dim 0 is symbolic
+        _close(cf(x), x @ w)
+    (e,) = cf._cf.entries
+    assert [d for _, d in e.sym_dims["s0"]] == [0]
+    cs = dg.compile(lambda x: x.reshape(x.shape[0] // 2, -1), dynamic=True,
+                    backend="interpreter")
+    x = dg.randn(4, 3)
+    _close(cs(x), x.reshape(2, -1))
+    assert "stays static" in str(cs.explain()) and not _symbolic(cs)
