@@ -32,6 +32,17 @@ class Size(tuple):
             n *= s
         return n
 
+    def __add__(self, other):
+        return Size(tuple.__add__(self, tuple(other)))
+
+    def __radd__(self, other):
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
     def __repr__(self) -> str:
         return f"dyngraph.Size({list(self)})"
 
@@ -410,6 +421,8 @@ class Tensor:
 
     # ----- DLPack -------------------------------------------------------------------------------
     def __dlpack__(self, *args, **kwargs):
+        if self._rg:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):

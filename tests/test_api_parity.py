@@ -681,8 +681,6 @@ def test_size_behaves_like_torch_size():
     assert dg.zeros(s).shape == s and dg.ones(*s[1:]).shape == (3, 4)
 
 
-@pytest.mark.xfail(strict=True, reason="core gap (dyngraph/_tensor.py): Size + tuple gives a "
-                   "plain tuple; torch.Size returns a torch.Size")
 def test_size_concatenation_stays_a_size():
     s = dg.zeros(2, 3).shape
     assert isinstance(s + (1,), dg.Size) and isinstance(s * 2, dg.Size)
@@ -759,9 +757,6 @@ def test_dlpack_exports_bfloat16_to_pytorch():
 
 
 @requires_torch
-@pytest.mark.xfail(strict=True, reason="core gap (dyngraph/_tensor.py): __dlpack__ exports a "
-                   "tensor that requires grad; PyTorch raises BufferError('Can't export tensors "
-                   "that require gradient, use tensor.detach()')")
 def test_dlpack_refuses_tensors_that_require_grad():
     with pytest.raises(BufferError, match="require gradient"):
         np.from_dlpack(dg.ones(2, requires_grad=True))
