@@ -100,6 +100,11 @@ def available() -> bool:
         return False
 
 
+def layout(a: np.ndarray):
+    """(transpose flag, leading dim) of a 2-D operand seen column-major, or None (copy it)."""
+    return _layout(a)
+
+
 def _layout(a: np.ndarray):
     """(transpose flag, leading dim) of a 2-D operand seen column-major, or None to copy."""
     it = a.itemsize

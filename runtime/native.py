@@ -27,6 +27,7 @@ import types
 
 import numpy as np
 
+from compiler.kernel_ir import RUNTIME, Access, KernelBuilder
 from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR, GemmCall,
                                    KernelCall, Ptr, render_entry)
 from compiler.render_llvm import UnsupportedOp
@@ -157,26 +158,58 @@ class NativeProgram:
             new_root("out" if spec.value.id in out_ids else "arena", spec.value.id, a)
         vids = in_vids + [spec.value.id for spec in step.outputs]
         ptrs = [self._where(v, env, loc) for v in vids]
-        kind = "threaded" if threaded(sizes[0], total) else "kernel"
-        items.append((kind, (runner, tuple(unit), dims, ptrs, sizes[0], total),
-                      self._reads(vids, loc)))
+        unit = tuple(unit)
+        if threaded(sizes[0], total):
+            items.append(("threaded", (runner, unit, dims, ptrs, sizes[0], total),
+                          self._reads(vids, loc)))
+        else:
+            items.append(("kernel", (lambda: step.kernel(unit), dims, ptrs, sizes[0], total),
+                          self._reads(vids, loc)))
 
     def _plan_gemm(self, node, env, loc, items, new_root, out_ids):
-        a, b = (env[x.id] for x in node.inputs)
-        lay = blas.gemm_layout(a, b) if blas.available() else None
+        vids = [x.id for x in node.inputs]
+        a, b = (env[v] for v in vids)
         cdt = node.compute_dtype
-        if lay is None or (cdt is not None and cdt.np != a.dtype):
+        ok = blas.available() and a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and \
+            a.dtype.name in ("float32", "float64") and (cdt is None or cdt.np == a.dtype)
+        if ok:      # an operand BLAS cannot address (a broadcast gradient, a strided slice)
+            vids = [self._contiguous(v, env, loc, items, new_root) if blas.layout(env[v]) is None
+                    else v for v in vids]
+            a, b = (env[v] for v in vids)
+        lay = blas.gemm_layout(a, b) if ok else None
+        if lay is None:
             self._plan_python(node, env, loc, items, new_root, kind="extern")
             return
         out = blas.matmul(a, b)
         env[node.out.id] = out
         new_root("out" if node.out.id in out_ids else "arena", node.out.id, out)
-        vids = [x.id for x in node.inputs] + [node.out.id]
+        vids = vids + [node.out.id]
         pa, pb, pc = (self._where(v, env, loc) for v in vids)
         ta, lda, tb, ldb, m, n, k = lay
         call = types.SimpleNamespace(dtype=a.dtype.name, ta=ta, tb=tb, m=m, n=n, k=k, lda=lda,
                                      ldb=ldb, a=pa, b=pb, c=pc)
         items.append(("gemm", call, self._reads(vids, loc)))
+
+    def _contiguous(self, vid, env, loc, items, new_root):
+        """A C-contiguous copy of 2-D value `vid` in the arena, made by a copy kernel; returns
+        the copy's (new) value id."""
+        x = env[vid]
+        copy = np.ascontiguousarray(x)
+        cid = ("copy", vid)
+        env[cid] = copy
+        new_root("arena", cid, copy)
+        inner = x.strides[1] // x.itemsize if x.shape[1] > 1 else 1
+        kb = KernelBuilder(2, 0)
+        src, dst = kb.buffer(x.dtype.name, False), kb.buffer(x.dtype.name, True)
+        s = inner if inner in (0, 1) else RUNTIME
+        kb.store(Access(dst, (RUNTIME, 1)), kb.load(Access(src, (RUNTIME, s)), x.dtype.name))
+        kernel = kb.finish("k")
+        m, n = x.shape
+        dims = [m, n, x.strides[0] // x.itemsize, x.strides[1] // x.itemsize, n, 1]
+        ptrs = [loc[vid], loc[cid]]
+        items.append(("kernel", (lambda: kernel, dims, ptrs, m, m * n),
+                      self._reads([vid, cid], loc)))
+        return cid
 
     def _plan_node(self, node, env, loc, items, new_root):
         op = OPS.get(node.op)
@@ -300,10 +333,10 @@ class NativeProgram:
 
         for kind, payload, _ in items:
             if kind == "kernel":
-                runner, unit, dims, ptrs, n0, total = payload
+                make, dims, ptrs, n0, total = payload
                 at = len(self.params)
                 self.params.extend(int(d) for d in dims)
-                run.append(KernelCall(runner.step.kernel(unit), at,
+                run.append(KernelCall(make(), at,
                                       tuple(self._ptr_of(p) for p in ptrs)))
             elif kind == "gemm":
                 c = payload
