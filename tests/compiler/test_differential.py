@@ -4,6 +4,7 @@ and backward, over random shapes, broadcasts and dtypes."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -146,3 +147,87 @@ def test_step_with_raw_optimizer_update_runs_eagerly_and_correctly():
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(p1.detach().numpy(), p2.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+# ----- random programs over a wider vocabulary, per backend, with dynamic sizes -----------------
+
+WIDE = [
+    lambda a, w: a.sum(-1, keepdim=True) * a,                  # reduction + broadcast
+    lambda a, w: a - a.amax(0, keepdim=True),
+    lambda a, w: a.softmax(-1),
+    lambda a, w: a.log_softmax(-1) * 0.5,
+    lambda a, w: (a @ w).tanh(),                               # matmul (w: [m, m])
+    lambda a, w: a[:, ::2].exp() if a.shape[1] > 1 else a,     # slicing
+    lambda a, w: a[dg.arange(a.shape[0]) % 2],                 # advanced indexing
+    lambda a, w: a.mean(1, keepdim=True).expand(a.shape) + a.var(0, keepdim=True),
+    lambda a, w: dg.where(a > 0, a * w[0], a.sigmoid()),
+    lambda a, w: a.transpose(0, 1).contiguous().transpose(0, 1) * 2,
+]
+
+
+@st.composite
+def wide_programs(draw):
+    m = draw(st.integers(2, 5))
+    steps = draw(st.lists(st.integers(0, len(WIDE) - 1), min_size=1, max_size=5))
+    sizes = draw(st.lists(st.integers(2, 7), min_size=2, max_size=3))
+    grad = draw(st.booleans())
+    return m, steps, sizes, grad, draw(st.integers(0, 2**16))
+
+
+def _wide(steps):
+    def f(x, w):
+        a = x
+        for k in steps:
+            b = WIDE[k](a, w)
+            a = b if b.shape[1:] == a.shape[1:] and b.ndim == 2 else a + b.sum()
+        return a.sum(), a
+    return f
+
+
+def _run_wide(prog, backend, dynamic):
+    m, steps, sizes, grad, seed = prog
+    rng = np.random.default_rng(seed)
+    f = _wide(steps)
+    cf = dg.compile(f, backend=backend, dynamic=dynamic)
+    tol = 1e-9
+    for n in sizes:          # the batch size changes: symbolic (dynamic) or one entry per size
+        xa, wa = rng.standard_normal((n, m)), rng.standard_normal((m, m)) / m
+        ins = [[dg.tensor(xa, requires_grad=grad), dg.tensor(wa, requires_grad=grad)]
+               for _ in range(2)]
+        want, got = f(*ins[0]), cf(*ins[1])
+        for w_, g_ in zip(want, got):
+            assert g_.shape == w_.shape and g_.dtype == w_.dtype
+            np.testing.assert_allclose(g_.detach().numpy(), w_.detach().numpy(), rtol=tol,
+                                       atol=tol)
+        if grad:
+            want[0].backward()
+            got[0].backward()
+            for e, c in zip(*ins):
+                if e.grad is None:          # (w unused by the program)
+                    assert c.grad is None or not np.any(c.grad.numpy())
+                else:
+                    np.testing.assert_allclose(c.grad.numpy(), e.grad.numpy(), rtol=tol,
+                                               atol=tol)
+    return cf
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_programs(), st.sampled_from([None, True]))
+def test_wide_random_programs_interpreter(prog, dynamic):
+    _run_wide(prog, "interpreter", dynamic)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_programs(), st.sampled_from([None, True]))
+def test_wide_random_programs_llvm(prog, dynamic):
+    from runtime import llvm_backend
+    if not llvm_backend.available():
+        pytest.skip("llvmlite is not installed")
+    _run_wide(prog, "llvm", dynamic)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(wide_programs(), st.sampled_from(["interpreter", "llvm"]), st.sampled_from([None, True]))
+def test_wide_random_programs_many(prog, backend, dynamic):
+    _run_wide(prog, backend, dynamic)
