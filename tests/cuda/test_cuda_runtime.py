@@ -1,0 +1,234 @@
+"""On a GPU: eager mode on cupy against the CPU (every OpCase, MLP and CNN training), compiled CUDA
+kernels against the CPU in float64, the two-pass reduction, the kernel caches, CUDA graphs and
+exported graphs loaded onto CUDA. Every test is marked `cuda` and skips without a GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dyngraph as dg
+import dyngraph.nn as nn
+import dyngraph.nn.functional as F
+
+from .patterns import PATTERNS
+
+pytestmark = pytest.mark.cuda
+
+
+def _host(t):
+    a = t.detach()._data if isinstance(t, dg.Tensor) else t
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def _flat(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _to(args, dev):
+    return [a.to(dev) if isinstance(a, dg.Tensor) else a for a in args]
+
+
+def _close(got, want, dtype):
+    g, w = _host(got), _host(want)
+    assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+    if w.dtype.kind in "biu":
+        np.testing.assert_array_equal(g, w)
+        return
+    assert np.isnan(g).sum() <= np.isnan(w).sum(), "NaN where the CPU has none"
+    tol = 1e-10 if dtype == "float64" else 3e-5
+    np.testing.assert_allclose(g, w, rtol=tol, atol=tol, equal_nan=True)
+
+
+# ----- eager mode ---------------------------------------------------------------------------
+
+def _op_cases():
+    from tests.opinfo import all_cases
+    return all_cases()
+
+
+@pytest.mark.parametrize("case", _op_cases(), ids=lambda c: c.op)
+def test_every_op_case_runs_on_cuda_like_the_cpu(case):
+    """Each OpCase of the op table, forward in float64 on cupy, against the same call on numpy."""
+    def inputs(dev):
+        out = []
+        for a in case.inputs:
+            a = np.asarray(a)
+            t = dg.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a)
+            out.append(t.to(dev))
+        return out
+    try:
+        want = _flat(case.fn(*inputs("cpu")))
+    except Exception as e:  # noqa: BLE001 - a case that needs other arguments on the CPU too
+        pytest.skip(f"case does not run in float64 on the CPU: {e}")
+    got = _flat(case.fn(*inputs("cuda")))
+    for g, w in zip(got, want):
+        if isinstance(w, dg.Tensor):
+            if case.op in ("random", "bernoulli", "multinomial", "dropout", "randperm"):
+                assert g.shape == w.shape and g.device.type == "cuda"
+                continue
+            assert g.device.type == "cuda", case.op
+            _close(g, w, "float64")
+
+
+def _mlp():
+    return nn.Sequential(nn.Linear(20, 32), nn.GELU(), nn.Linear(32, 32), nn.Tanh(),
+                         nn.Linear(32, 5))
+
+
+def _cnn():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 2 * 2, 4))
+
+
+@pytest.mark.parametrize("make,shape,opt", [(_mlp, (16, 20), "sgd"), (_mlp, (16, 20), "adam"),
+                                            (_cnn, (6, 3, 8, 8), "sgd")])
+def test_training_on_cuda_matches_the_cpu(make, shape, opt):
+    dg.manual_seed(0)
+    cpu = make().double()
+    gpu = make().double()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.to("cuda")
+    x = dg.randn(*shape, dtype=dg.float64)
+    y = dg.randint(0, 4, (shape[0],))
+    mk = (lambda p: dg.optim.SGD(p, lr=0.1, momentum=0.9)) if opt == "sgd" else \
+        (lambda p: dg.optim.Adam(p, lr=1e-2))
+    opts = [mk(cpu.parameters()), mk(gpu.parameters())]
+    for _ in range(5):
+        losses = []
+        for model, o, dev in ((cpu, opts[0], "cpu"), (gpu, opts[1], "cuda")):
+            o.zero_grad()
+            loss = F.cross_entropy(model(x.to(dev)), y.to(dev))
+            loss.backward()
+            o.step()
+            losses.append(loss)
+        _close(losses[1], losses[0], "float64")
+    for (n, p), (_, q) in zip(cpu.named_parameters(), gpu.named_parameters()):
+        assert q.device.type == "cuda", n
+        _close(q, p, "float64")
+
+
+# ----- compiled kernels ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(PATTERNS))
+def test_compiled_cuda_kernels_match_the_cpu_in_float64(name):
+    fn, make_args = PATTERNS[name]
+    args = [a.double() if isinstance(a, dg.Tensor) and a.dtype.is_floating_point else a
+            for a in make_args()]
+    want = _flat(fn(*args))
+    cf = dg.compile(fn, backend="cuda")
+    dev_args = _to(args, "cuda")
+    cf(*dev_args)
+    got = _flat(cf(*dev_args))
+    for g, w in zip(got, want):
+        _close(g, w, "float64")
+    assert "cuda kernel" in str(cf.explain())
+
+
+def test_float32_kernels_match_the_cpu():
+    for name in ("gelu_tanh_sigmoid", "softmax_last", "layer_norm", "unary_f32"):
+        fn, make_args = PATTERNS[name]
+        args = make_args()
+        want = _flat(fn(*args))
+        cf = dg.compile(fn, backend="cuda")
+        got = _flat(cf(*_to(args, "cuda")))
+        for g, w in zip(got, want):
+            _close(g, w, "float32")
+
+
+@pytest.mark.parametrize("n", [1, 31, 1000, (1 << 20) + 7, 1 << 23])
+def test_reductions_of_any_length_including_the_two_pass_form(n):
+    x = dg.randn(n, dtype=dg.float64)
+    cf = dg.compile(lambda x: (x.sum(), x.amax(), x.argmin(), (x * x).mean()), backend="cuda")
+    got = cf(x.to("cuda"))
+    want = (x.sum(), x.amax(), x.argmin(), (x * x).mean())
+    for g, w in zip(got, want):
+        _close(g, w, "float64")
+
+
+def test_non_contiguous_inputs_and_column_sums():
+    x = dg.randn(4096, 257, dtype=dg.float64)
+
+    def f(x):
+        return x.sum(0), x.t().exp().sum(1), x[:, ::3].relu()
+    cf = dg.compile(f, backend="cuda")
+    xc = x.to("cuda")
+    cf(xc)
+    for g, w in zip(cf(xc), f(x)):
+        _close(g, w, "float64")
+
+
+def test_kernel_cache_memory_and_disk(tmp_path, monkeypatch):
+    from runtime import cuda_backend
+    monkeypatch.setenv("DYNGRAPH_CACHE_DIR", str(tmp_path))
+    cuda_backend._MODULES.clear()
+    before = dict(cuda_backend.STATS)
+    src = 'extern "C" __global__ void dg_cache_probe(float* x) { x[threadIdx.x] += 1.0f; }'
+    cuda_backend.module_for(src)
+    cuda_backend.module_for(src)
+    assert cuda_backend.STATS["compiled"] == before["compiled"] + 1
+    assert cuda_backend.STATS["memory_hits"] == before["memory_hits"] + 1
+    cuda_backend._MODULES.clear()
+    mod = cuda_backend.module_for(src)
+    assert cuda_backend.STATS["disk_hits"] == before["disk_hits"] + 1
+    import cupy
+    x = cupy.zeros(32, dtype=np.float32)
+    mod.get_function("dg_cache_probe")((1,), (32,), (x,))
+    assert float(x.sum()) == 32.0
+
+
+# ----- CUDA graphs -------------------------------------------------------------------------
+
+def test_reduce_overhead_replays_a_cuda_graph_of_a_training_step():
+    from runtime import cuda_backend
+    dg.manual_seed(0)
+    model = _mlp().to("cuda")
+    ref = _mlp()
+    ref.load_state_dict({k: v.to("cpu") for k, v in model.state_dict().items()})
+    opt = dg.optim.SGD(model.parameters(), lr=0.05)
+    ref_opt = dg.optim.SGD(ref.parameters(), lr=0.05)
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = dg.compile(step, backend="cuda", mode="reduce-overhead")
+    replays = cuda_backend.STATS["graph_replays"]
+    for _ in range(6):
+        x, y = dg.randn(8, 20), dg.randint(0, 5, (8,))
+        got = compiled(model, opt, x.to("cuda"), y.to("cuda"))
+        want = step(ref, ref_opt, x, y)
+        _close(got, want, "float32")
+    for p, q in zip(model.parameters(), ref.parameters()):
+        _close(p, q, "float32")
+    assert "CUDA graph" in str(compiled.explain())
+    assert cuda_backend.STATS["graph_replays"] > replays, compiled.explain()
+
+
+def test_reduce_overhead_forward_with_new_inputs_each_call():
+    from runtime import cuda_backend
+    w = dg.randn(64, 64).to("cuda")
+    f = dg.compile(lambda x, w: F.softmax((x @ w).tanh(), -1), backend="cuda",
+                   mode="reduce-overhead")
+    replays = cuda_backend.STATS["graph_replays"]
+    for _ in range(5):
+        x = dg.randn(32, 64)
+        _close(f(x.to("cuda"), w), F.softmax((x @ w.to("cpu")).tanh(), -1), "float32")
+    assert cuda_backend.STATS["graph_replays"] >= replays + 3
+
+
+# ----- exported graphs ----------------------------------------------------------------------
+
+def test_exported_graph_loads_onto_cuda(tmp_path):
+    model = _mlp()
+    x = dg.randn(4, 20)
+    path = str(tmp_path / "mlp.dg")
+    dg.export(model, (x,)).save(path)
+    loaded = dg.load_graph(path, device="cuda")
+    out = loaded(x.to("cuda"))
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    assert out.device.type == "cuda"
+    _close(out, model(x), "float32")
