@@ -1,0 +1,209 @@
+"""The CUDA backend on a GPU: compiled results against the CPU in float64, then the benchmark
+table of issue 7 with the device's copy bandwidth and matmul rate measured in the same run.
+
+Run from the source tree (no installs): `PYTHONPATH=. python benchmarks/gpu_bench.py`.
+Times are medians of CUDA-event timings after warm-up. `--quick` shrinks every size 16x (for a
+smoke run); `--json PATH` also writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def _events_ms(fn, reps: int, *args, warmup: int = 2) -> float:
+    """Median milliseconds of `fn(*args)` measured with CUDA events."""
+    import cupy as cp
+    for _ in range(warmup):
+        fn(*args)
+    cp.cuda.Device().synchronize()
+    times = []
+    for _ in range(reps):
+        a, b = cp.cuda.Event(), cp.cuda.Event()
+        a.record()
+        fn(*args)
+        b.record()
+        b.synchronize()
+        times.append(cp.cuda.get_elapsed_time(a, b))
+    return float(np.median(times))
+
+
+def check_float64(rows: list) -> bool:
+    """Every fused pattern compiled for CUDA against the CPU in float64."""
+    import dyngraph as dg
+    from tests.cuda.patterns import PATTERNS
+    ok = True
+    for name, (fn, make_args) in sorted(PATTERNS.items()):
+        args = [a.double() if isinstance(a, dg.Tensor) and a.dtype.is_floating_point else a
+                for a in make_args()]
+        want = fn(*args)
+        want = list(want) if isinstance(want, (tuple, list)) else [want]
+        try:
+            cf = dg.compile(fn, backend="cuda")
+            dev = [a.to("cuda") if isinstance(a, dg.Tensor) else a for a in args]
+            cf(*dev)
+            got = cf(*dev)
+            got = list(got) if isinstance(got, (tuple, list)) else [got]
+            err, nan = 0.0, False
+            for g, w in zip(got, want):
+                g = g.detach()._data.get().astype(np.float64)
+                w = w.detach().numpy().astype(np.float64)
+                nan |= bool(np.isnan(g).sum() > np.isnan(w).sum())
+                fin = np.isfinite(w)
+                if fin.any():
+                    err = max(err, float(np.max(np.abs(g[fin] - w[fin]) /
+                                                np.maximum(np.abs(w[fin]), 1e-300))))
+            good = not nan and err < 1e-9
+            kernels = str(cf.explain()).count("cuda kernel")
+            rows.append((name, f"{err:.1e}", "yes" if nan else "no", kernels,
+                         "ok" if good else "FAIL"))
+            ok &= good
+        except Exception as e:  # noqa: BLE001 - report and go on
+            rows.append((name, "-", "-", 0, f"ERROR {type(e).__name__}: {e}"[:70]))
+            ok = False
+    return ok
+
+
+def bench(quick: bool) -> list:
+    import cupy as cp
+
+    import dyngraph as dg
+    import dyngraph.nn as nn
+    import dyngraph.nn.functional as F
+    s = 16 if quick else 1
+    out = []
+
+    # device copy bandwidth: read + write of 1 GiB
+    n = (1 << 28) // s
+    a = cp.empty(n, dtype=cp.float32)
+    b = cp.empty_like(a)
+    a.fill(1)
+    ms = _events_ms(cp.copyto, 10, b, a)
+    copy_gbs = 2 * a.nbytes / ms / 1e6
+    out.append(("device copy (read+write)", f"{a.nbytes >> 20} MiB", f"{ms:.3f} ms",
+                f"{copy_gbs:.0f} GB/s", "reference"))
+    del a, b
+
+    # matmul rate: cupy's own, then dyngraph's (cuBLAS through cupy.matmul)
+    m = 8192 // (4 if quick else 1)
+    for dt, name in ((cp.float32, "float32"), (cp.float16, "float16")):
+        x = cp.random.standard_normal((m, m), dtype=cp.float32).astype(dt)
+        y = cp.random.standard_normal((m, m), dtype=cp.float32).astype(dt)
+        ms_cp = _events_ms(cp.matmul, 5, x, y)
+        tx, ty = dg.tensor(x.get()).to("cuda"), dg.tensor(y.get()).to("cuda")
+        mm = dg.compile(lambda p, q: p @ q, backend="cuda")
+        ms_dg = _events_ms(mm, 5, tx, ty)
+        tf = 2 * m ** 3 / ms_cp / 1e9
+        out.append((f"matmul {m}^3 {name}", "cupy / dyngraph", f"{ms_cp:.2f} / {ms_dg:.2f} ms",
+                    f"{tf:.0f} TFLOP/s (cupy)", f"{ms_cp / ms_dg * 100:.0f}% of cupy "
+                    "(target >= 95%)"))
+        del x, y, tx, ty
+    out.append(("matmul bfloat16", "-", "-", "-",
+                "not run: cupy has no bfloat16 dtype (dyngraph's bf16 is ml_dtypes, host only)"))
+
+    # gelu_tanh(x*w+b)*sigmoid(x), 256M float32
+    rows, cols = (1 << 28) // s // 4096, 4096
+    x = dg.randn(rows, cols).to("cuda")
+    w, bias = dg.randn(cols).to("cuda"), dg.randn(cols).to("cuda")
+
+    def chain(x, w, b):
+        return F.gelu(x * w + b, approximate="tanh") * dg.sigmoid(x)
+    cf = dg.compile(chain, backend="cuda")
+    ms_dg = _events_ms(cf, 5, x, w, bias)
+    ms_eager = _events_ms(chain, 3, x, w, bias)
+    gbs = 2 * x.numel() * 4 / ms_dg / 1e6
+    out.append(("gelu_tanh(x*w+b)*sigmoid(x)", f"{x.numel() >> 20}M f32",
+                f"{ms_dg:.2f} ms (cupy op-by-op {ms_eager:.2f})",
+                f"{gbs:.0f} GB/s = {gbs / copy_gbs * 100:.0f}% of copy",
+                f"{ms_eager / ms_dg:.1f}x op-by-op (targets >= 80%, >= 1.5x)"))
+    del x
+
+    # softmax and layer norm over (8192, 8192)
+    r = 8192 // (4 if quick else 1)
+    x = dg.randn(r, 8192).to("cuda")
+    lw, lb = dg.randn(8192).to("cuda"), dg.randn(8192).to("cuda")
+    for name, fn, args in (("softmax", lambda x: F.softmax(x, -1), (x,)),
+                           ("layer norm", lambda x, w, b: F.layer_norm(x, (8192,), w, b),
+                            (x, lw, lb))):
+        cf = dg.compile(fn, backend="cuda")
+        ms_dg = _events_ms(cf, 5, *args)
+        ms_eager = _events_ms(fn, 3, *args)
+        gbs = 2 * x.numel() * 4 / ms_dg / 1e6
+        out.append((f"{name} ({r}, 8192)", "f32", f"{ms_dg:.2f} ms (eager {ms_eager:.2f})",
+                    f"{gbs:.0f} GB/s = {gbs / copy_gbs * 100:.0f}% of copy",
+                    "target >= 70% of copy"))
+    del x
+
+    # MLP training step, reduce-overhead CUDA graph vs eager cupy
+    for batch in (8, 1024):
+        dg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                              nn.Linear(512, 10)).to("cuda")
+        opt = dg.optim.SGD(model.parameters(), lr=0.01)
+        xb, yb = dg.randn(batch, 784).to("cuda"), dg.randint(0, 10, (batch,)).to("cuda")
+
+        def step(model, opt, x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        graph_step = dg.compile(step, backend="cuda", mode="reduce-overhead")
+        ms_eager = _events_ms(step, 20, model, opt, xb, yb, warmup=3)
+        ms_graph = _events_ms(graph_step, 20, model, opt, xb, yb, warmup=4)
+        note = "target >= 3x eager" if batch == 8 else ""
+        out.append((f"MLP 784-512-512-10 step, batch {batch}", "reduce-overhead",
+                    f"{ms_graph:.3f} ms (eager {ms_eager:.3f})",
+                    f"{ms_eager / ms_graph:.1f}x eager", note))
+        expl = str(graph_step.explain())
+        if "CUDA graph: captured" not in expl:
+            out[-1] = out[-1][:4] + (f"{note}; no CUDA graph: "
+                                     f"{[ln for ln in expl.splitlines() if 'CUDA graph' in ln]}",)
+    return out
+
+
+def _table(header, rows) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] +
+                     [line(r) for r in rows])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="sizes / 16 (smoke run)")
+    p.add_argument("--json", help="also write the figures here")
+    p.add_argument("--skip-check", action="store_true", help="no float64 check")
+    args = p.parse_args(argv)
+    import cupy as cp
+    dev = cp.cuda.Device()
+    props = cp.cuda.runtime.getDeviceProperties(dev.id)
+    print(f"device: {props['name'].decode()} (sm_{dev.compute_capability}, "
+          f"{props['multiProcessorCount']} SMs), cupy {cp.__version__}")
+    t0 = time.time()
+    ok = True
+    result = {}
+    if not args.skip_check:
+        rows = []
+        ok = check_float64(rows)
+        print("\ncompiled CUDA kernels vs the CPU, float64 (max relative error, NaN check):")
+        print(_table(("pattern", "max rel err", "new NaN", "kernels", "result"), rows))
+        result["float64_check"] = rows
+    rows = bench(args.quick)
+    print("\nbenchmarks (medians of CUDA-event timings):")
+    print(_table(("workload", "size", "time", "rate", "vs target"), rows))
+    result["bench"] = rows
+    print(f"\n{time.time() - t0:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
