@@ -433,6 +433,9 @@ class _GraphRunner:
                 for m, a, s in zip(moving, arrays, self.static):
                     if m:
                         s[...] = a
+                # one uncaptured run on the static buffers: a kernel variant they need (their
+                # alignment may differ from the callers' arrays) is compiled and loaded now
+                self.p.run(self.static)
                 self.stream.synchronize()
                 self.stream.begin_capture()
                 try:
