@@ -188,8 +188,9 @@ def main() -> None:
           + "  " + "  ".join(f"{n}/llvm {t / ours:.2f}x" for n, t in small.items()
                              if n != "dyngraph llvm"))
     (cold, c1, h1), (warm, c2, h2) = first_compile()
-    print(f"first compile of the batch-128 step (trace + compile, fresh process): cold {cold:.3f} s "
-          f"({c1} LLVM modules compiled), disk-cached {warm:.3f} s ({c2} compiled, {h2} disk hits)")
+    print(f"first compile of the batch-128 step (trace + compile, fresh process): cold "
+          f"{cold:.3f} s ({c1} LLVM modules compiled), disk-cached {warm:.3f} s ({c2} compiled, "
+          f"{h2} disk hits)")
 
 
 if __name__ == "__main__":
