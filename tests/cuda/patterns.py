@@ -123,6 +123,12 @@ def _strided():
             lambda: (dg.randn(7, 9), dg.randn(5, 12)))
 
 
+def _copies_and_sum_to_size():
+    return (lambda x: (x.t().contiguous() + 0, x.t().contiguous(), x.sum_to_size(1, 9),
+                       x.sum_to_size(9) * 2),
+            lambda: (dg.randn(7, 9),))
+
+
 def _full_reduction():
     return (lambda x: (x.sum(), x.amax(), (x * x).mean()), lambda: (dg.randn(300, 70),))
 
@@ -137,7 +143,7 @@ PATTERNS = {
     "softmax_last": _softmax(-1), "softmax_dim1": _softmax(1),
     "layer_norm": _layer_norm(), "cross_entropy": _cross_entropy(),
     "gelu_tanh_sigmoid": _gelu_chain(), "strided_inputs": _strided(),
-    "full_reduction": _full_reduction(),
+    "full_reduction": _full_reduction(), "copy_sum_to_size": _copies_and_sum_to_size(),
 }
 
 
