@@ -404,6 +404,9 @@ def _weight_name(label: str, taken: set[str]) -> str:
 # Unifying traces: fit differing ints as polynomials of the dims
 # ----------------------------------------------------------------------------------------------
 
+_IDENTITY_ATTRS = ("cond_id", "loop_id")
+
+
 class _Unifier:
     def __init__(self, traces: list[_Trace], points, varying):
         self.traces = traces
@@ -470,7 +473,10 @@ class _Unifier:
                                           else f"{where} {k}") for k in first}
                 finally:
                     self.offsets.pop()
-            return {k: self.unify([x[k] for x in items], _child(where, k, first, self.offsets))
+            # cond_id / loop_id name one control-flow call (a fresh counter per trace), not a
+            # size: keep the first trace's value (graph_file renumbers them on load anyway).
+            return {k: first[k] if k in _IDENTITY_ATTRS else
+                    self.unify([x[k] for x in items], _child(where, k, first, self.offsets))
                     for k in first}
         raise self.structure_error(items, where)
 

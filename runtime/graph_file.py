@@ -528,15 +528,24 @@ class Decoder:
                 _fail(f"{w}: the constant has {math.prod(v.shape)} elements (limit "
                       f"{MAX_FULL_ELEMENTS})")
         elif op == "cond":
-            if set(attrs) != {"true_graph", "false_graph", "n_operands", "n_true"} or not all(
-                    isinstance(attrs[k], Graph) for k in ("true_graph", "false_graph")) or not (
-                    _is_int(attrs["n_operands"]) and _is_int(attrs["n_true"])):
-                _fail(f"{w}: a cond needs true_graph, false_graph, n_operands, n_true")
-            k, nt = attrs["n_operands"], attrs["n_true"]
+            base = {"true_graph", "false_graph", "n_operands", "n_true"}
+            if set(attrs) == base:
+                # Written before cond could return several tensors: one output, index 0.
+                attrs["index"], attrs["cond_id"] = 0, 0
+            need = base | {"index", "cond_id"}
+            if set(attrs) != need or not all(
+                    isinstance(attrs[k], Graph) for k in ("true_graph", "false_graph")) or not all(
+                    _is_int(attrs[k]) for k in ("n_operands", "n_true", "index", "cond_id")):
+                _fail(f"{w}: a cond needs {sorted(need)}")
+            k, nt, idx = attrs["n_operands"], attrs["n_true"], attrs["index"]
             tg, fg = attrs["true_graph"], attrs["false_graph"]
+            from compiler.control_flow import _loop_ids
+            # fresh process-wide ids, as for while_loop below
+            attrs["cond_id"] = self.loop_map.setdefault(("cond", attrs["cond_id"]),
+                                                        next(_loop_ids))
             if not (0 <= k and 0 <= nt and 1 + k + nt <= len(ins)
                     and len(tg.inputs) == k + nt and len(fg.inputs) == len(ins) - 1 - nt
-                    and len(tg.outputs) == 1 and len(fg.outputs) == 1):
+                    and len(tg.outputs) == len(fg.outputs) and 0 <= idx < len(tg.outputs)):
                 _fail(f"{w}: operand counts do not match its branch graphs")
         elif op == "while_loop":
             need = {"cond_graph", "body_graph", "n_carried", "n_cond", "index", "loop_id"}
