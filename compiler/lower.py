@@ -393,6 +393,10 @@ def _axes_for(shape: tuple, layout: str, g: _Group, order) -> tuple:
     lead = len(target) - len(shape)
     axis_of_full = {}
     for i, s in enumerate(shape):
+        if lead + i < 0:
+            # A size-1 dim kept by a reduction (sum_to_size (1, 2) -> (1,) reduces both
+            # domain dims): it maps to no domain dim.
+            continue
         fd = target[lead + i]
         if not (s == 1 and g.full[fd] != 1):
             axis_of_full[fd] = i
