@@ -83,10 +83,27 @@ def apply(op: Op, *inputs, **attrs):
     if tracer is not None:
         return tracer(op, inputs, attrs)
     Tensor = _Tensor
-    if len(inputs) == 1:
+    n = len(inputs)
+    if n == 1:
         x = inputs[0]
         if isinstance(x, Tensor) and type(x._data) is _ndarray:
             return _apply_one(op, x, attrs)
+    elif n == 2:
+        x, y = inputs
+        if isinstance(x, Tensor) and isinstance(y, Tensor):
+            a, b = x._data, y._data
+            # Two CPU tensors of one dtype: promotion has nothing to do (unless the op turns
+            # integers into floats).
+            if type(a) is _ndarray and type(b) is _ndarray and a.dtype is b.dtype and a.ndim \
+                    and b.ndim and (op.dtype_rule != "float" or a.dtype.kind == "f"):
+                return _apply_two(op, x, y, a, b, attrs)
+        elif isinstance(x, Tensor) and (type(y) is float or type(y) is int) and \
+                op.dtype_rule != "promote_tail":
+            a = x._data
+            # A float CPU tensor and a Python number: the tensor's dtype wins (numpy's weak
+            # scalars agree), so there is nothing to promote.
+            if type(a) is _ndarray and a.dtype.kind == "f" and a.ndim:
+                return _apply_two(op, x, y, a, y, attrs)
     arrays = []
     sig = []
     xp = np
@@ -192,6 +209,27 @@ def _apply_one(op: Op, x, attrs):
         k = out.dtype.kind
         if k == "f" or k == "V":
             _Node(op, (x,), attrs, result)
+    return result
+
+
+def _apply_two(op: Op, x, y, a, b, attrs):
+    """`apply` for two CPU tensors of the same dtype (the dtype rules are the identity here)."""
+    try:
+        out = op.eager(np, a, b, **attrs)
+    except (ValueError, IndexError) as e:
+        if op.kind.is_elementwise:
+            raise _shape_error(op, (x, y), e) from None
+        raise
+    if type(out) is not _ndarray:
+        out = np.asarray(out)
+    result = _wrap(out)
+    if op.is_view and out.base is not None and np.may_share_memory(out, a):
+        result._vc = x._vc
+        result._base = x._base if x._base is not None else x
+    if (x._rg or getattr(y, "_rg", False)) and state.grad_enabled and op.differentiable:
+        k = out.dtype.kind
+        if k == "f" or k == "V":
+            _Node(op, (x, y), attrs, result)
     return result
 
 

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from .._dispatch import state
+from .._device import get_array_module
 from .._tensor import Tensor, _wrap
 from .graph import AccumulateGrad, Node, run_backward
 
@@ -99,7 +100,8 @@ def _make_grads(outputs, grad_outputs, create_graph):
                     f"grad can be implicitly created only for scalar outputs (got an output of "
                     f"shape {tuple(out.shape)}); pass gradient= (e.g. torch.ones_like(out)) or "
                     "reduce the output with .sum() first")
-            g = ops.ones_like(out)
+            d = out._data
+            g = _wrap(get_array_module(d).ones(d.shape, d.dtype))
         elif not isinstance(g, Tensor):
             g = ops.tensor(g, dtype=out.dtype, device=out.device)
         elif tuple(g.shape) != tuple(out.shape):
