@@ -60,8 +60,8 @@ def bench_dyngraph():
         t1 = time.perf_counter()
         cf(*args)                                   # first compiled run: passes + interpreter
         t2 = time.perf_counter()
-        cached = _timeit(lambda: cf(*args), 20)
-        eager = _timeit(lambda: fn(*args), 20)
+        cached = _timeit(lambda cf=cf, args=args: cf(*args), 20)
+        eager = _timeit(lambda fn=fn, args=args: fn(*args), 20)
         rows.append((name, t1 - t0, t2 - t1, cached, eager))
         for p in model.parameters():
             p.grad = None

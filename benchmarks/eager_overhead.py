@@ -66,12 +66,12 @@ def tiny_ops():
             tb = torch.tensor(b_np, requires_grad=rg)
             tm = torch.tensor(m_np, requires_grad=rg)
         sfx = " (requires_grad)" if rg else ""
-        cases = [
-            ("add", lambda: a + b, lambda: a_np + b_np, lambda: ta + tb),
-            ("mul", lambda: a * b, lambda: a_np * b_np, lambda: ta * tb),
-            ("matmul 4x4", lambda: m @ m, lambda: m_np @ m_np, lambda: tm @ tm),
-            ("sum", lambda: a.sum(), lambda: a_np.sum(), lambda: ta.sum()),
-            ("relu", lambda: a.relu(), lambda: np.maximum(a_np, 0), lambda: ta.relu()),
+        cases = [  # default arguments bind this iteration's tensors
+            ("add", lambda a=a, b=b: a + b, lambda: a_np + b_np, lambda ta=ta, tb=tb: ta + tb),
+            ("mul", lambda a=a, b=b: a * b, lambda: a_np * b_np, lambda ta=ta, tb=tb: ta * tb),
+            ("matmul 4x4", lambda m=m: m @ m, lambda: m_np @ m_np, lambda tm=tm: tm @ tm),
+            ("sum", lambda a=a: a.sum(), lambda: a_np.sum(), lambda ta=ta: ta.sum()),
+            ("relu", lambda a=a: a.relu(), lambda: np.maximum(a_np, 0), lambda ta=ta: ta.relu()),
         ]
         for name, f_dg, f_np, f_t in cases:
             row(name + sfx, bench(f_dg), bench(f_np), bench(f_t) if torch is not None else None)

@@ -71,7 +71,7 @@ def __getattr__(name):
 
 
 def save(obj, f, **kwargs) -> None:
-    """Save tensors, state dicts and nested containers without pickle (see dyngraph.serialization)."""
+    """Save tensors, state dicts and nested containers without pickle (dyngraph.serialization)."""
     from .serialization import save as _save
     _save(obj, f, **kwargs)
 

@@ -8,7 +8,7 @@ __all__ = ["device", "get_array_module", "cuda_available"]
 
 
 class device:
-    """A device: `dyngraph.device("cpu")`, `device("cuda")`, `device("cuda:1")`, `device("cuda", 1)`."""
+    """A device: `device("cpu")`, `device("cuda")`, `device("cuda:1")`, `device("cuda", 1)`."""
 
     __slots__ = ("type", "index")
 

@@ -1,9 +1,13 @@
 """`apply`: the one choke point every tensor operation goes through.
 
-Outside a trace it promotes dtypes, checks devices, runs the op's eager rule and, when grad mode is on
-and an input requires grad, records an autograd `Node`. Inside `dyngraph.compile` tracing, the tracer
-installed in `state.tracer` receives the call instead and records an IR node. Nothing else decides how
-an op runs.
+Outside a trace it promotes dtypes, checks devices, runs the op's eager rule and, when grad mode is
+on and an input requires grad, records an autograd `Node`. Inside `dyngraph.compile` tracing, the
+tracer installed in `state.tracer` receives the call instead and records an IR node. Nothing else
+decides how an op runs.
+
+The common calls (one CPU tensor; two CPU tensors of one dtype; a float tensor and a Python number)
+take shortcuts (`_apply_one`, `_apply_two`, `apply_binary`) that skip promotion work which could
+not change anything; they give exactly what the general path gives, and the test suite runs both.
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ class Tensor:
         return self
 
     def register_hook(self, hook):
-        """Call `hook(grad)` when the gradient for this tensor is computed; it may return a new one."""
+        """Call `hook(grad)` when this tensor's gradient is computed; it may return a new one."""
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is None:

@@ -1,7 +1,8 @@
 """An LSTM part-of-speech tagger on a small made-up corpus, with sentences of different lengths.
 
 Shows embeddings, a bidirectional LSTM over padded batches, per-token cross-entropy that ignores
-padding (ignore_index), and inference on sentences of any length. Run: python examples/lstm_tagger.py
+padding (ignore_index), and inference on sentences of any length.
+Run: python examples/lstm_tagger.py
 """
 
 from __future__ import annotations

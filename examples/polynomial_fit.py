@@ -18,7 +18,7 @@ y = dg.sin(x)
 def with_tensors(steps=2000, lr=1e-6):
     """Forward and backward passes written by hand with tensor ops."""
     a, b, c, d = dg.randn(()), dg.randn(()), dg.randn(()), dg.randn(())
-    for t in range(steps):
+    for _ in range(steps):
         y_pred = a + b * x + c * x ** 2 + d * x ** 3
         loss = (y_pred - y).pow(2).sum().item()
         grad_y_pred = 2.0 * (y_pred - y)
@@ -32,7 +32,7 @@ def with_tensors(steps=2000, lr=1e-6):
 def with_autograd(steps=2000, lr=1e-6):
     """Autograd computes the gradients; updates run under no_grad."""
     a, b, c, d = (dg.randn((), requires_grad=True) for _ in range(4))
-    for t in range(steps):
+    for _ in range(steps):
         y_pred = a + b * x + c * x ** 2 + d * x ** 3
         loss = (y_pred - y).pow(2).sum()
         loss.backward()
@@ -49,7 +49,7 @@ def with_nn(steps=2000, lr=1e-6):
     xx = x.unsqueeze(-1).pow(dg.tensor([1, 2, 3]))
     model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1))
     loss_fn = nn.MSELoss(reduction="sum")
-    for t in range(steps):
+    for _ in range(steps):
         loss = loss_fn(model(xx), y)
         model.zero_grad()
         loss.backward()
@@ -67,7 +67,7 @@ def with_optim(steps=2000, lr=1e-3):
     model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1))
     loss_fn = nn.MSELoss(reduction="sum")
     opt = dg.optim.RMSprop(model.parameters(), lr=lr)
-    for t in range(steps):
+    for _ in range(steps):
         loss = loss_fn(model(xx), y)
         opt.zero_grad()
         loss.backward()

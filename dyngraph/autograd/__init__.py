@@ -273,7 +273,8 @@ class _FunctionNode(Node):
         tensor_grads = [g for g, is_t in zip(grads, self.fctx._tensor_mask) if is_t]
         if len(grads) != len(self.fctx._tensor_mask):
             raise RuntimeError(
-                f"function {self.fn_cls.__name__}Backward returned an incorrect number of gradients "
+                f"function {self.fn_cls.__name__}Backward returned an incorrect number of "
+                f"gradients "
                 f"(expected {len(self.fctx._tensor_mask)}, got {len(grads)})")
         return tuple(tensor_grads)
 

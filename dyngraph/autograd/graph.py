@@ -1,4 +1,4 @@
-"""The dynamic autograd tape: one `Node` per recorded op, and `backward` as a reverse topological walk.
+"""The dynamic autograd tape: a `Node` per recorded op, `backward` as a reverse topological walk.
 
 Each op call that needs a gradient creates a `Node` holding the op, its attributes, the tensors its
 gradient rule reads (checked against in-place changes through version counters) and edges

@@ -60,7 +60,7 @@ def write_out(result: Tensor, out: Tensor | None, opname: str) -> Tensor:
         raise RuntimeError(
             f"{opname}(): functions with out=... arguments don't support automatic "
             "differentiation, but one of the arguments requires grad.")
-    if not D.promote_types(result.dtype, out.dtype) is out.dtype and \
+    if D.promote_types(result.dtype, out.dtype) is not out.dtype and \
             result.dtype._category > out.dtype._category:
         raise RuntimeError(
             f"{opname}(): result type {result.dtype.name} can't be cast to the desired output "

@@ -1,4 +1,4 @@
-"""Render the op table as Markdown: `python -m dyngraph.ops.table` (used for docs/architecture.md)."""
+"""Render the op table as Markdown: `python -m dyngraph.ops.table` (for docs/architecture.md)."""
 
 from __future__ import annotations
 
