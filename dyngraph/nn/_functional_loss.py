@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from .. import _dispatch
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..ops import as_tensor, broadcast_shapes, gather, log_softmax, where
@@ -261,6 +262,20 @@ def _check_class_target(name: str, input: Tensor, target: Tensor, weight) -> int
 
 
 def _check_bounds(name: str, target: Tensor, n_classes: int, ignore_index: int) -> None:
+    """Raise IndexError for a class index outside [0, n_classes) that is not ignore_index.
+
+    Under `dyngraph.compile` tracing the check reads the traced call's concrete array directly,
+    recording no op: a `.bool()` would split the compiled step into two graphs. Later compiled
+    calls rely on gather's own bounds check (a RuntimeError naming gather and the index).
+    """
+    if _dispatch.state.tracer is not None:
+        t = target._data
+        bad = ((t < 0) | (t >= n_classes)) & (t != ignore_index)
+        if bool(bad.any()):
+            raise IndexError(f"Target {int(t[bad].reshape(-1)[0])} is out of bounds. ({name}: "
+                             f"class indices must be in [0, {n_classes}) or equal "
+                             f"ignore_index={ignore_index})")
+        return
     bad = ((target < 0) | (target >= n_classes)) & (target != ignore_index)
     if bool(bad.any()):
         first = int(target[bad].reshape(-1)[0].item())

@@ -158,6 +158,8 @@ def test_compiled_training_step_matches_eager_for_50_steps(opt_name):
     calls = native.STATS["calls"]
     for _ in range(50):
         _close(float(compiled(x, y)), float(eager(x, y)), rtol=1e-4, atol=1e-5)
-    assert native.STATS["calls"] >= calls + 2 * 45      # forward segments ran natively
+    assert native.STATS["calls"] >= calls + 45          # the step ran natively
+    # cross_entropy's bounds check does not split the step (one graph, no break)
+    assert not compiled.explain().breaks
     for p, q in zip(m1.parameters(), m2.parameters()):
         _close(p.detach().numpy(), q.detach().numpy(), rtol=1e-3, atol=1e-4)
