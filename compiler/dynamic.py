@@ -28,9 +28,10 @@ import sys
 
 import numpy as np
 
-from .ir import Graph, Sym, SymExpr, Value
+from .ir import Graph, Sym, SymExpr, Value, subst_syms
 
-__all__ = ["Specialize", "SymSize", "fit_size", "plan_dynamic", "unify_traces", "track_sizes"]
+__all__ = ["Specialize", "SymSize", "SizeCheck", "fit_size", "plan_dynamic", "unify_traces",
+           "track_sizes", "agree_traces"]
 
 
 class Specialize(Exception):
@@ -330,17 +331,21 @@ def unify_graph(ga: Graph, gb: Graph, syms: dict, mapping: dict) -> None:
         raise Specialize("the graph outputs differ between the traces")
 
 
-def unify_traces(ta, tb, plan: dict) -> dict:
+def unify_traces(ta, tb, plan: dict, check=None) -> dict:
     """Turn trace `tb` into one symbolic trace covering `ta` too; returns the symbolic dims.
 
-    Raises `Specialize` (with the reason) when the two cannot share a graph; `tb` is then left
-    as it was (a static trace).
+    `check(tb, plan, sym_dims)` (a `SizeCheck`) then verifies the symbolic trace against a
+    third trace at other sizes. Raises `Specialize` (with the reason) when the traces cannot
+    share a graph or the check disagrees; `tb` is then left as it was (a static trace).
     """
     graphs = [tb.graph] + [p.graph for _, p in tb.backward]
     saved = [(v, v.shape) for g in graphs for v in g.inputs] + [
         (n, (list(n.inputs), n.attrs, n.out.shape)) for g in graphs for n in g.nodes]
     try:
-        return _unify_traces(ta, tb, plan)
+        sym_dims = _unify_traces(ta, tb, plan)
+        if check is not None:
+            check(tb, plan, sym_dims)
+        return sym_dims
     except Specialize:
         for obj, old in saved:
             if isinstance(obj, Value):
@@ -432,33 +437,54 @@ def first_call_attempts(args, kwargs, dynamic) -> list[dict]:
 
 
 def shadow_arguments(args, kwargs, attempt: dict):
-    """Arguments for a shadow trace: each chosen dim of size n grows to n + 1 (equal sizes stay
-    equal), filled by repeating the tensor's own values (indices stay valid). Returns (args,
-    kwargs, plan) with the plan's syms, exprs and labels (dims are filled after the trace)."""
-    from dyngraph._tensor import _wrap
-    args, kwargs = list(args), dict(kwargs)
+    """Arguments for a shadow trace: each chosen dim of size n grows to n + 1 + 2*i for the
+    i-th distinct size (equal sizes stay equal, different sizes grow differently, so a number
+    that tracks one size is not mistaken for another), filled by repeating the tensor's own
+    values (indices stay valid). Returns (args, kwargs, plan) with the plan's syms, exprs and
+    labels (dims are filled after the trace)."""
     syms, by_size, exprs, labels = {}, {}, {}, {}
     for expr, (t, dims) in attempt.items():
-        arr = t._data
-        xp = np if type(arr) is np.ndarray else __import__("cupy")
         for d in dims:
-            n = arr.shape[d]
-            name = by_size.get(n)
-            if name is None:
-                name = by_size[n] = f"s{len(syms)}"
-                syms[name] = (n + 1, n)          # (shadow, real)
-                exprs[name] = f"{expr}._data.shape[{d}]"
-                labels[name] = f"{_label(expr)}.shape[{d}]"
-            arr = xp.take(arr, xp.arange(n + 1) % n, axis=d)
-        new = _wrap(xp.ascontiguousarray(arr) if dims else arr.copy())
-        if t._rg:
-            new.requires_grad_()
+            n = t._data.shape[d]
+            if n not in by_size:
+                by_size[n] = f"s{len(by_size)}"
+                exprs[by_size[n]] = f"{expr}._data.shape[{d}]"
+                labels[by_size[n]] = f"{_label(expr)}.shape[{d}]"
+    taken = set(by_size)
+    for i, (n, name) in enumerate(by_size.items()):
+        m = n + 1 + 2 * i
+        while m in taken:       # a shadow size never equals another real or shadow size
+            m += 1
+        taken.add(m)
+        syms[name] = (m, n)     # (shadow, real)
+    resize = {expr: (t, {d: syms[by_size[t._data.shape[d]]][0] for d in dims})
+              for expr, (t, dims) in attempt.items()}
+    sargs, skw = resized_arguments(args, kwargs, resize)
+    return sargs, skw, {"syms": syms, "exprs": exprs, "labels": labels, "by_size": by_size}
+
+
+def resized_arguments(args, kwargs, resize: dict):
+    """Copies of `args`/`kwargs` where each `resize` entry {expr: (tensor, {dim: size})} is
+    replaced by a tensor with those sizes, filled by repeating its own values along each dim
+    (the same tensor object passed twice stays one object)."""
+    from dyngraph._tensor import _wrap
+    args, kwargs = list(args), dict(kwargs)
+    made: dict = {}
+    for expr, (t, sizes) in resize.items():
+        new = made.get(id(t))
+        if new is None:
+            arr = t._data
+            xp = np if type(arr) is np.ndarray else __import__("cupy")
+            for d, m in sizes.items():
+                arr = xp.take(arr, xp.arange(m) % arr.shape[d], axis=d)
+            new = made[id(t)] = _wrap(xp.ascontiguousarray(arr) if sizes else arr.copy())
+            if t._rg:
+                new.requires_grad_()
         if expr.startswith("a["):
             args[int(expr[2:-1])] = new
         else:
             kwargs[eval(expr[3:-1])] = new
-    return tuple(args), kwargs, {"syms": syms, "exprs": exprs, "labels": labels,
-                                 "by_size": by_size}
+    return tuple(args), kwargs
 
 
 def _label(expr: str) -> str:
@@ -477,10 +503,9 @@ def plan_dims(plan: dict, trace_result, attempt: dict) -> dict:
     return plan
 
 
-@contextlib.contextmanager
-def preserved_state(scan):
-    """Undo what a shadow trace did to reachable state: tensor values, versions, arrays and
-    grads, optimizer state, and every random generator (dyngraph's, Python's, numpy's)."""
+def snapshot_state(scan):
+    """Copies of what a hidden trace could change in reachable state (see `restore_state`):
+    tensor values, versions, arrays and grads, optimizer state, every random generator."""
     import random
 
     from dyngraph.ops import creation
@@ -492,27 +517,292 @@ def preserved_state(scan):
     optims = [(o, dict(o.state), {p: dict(st) for p, st in o.state.items()
                                   if isinstance(st, dict)}) for _, o in scan.optimizers]
     gens = [creation.default_generator] + list(creation._cuda_generators.values())
-    rng = ([g.get_state() for g in gens], random.getstate(), np.random.get_state())
+    rng = (gens, [g.get_state() for g in gens], random.getstate(), np.random.get_state())
+    return tensors, optims, rng
+
+
+def restore_state(snap) -> None:
+    """Put reachable state back as `snapshot_state` found it."""
+    import random
+    tensors, optims, rng = snap
+    for t, arr, copy, vc, g, fn, rg, gdata in tensors:
+        t._data = arr
+        if getattr(arr.flags, "writeable", True):
+            arr[...] = copy
+        t._vc[0], t._grad, t.grad_fn, t._rg = vc, g, fn, rg
+        if gdata is not None:
+            g._data = gdata[0]
+            if getattr(gdata[0].flags, "writeable", True):
+                gdata[0][...] = gdata[1]
+            g._vc[0] = gdata[2]
+    for o, st, inner in optims:
+        o.state.clear()
+        o.state.update(st)
+        for p, d in inner.items():
+            st[p].clear()
+            st[p].update(d)
+    for g, state in zip(rng[0], rng[1]):
+        g.set_state(state)
+    random.setstate(rng[2])
+    np.random.set_state(rng[3])
+
+
+@contextlib.contextmanager
+def preserved_state(scan):
+    """Undo what a shadow trace did to reachable state: tensor values, versions, arrays and
+    grads, optimizer state, and every random generator (dyngraph's, Python's, numpy's)."""
+    snap = snapshot_state(scan)
     try:
         yield
     finally:
-        for t, arr, copy, vc, g, fn, rg, gdata in tensors:
-            t._data = arr
-            if getattr(arr.flags, "writeable", True):
-                arr[...] = copy
-            t._vc[0], t._grad, t.grad_fn, t._rg = vc, g, fn, rg
-            if gdata is not None:
-                g._data = gdata[0]
-                if getattr(gdata[0].flags, "writeable", True):
-                    gdata[0][...] = gdata[1]
-                g._vc[0] = gdata[2]
-        for o, st, inner in optims:
-            o.state.clear()
-            o.state.update(st)
-            for p, d in inner.items():
-                st[p].clear()
-                st[p].update(d)
-        for g, s in zip(gens, rng[0]):
-            g.set_state(s)
-        random.setstate(rng[1])
-        np.random.set_state(rng[2])
+        restore_state(snap)
+
+
+class _quiet:
+    """Silences print() while a hidden trace runs (the real trace prints, once)."""
+
+    def __enter__(self):
+        import builtins
+        self.orig = builtins.print
+        builtins.print = lambda *a, **k: None
+
+    def __exit__(self, *exc):
+        import builtins
+        builtins.print = self.orig
+
+
+# ----- verifying a unified graph with a third trace --------------------------------------------
+#
+# Two traces can agree on `c * s` by coincidence: `var` divides by n - 1, which at (5, 4) and
+# (6, 5) looks exactly like the other dim `s1`; `n // 2 * 2` is `n` at every even n. So every
+# unified graph is checked against a third trace at independent sizes (primes above both traced
+# sizes where the Python size checks allow): every shape, attribute, scalar and constant of the
+# symbolic graph, evaluated at those sizes, must equal what the third trace recorded, or the graph
+# stays static. A number that stays constant over all three sizes and changes later (`n // 64`)
+# is still beyond what three samples can see.
+
+class SizeCheck:
+    """The third trace that verifies a unified graph (`unify_traces(..., check=)`).
+
+    Use `tracking(tracer, reference, plan)` as the real trace's context (it records the state
+    the call started from, so the third trace runs from the same state: a first optimizer step
+    stays a first step), then pass the object to `unify_traces`.
+    """
+
+    def __init__(self, fn, args, kwargs, *, self_obj=None, fullgraph=False, recompute=True):
+        self.fn, self.args, self.kwargs, self.self_obj = fn, args, kwargs, self_obj
+        self.fullgraph, self.recompute = fullgraph, recompute
+        self.before = None
+
+    @contextlib.contextmanager
+    def tracking(self, tracer, reference, plan):
+        """`track_sizes`, plus a snapshot of the state the real call starts from."""
+        self.before = snapshot_state(tracer.scan)
+        with track_sizes(tracer, reference, plan):
+            yield
+
+    def __call__(self, tb, plan: dict, sym_dims: dict) -> None:
+        """Trace at third sizes and compare with the symbolic trace `tb`; raise `Specialize`."""
+        from .sources import scan_roots
+        from .trace import trace
+        resize = {}
+        for name, where in sym_dims.items():
+            for i, d in where:
+                expr = tb.input_sources[i].expr
+                if not _is_argument(expr):
+                    raise Specialize(f"{plan['labels'][name]}: {tb.input_sources[i].label} is "
+                                     "not an argument, so no third trace at other sizes can "
+                                     "verify the symbolic graph")
+                t = tb.input_tensors[i]
+                resize.setdefault(expr, (t, {}))[1][d] = name
+        sizes = _third_sizes(plan, tb, resize, self.args, self.kwargs)
+        what = ", ".join(f"{plan['labels'][n]} = {m}" for n, m in sizes.items())
+        with preserved_state(tb.scan), _quiet():
+            if self.before is not None:
+                restore_state(self.before)       # the state the real call started from
+            cargs, ckw = resized_arguments(self.args, self.kwargs, {
+                e: (t, {d: sizes[n] for d, n in ds.items()}) for e, (t, ds) in resize.items()})
+            try:
+                scan = scan_roots(self.fn, cargs, ckw, self.self_obj)
+                tc = trace(self.fn, cargs, ckw, scan, fullgraph=self.fullgraph,
+                           recompute=self.recompute)
+            except Exception as e:   # noqa: BLE001 - incl. GraphBreakError: the graph is unverified
+                raise Specialize(f"a third trace at other sizes ({what}) failed: "
+                                 f"{type(e).__name__}: {e}") from None
+        if tc.poisoned is not None:
+            raise Specialize(f"a third trace at other sizes ({what}) runs eagerly: {tc.poisoned}")
+        try:
+            agree_traces(tb, tc, sizes)
+        except Specialize as e:
+            raise Specialize(f"a third trace at other sizes ({what}) disagrees with the symbolic "
+                             f"graph: {e}") from None
+
+
+def _is_argument(expr: str) -> bool:
+    return (expr.startswith("a[") or expr.startswith("kw[")) and expr.endswith("]") and \
+        expr.count("[") == 1
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % k for k in range(2, int(n ** 0.5) + 1))
+
+
+def _third_sizes(plan, tb, resize, args, kwargs) -> dict:
+    """Sizes for the third trace: different from every traced size and from each other, primes
+    above the traced sizes first (no divisor coincides), satisfying the trace's size checks."""
+    taken = {n for pair in plan["syms"].values() for n in pair}
+    cands = {}
+    for name, (a, b) in plan["syms"].items():
+        hi = max(a, b)
+        above = [m for m in range(hi + 1, 2 * hi + 8) if _is_prime(m) and m not in taken][:3]
+        rest = sorted((m for m in range(2, 2 * hi + 8) if m not in taken and m not in above),
+                      key=lambda m: (not _is_prime(m), abs(m - hi)))
+        cands[name] = above + rest
+    guards = [g for g, _ in tb.size_guards]
+    for r in range(max(len(c) for c in cands.values())):
+        sizes, used = {}, set()
+        for name, c in cands.items():
+            m = next((m for m in c[min(r, len(c) - 1):] if m not in used), None)
+            if m is None:
+                break
+            sizes[name] = m
+            used.add(m)
+        if len(sizes) == len(cands) and _guards_hold(guards, sizes, resize, args, kwargs, tb):
+            return sizes
+    raise Specialize("no third set of sizes satisfies the size checks "
+                     f"({'; '.join(t for _, t in tb.size_guards)}), so the symbolic graph "
+                     "cannot be verified")
+
+
+def _guards_hold(guards, sizes, resize, args, kwargs, tb) -> bool:
+    """Whether the size checks hold at `sizes` (evaluated on shape-only stand-ins)."""
+    import types
+    if not guards:
+        return True
+    stand_in = {}
+    for expr, (t, ds) in resize.items():
+        shape = list(t._data.shape)
+        for d, name in ds.items():
+            shape[d] = sizes[name]
+        stand_in[expr] = types.SimpleNamespace(_data=types.SimpleNamespace(shape=tuple(shape)))
+    a, kw = list(args), dict(kwargs)
+    for expr, obj in stand_in.items():
+        if expr.startswith("a["):
+            a[int(expr[2:-1])] = obj
+        else:
+            kw[eval(expr[3:-1])] = obj
+    ns = dict(tb.scan.bindings, a=tuple(a), kw=kw)
+    try:
+        return all(eval(g, ns) for g in guards)
+    except Exception:   # noqa: BLE001 - a check that cannot be evaluated does not hold
+        return False
+
+
+def _agree(x, y, sizes: dict, mapping: dict, where: str) -> None:
+    """Raise `Specialize` unless symbolic `x` evaluated at `sizes` is what a trace recorded, `y`."""
+    if isinstance(x, Value) or isinstance(y, Value):
+        if not (isinstance(x, Value) and isinstance(y, Value)) or mapping.get(x.id) is not y:
+            raise Specialize(f"{where}: the dataflow differs")
+    elif isinstance(x, (Sym, SymExpr)):
+        want = subst_syms(x, sizes)
+        if isinstance(y, bool) or not isinstance(y, int) or int(y) != want:
+            raise Specialize(f"{where}: {x} gives {want}, the trace has {y!r}")
+    elif isinstance(x, (tuple, list)) and type(x) is type(y):
+        if len(x) != len(y):
+            raise Specialize(f"{where}: {len(x)} items vs {len(y)}")
+        for p, q in zip(x, y):
+            _agree(p, q, sizes, mapping, where)
+    elif isinstance(x, dict) and isinstance(y, dict):
+        if x.keys() != y.keys():
+            raise Specialize(f"{where}: different attributes")
+        for k in x:
+            _agree(x[k], y[k], sizes, mapping, f"{where} {k}=")
+    elif isinstance(x, slice) and isinstance(y, slice):
+        _agree((x.start, x.stop, x.step), (y.start, y.stop, y.step), sizes, mapping, where)
+    elif isinstance(x, Graph) and isinstance(y, Graph):
+        if x.text() != y.text():
+            raise Specialize(f"{where}: a subgraph depends on the size")
+    elif isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        if not (type(x) is type(y) and x.shape == y.shape and x.dtype == y.dtype and
+                np.array_equal(x, y, equal_nan=True)):
+            raise Specialize(f"{where}: an array attribute depends on the size")
+    elif isinstance(x, int) and not isinstance(x, bool):
+        if isinstance(y, bool) or not isinstance(y, int) or int(x) != int(y):
+            raise Specialize(f"{where}: {int(x)} (a constant in the graph) -> {y!r}")
+    elif type(x) is not type(y) or x != y:
+        raise Specialize(f"{where}: {x!r} -> {y!r}")
+
+
+def _agree_constant(nb, nc, sizes: dict, where: str) -> None:
+    want, got = nb.attrs, nc.attrs.get("value")
+    if got is None:
+        raise Specialize(f"{where}: unknown constant")
+    if "value" in want:
+        v = want["value"]
+        ok = v.shape == got.shape and v.dtype == got.dtype and \
+            np.array_equal(v, got, equal_nan=True)
+    elif "arange" in want:
+        n = subst_syms(want["arange"], sizes)
+        ok = got.dtype == want["dtype"] and np.array_equal(got, np.arange(n))
+    else:
+        shape = subst_syms(want["shape"], sizes)
+        ok = got.dtype == want["dtype"] and tuple(got.shape) == tuple(shape) and \
+            bool(np.all(got == want["fill"]))
+    if not ok:
+        raise Specialize(f"{where}: the constant differs")
+
+
+def agree_graph(gb: Graph, gc: Graph, sizes: dict, mapping: dict) -> None:
+    """Check symbolic graph `gb` against `gc`, traced at `sizes`; raise `Specialize`."""
+    if len(gb.nodes) != len(gc.nodes):
+        raise Specialize(f"{len(gb.nodes)} ops vs {len(gc.nodes)} (Python control flow "
+                         "depends on the size)")
+    for i, (nb, nc) in enumerate(zip(gb.nodes, gc.nodes)):
+        where = f"op {i} ({nb.op})"
+        if nb.op != nc.op or nb.compute_dtype is not nc.compute_dtype or \
+                nb.out.dtype is not nc.out.dtype or len(nb.inputs) != len(nc.inputs):
+            raise Specialize(f"{where}: the traces differ ({nb.op} vs {nc.op})")
+        if nb.op == "constant":
+            _agree_constant(nb, nc, sizes, where)
+        else:
+            _agree(list(nb.inputs), list(nc.inputs), sizes, mapping, where)
+            _agree(nb.attrs, nc.attrs, sizes, mapping, where)
+        _agree(tuple(nb.out.shape), tuple(nc.out.shape), sizes, mapping, f"{where} result shape")
+        mapping[nb.out.id] = nc.out
+    if len(gb.outputs) != len(gc.outputs) or any(
+            mapping.get(x.id) is not y for x, y in zip(gb.outputs, gc.outputs)):
+        raise Specialize("the graph outputs differ")
+
+
+def agree_traces(tb, tc, sizes: dict) -> None:
+    """Check the unified trace `tb` against trace `tc` made at `sizes`; raise `Specialize`."""
+    if [s.expr for s in tb.input_sources] != [s.expr for s in tc.input_sources]:
+        raise Specialize("the traces read different inputs")
+    mapping: dict = {}
+    for s, vb, vc in zip(tb.input_sources, tb.graph.inputs, tc.graph.inputs):
+        _agree(tuple(vb.shape), tuple(vc.shape), sizes, mapping, f"input {s.label} shape")
+        mapping[vb.id] = vc
+    if [(x.pos, x.kind, x.key) for x in tb.breaks] != [(y.pos, y.kind, y.key) for y in tc.breaks]:
+        raise Specialize("a value read into Python (a graph break) depends on the size")
+    agree_graph(tb.graph, tc.graph, sizes, mapping)
+    try:
+        same_spec = tb.out_spec == tc.out_spec
+    except Exception:   # noqa: BLE001 - arrays and odd objects in the returned structure
+        same_spec = False
+    if not same_spec or tb.n_outputs != tc.n_outputs:
+        raise Specialize("the function returns a Python value that depends on the size")
+    if [(w.kind, w.source.expr, w.extra) for w in tb.writebacks] != \
+            [(w.kind, w.source.expr, w.extra) for w in tc.writebacks]:
+        raise Specialize("the state the function writes differs")
+    if [i for i, _ in tb.backward] != [i for i, _ in tc.backward]:
+        raise Specialize("the outputs that need a backward graph differ")
+    for (_, pb), (_, pc) in zip(tb.backward, tc.backward):
+        if len(pb.graph.inputs) != len(pc.graph.inputs) or pb.has_grad != pc.has_grad:
+            raise Specialize("the backward graphs differ")
+        local: dict = {}
+        for vb, vc in zip(pb.graph.inputs, pc.graph.inputs):
+            _agree(tuple(vb.shape), tuple(vc.shape), sizes, local, "backward input shape")
+            local[vb.id] = vc
+        agree_graph(pb.graph, pc.graph, sizes, local)
+        if any(mapping.get(x.id) is not y for x, y in zip(pb.saved, pc.saved)):
+            raise Specialize("the saved values of the backward graphs differ")

@@ -434,17 +434,19 @@ class CompiledFunction:
                        attempt=None):
         """Trace against `base`'s trace (or a shadow `reference` trace); one symbolic entry
         replaces it (or is added) when the two unify, else the new trace stays static."""
-        from compiler.dynamic import Specialize, plan_dims, track_sizes, unify_traces
+        from compiler.dynamic import SizeCheck, Specialize, plan_dims, unify_traces
         ref = reference if reference is not None else base.trace
         dims = ", ".join(f"{plan['labels'][n]} ({a} -> {b})"
                          for n, (a, b) in plan["syms"].items())
-        tr = self._trace(args, kwargs, context=lambda tracer: track_sizes(tracer, ref, plan))
+        check = SizeCheck(self.fn, args, kwargs, self_obj=self.self_obj, fullgraph=self.fullgraph,
+                          recompute=bool(self.options.get("recompute", True)))
+        tr = self._trace(args, kwargs, context=lambda tracer: check.tracking(tracer, ref, plan))
         try:
             if tr.poisoned is not None:
                 raise Specialize(f"the new trace runs eagerly: {tr.poisoned}")
             if attempt is not None:
                 plan_dims(plan, tr, attempt)
-            sym_dims = unify_traces(ref, tr, plan)
+            sym_dims = unify_traces(ref, tr, plan, check=check)
         except Specialize as e:
             self.events.append(f"dynamic: {dims} stays static: {e}")
             logs.log("recompiles", lambda: f"{self._name()}: {dims} stays static: {e}")
