@@ -36,9 +36,20 @@ def _(ctx, g):
     # Inputs are at least 2-D here (the public function reshapes 1-D operands); batch dims that
     # were broadcast are summed back by the engine.
     a, b = ctx.inputs
-    ga = apply(matmul_op, g, b.mT) if a._rg else None
-    gb = apply(matmul_op, a.mT, g) if b._rg else None
+    ga = gb = None
+    # Each gradient takes its input's memory layout: a transposed (F-ordered) operand, such as
+    # the weight view in `x @ W.t()`, gets (g^T-form)^T, which is C-ordered once the view's own
+    # gradient transposes it back. Parameters then receive C-ordered gradients with no copy.
+    if a._rg:
+        ga = apply(matmul_op, b, g.mT).mT if _f_ordered(a) else apply(matmul_op, g, b.mT)
+    if b._rg:
+        gb = apply(matmul_op, g.mT, a).mT if _f_ordered(b) else apply(matmul_op, a.mT, g)
     return ga, gb
+
+
+def _f_ordered(t) -> bool:
+    d = t._data
+    return d.ndim == 2 and not d.flags.c_contiguous and d.flags.f_contiguous
 
 
 def _mm_error(name, a, b):
