@@ -30,8 +30,8 @@ from dyngraph.ops.registry import OPS, OpKind
 from .ir import Graph, Value
 from .kernel_ir import DTYPES, RUNTIME, Access, KernelBuilder, ReduceKind
 
-__all__ = ["lower", "Plan", "KernelStep", "ExternStep", "NodeStep", "LOWERING",
-           "lowering_of"]
+__all__ = ["lower", "transpose_gemm_outputs", "Plan", "KernelStep", "ExternStep", "NodeStep",
+           "LOWERING", "lowering_of"]
 
 _FLOAT_ONLY = {"exp", "exp2", "expm1", "log", "log2", "log1p", "log10", "reciprocal", "sqrt",
                "rsqrt", "sin", "cos", "tan", "sinh", "cosh", "asin", "acos", "atan", "asinh",
@@ -552,8 +552,50 @@ def _emit(kb: KernelBuilder, n, arg) -> int:
 
 # ----- the plan --------------------------------------------------------------------------------
 
+def _is_transpose(node) -> bool:
+    return node is not None and node.op == "permute" and tuple(node.attrs["dims"]) == (1, 0)
+
+
+def transpose_gemm_outputs(graph: Graph) -> bool:
+    """Rewrite `permute(matmul(a, b), (1, 0))` as `matmul(b.T, a.T)` when the transpose is the
+    product's only reader; returns whether anything changed.
+
+    A Linear weight's gradient is `(x.T @ g).T`: computed as written, the GEMM fills a
+    (in, out) array and the optimizer's update reads it transposed, a strided inner loop that
+    does not vectorise (measured: 1.4 ms of a 4.5 ms batch-8 MLP step). `g.T @ x` lands in the
+    weight's own layout; the operand transposes are BLAS flags, not copies.
+    """
+    users = graph.users()
+    outputs = {v.id for v in graph.outputs}
+    changed = False
+    i = 0
+    while i < len(graph.nodes):
+        node = graph.nodes[i]
+        mm = node.inputs[0].node if _is_transpose(node) else None
+        if mm is None or mm.op != "matmul" or mm.out.id in outputs or \
+                len(users.get(mm.out.id, ())) != 1 or \
+                any(not isinstance(x, Value) or x.ndim != 2 for x in mm.inputs):
+            i += 1
+            continue
+        operands = []
+        for x in reversed(mm.inputs):       # (a @ b).T = b.T @ a.T
+            if _is_transpose(x.node):
+                operands.append(x.node.inputs[0])
+            else:
+                operands.append(graph.add_node("permute", [x], {"dims": (1, 0)},
+                                               x.shape[::-1], x.dtype, x.device, index=i))
+                i += 1
+        node.op, node.inputs, node.attrs = "matmul", operands, {}
+        node.compute_dtype = mm.compute_dtype
+        graph.nodes.remove(mm)
+        users = graph.users()
+        changed = True
+    return changed
+
+
 def lower(graph: Graph) -> Plan:
     """Group, order and describe every node's step (see the module docstring)."""
+    transpose_gemm_outputs(graph)
     group_of = _groups(graph)
     users = graph.users()
     outputs = {v.id for v in graph.outputs}
