@@ -10,7 +10,7 @@ import pytest
 import dyngraph as dg
 from compiler.dynamic import Specialize, fit_size
 from compiler.ir import Sym, SymExpr
-from tests.conftest import to_np
+from tests.conftest import to_np, torch
 
 nn = dg.nn
 
@@ -227,3 +227,132 @@ def test_dynamic_true_falls_back_to_leading_dims_and_says_why_when_static():
     x = dg.randn(4, 3)
     _close(cs(x), x.reshape(2, -1))
     assert "stays static" in str(cs.explain()) and not _symbolic(cs)
+
+
+# ----- regression: two traces can agree by coincidence; a third trace verifies every graph ----
+
+def _var_sum(x):
+    return x.var(0, keepdim=True).sum()
+
+
+def _np_var_sum(xa):
+    return np.var(xa, axis=0, ddof=1).sum()
+
+
+@pytest.mark.parametrize("dynamic", [True, None])
+def test_var_divisor_is_not_mistaken_for_another_dim(dynamic):
+    # var divides by n - 1: with (5, 4) then (6, 5) the divisor 4 -> 5 fits the other dim s1
+    rng = np.random.default_rng(0)
+    cf = dg.compile(_var_sum, backend="interpreter", dynamic=dynamic)
+    for n, m in ((5, 4), (6, 5), (2, 4), (3, 4), (7, 6), (9, 2)):
+        xa = rng.standard_normal((n, m))
+        got = cf(dg.tensor(xa)).item()
+        np.testing.assert_allclose(got, _np_var_sum(xa), rtol=1e-12)
+        if torch is not None:
+            np.testing.assert_allclose(got, torch.tensor(xa).var(0).sum().item(), rtol=1e-12)
+    for e in _symbolic(cf):      # no symbolic graph may divide by a dim
+        for seg in e.segments():
+            assert not any(n.op == "div" and any(isinstance(x, (Sym, SymExpr)) for x in n.inputs)
+                           for n in seg.nodes)
+    if dynamic is None:          # the recompile (5, 4) -> (6, 5) unified, the third trace refused
+        assert any("third trace" in ev and "disagrees" in ev for ev in cf._cf.events)
+
+
+def test_third_trace_rejects_a_coincidental_unification():
+    from compiler.dynamic import SizeCheck, Specialize, unify_traces
+    from compiler.sources import scan_roots
+    from compiler.trace import trace
+
+    def traced(xa):
+        x = dg.tensor(xa)
+        return trace(_var_sum, (x,), {}, scan_roots(_var_sum, (x,), {})), x
+
+    rng = np.random.default_rng(1)
+    plan = {"syms": {"s0": (5, 6), "s1": (4, 5)}, "dims": {(0, 0): "s0", (0, 1): "s1"},
+            "exprs": {"s0": "a[0]._data.shape[0]", "s1": "a[0]._data.shape[1]"},
+            "labels": {"s0": "args[0].shape[0]", "s1": "args[0].shape[1]"}}
+    ta, _ = traced(rng.standard_normal((5, 4)))
+    tb, _ = traced(rng.standard_normal((6, 5)))
+    assert set(unify_traces(ta, tb, plan)) == {"s0", "s1"}     # two traces alone are fooled:
+    assert "div %4, s1" in tb.graph.text()                      # the divisor n - 1 became s1
+    ta, _ = traced(rng.standard_normal((5, 4)))
+    tb, x = traced(rng.standard_normal((6, 5)))
+    static = tb.graph.text()
+    with pytest.raises(Specialize, match="third trace.*disagrees.*div"):
+        unify_traces(ta, tb, plan, check=SizeCheck(_var_sum, (x,), {}))
+    assert tb.graph.text() == static            # left as traced (a static graph)
+
+
+def _even_prefix_sum(x):
+    return x[: x.shape[0] // 2 * 2].sum(0)
+
+
+@pytest.mark.parametrize("dynamic", [True, None])
+def test_floor_division_of_a_size_stays_static(dynamic):
+    # n // 2 * 2 is n at every even n (4 -> 6 fits s0) and constant from 4 to 5 (the old shadow)
+    rng = np.random.default_rng(2)
+    cf = dg.compile(_even_prefix_sum, backend="interpreter", dynamic=dynamic)
+    for n in (4, 6, 5, 7, 8, 9):
+        xa = rng.standard_normal((n, 3))
+        want = xa[: n // 2 * 2].sum(0)
+        _close(cf(dg.tensor(xa)), want, 1e-12)
+        if torch is not None:
+            _close(cf(dg.tensor(xa)), _even_prefix_sum(torch.tensor(xa)).numpy(), 1e-12)
+    assert not _symbolic(cf)
+    assert any("third trace" in ev for ev in cf._cf.events)
+    assert "third trace" in str(cf.explain())
+
+
+@pytest.mark.parametrize("dynamic", [True, None])
+def test_legitimately_symbolic_graph_passes_the_check(dynamic):
+    # mean divides by n (= s0), view to (B, -1): symbolic, verified, one graph for every size
+    w = dg.tensor(np.random.default_rng(3).standard_normal((6, 2)), requires_grad=True)
+
+    def f(x):
+        h = x.view(x.shape[0], -1) @ w
+        return (h - h.mean(0)).pow(2).mean()
+
+    rng = np.random.default_rng(4)
+    cf = dg.compile(f, backend="interpreter", dynamic=dynamic)
+    sizes = (5, 2, 3, 9, 16, 2) if dynamic else (2, 5, 3, 9, 16, 2)
+    for n in sizes:
+        xa = rng.standard_normal((n, 2, 3))
+        got = cf(dg.tensor(xa))
+        got.backward()
+        g_got = w.grad.numpy().copy()
+        w.grad = None
+        h = xa.reshape(n, -1) @ w.detach().numpy()
+        np.testing.assert_allclose(got.item(), ((h - h.mean(0)) ** 2).mean(), rtol=1e-12)
+        if torch is not None:
+            wt = torch.tensor(w.detach().numpy(), requires_grad=True)
+            ht = torch.tensor(xa).view(n, -1) @ wt
+            (ht - ht.mean(0)).pow(2).mean().backward()
+            np.testing.assert_allclose(g_got, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    syms = _symbolic(cf)
+    assert len(syms) == 1 and [d for _, d in syms[0].sym_dims["s0"]] == [0]
+    assert len(cf._cf.entries) == 1        # (the symbolic entry replaced the static one)
+    assert not any("stays static" in ev for ev in cf._cf.events)
+
+
+def test_third_sizes_respect_python_size_checks(monkeypatch):
+    # traced at 2 and 3 under `n > 4 is False`: the third trace must run at 4 (not a prime above)
+    import compiler.trace
+    seen = []
+    real_trace = compiler.trace.trace
+
+    def counting_trace(fn, args, kwargs, *a, **k):
+        seen.append(args[0].shape[0])
+        return real_trace(fn, args, kwargs, *a, **k)
+
+    monkeypatch.setattr(compiler.trace, "trace", counting_trace)
+
+    def f(x):
+        return x * 2 if x.shape[0] > 4 else x - 1
+
+    cf = dg.compile(f, backend="interpreter")
+    for n in (2, 3, 4, 3, 7, 8, 11):
+        x = dg.randn(n, 3)
+        _close(cf(x), f(x))
+    # third traces: 4 is the only untraced size <= 4; then one above both traced sizes (7, 8)
+    assert len(seen) == 2 and seen[0] == 4 and seen[1] > 8
+    assert len(_symbolic(cf)) == 2
