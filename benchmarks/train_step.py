@@ -1,5 +1,6 @@
 """One SGD training step of an MLP 784-512-512-10 (ReLU, cross-entropy): dyngraph eager vs
-PyTorch eager vs a hand-written numpy step, at batch 128 and batch 8.
+PyTorch eager vs a hand-written numpy step, at batch 128 and batch 8; and one step of a small CNN
+(two 3x3 convolutions, max pooling, a linear layer; batch 32 of 28x28), dyngraph vs PyTorch.
 
 A step is zero_grad + forward + loss + backward + optimizer update. All three start from the same
 weights and the script checks that their losses agree before timing. Prints medians and ratios
@@ -200,5 +201,58 @@ def main() -> None:
         print("  ".join(cells))
 
 
+def cnn_step_fns(batch: int = 32):
+    """The same small CNN in dyngraph and PyTorch (identical weights), as step closures."""
+    import dyngraph.nn as dnn
+    import dyngraph.nn.functional as F
+
+    def build(nn):
+        return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, batch).astype(np.int64)
+    fns = {}
+    dm = build(dnn)
+    if torch is not None:
+        tm = build(torch.nn)
+        dm.load_state_dict({k: dg.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+        topt = torch.optim.SGD(tm.parameters(), lr=LR)
+        tx, ty = torch.tensor(x), torch.tensor(y)
+
+        def torch_step():
+            topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(tm(tx), ty)
+            loss.backward()
+            topt.step()
+            return loss
+        fns["torch"] = torch_step
+    dopt = dg.optim.SGD(dm.parameters(), lr=LR)
+    dx, dy = dg.tensor(x), dg.tensor(y)
+
+    def dyngraph_step():
+        dopt.zero_grad()
+        loss = F.cross_entropy(dm(dx), dy)
+        loss.backward()
+        dopt.step()
+        return loss
+    fns["dyngraph"] = dyngraph_step
+    return fns
+
+
+def cnn_main() -> None:
+    fns = cnn_step_fns()
+    losses = {name: _as_float(fn()) for name, fn in fns.items()}
+    if len(losses) == 2 and abs(losses["dyngraph"] - losses["torch"]) > 1e-4:
+        raise SystemExit(f"CNN losses disagree: {losses}")
+    times = {name: bench(fn, repeat=ARGS.repeat) for name, fn in fns.items()}
+    cells = ["CNN b32: "] + [f"{name} {t * 1e3:8.3f} ms" for name, t in times.items()]
+    if "torch" in times:
+        cells.append(f"dyngraph/torch {times['dyngraph'] / times['torch']:5.2f}x")
+    print("  ".join(cells))
+
+
 if __name__ == "__main__":
     main()
+    cnn_main()
