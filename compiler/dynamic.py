@@ -615,11 +615,12 @@ class SizeCheck:
                                      "verify the symbolic graph")
                 t = tb.input_tensors[i]
                 resize.setdefault(expr, (t, {}))[1][d] = name
+        before, self.before = self.before, None     # (copies of reachable state: drop them)
         sizes = _third_sizes(plan, tb, resize, self.args, self.kwargs)
         what = ", ".join(f"{plan['labels'][n]} = {m}" for n, m in sizes.items())
         with preserved_state(tb.scan), _quiet():
-            if self.before is not None:
-                restore_state(self.before)       # the state the real call started from
+            if before is not None:
+                restore_state(before)            # the state the real call started from
             cargs, ckw = resized_arguments(self.args, self.kwargs, {
                 e: (t, {d: sizes[n] for d, n in ds.items()}) for e, (t, ds) in resize.items()})
             try:
@@ -733,12 +734,17 @@ def _agree(x, y, sizes: dict, mapping: dict, where: str) -> None:
         raise Specialize(f"{where}: {x!r} -> {y!r}")
 
 
+def _host(arr):
+    """A numpy view of a constant's array (cupy arrays are copied to the host)."""
+    return arr if arr is None or type(arr) is np.ndarray else arr.get()
+
+
 def _agree_constant(nb, nc, sizes: dict, where: str) -> None:
-    want, got = nb.attrs, nc.attrs.get("value")
+    want, got = nb.attrs, _host(nc.attrs.get("value"))
     if got is None:
         raise Specialize(f"{where}: unknown constant")
     if "value" in want:
-        v = want["value"]
+        v = _host(want["value"])
         ok = v.shape == got.shape and v.dtype == got.dtype and \
             np.array_equal(v, got, equal_nan=True)
     elif "arange" in want:
