@@ -30,7 +30,7 @@ def _grad_to_input(ctx, g):
     """Reshape a reduction's gradient to keepdim form and expand it over the input."""
     shape = ctx.input_shape(0)
     dims = ctx.attrs["dim"]
-    if not ctx.attrs["keepdim"]:
+    if not ctx.attrs["keepdim"] and g._data.ndim:  # a 0-d gradient broadcasts as it is
         g = apply(reshape_op, g, shape=_keep_shape(shape, dims))
     return g if tuple(g.shape) == tuple(shape) else apply(expand_op, g, shape=tuple(shape))
 
