@@ -50,6 +50,7 @@ class Segment:
         self.program = None             # (Interpreter, import ids, export ids)
         self.report = None
         self.graph = None
+        self.donate: dict = {}          # {written-back value id: input value id} (a leaf)
 
     def reads(self) -> set[int]:
         defined = {n.out.id for n in self.nodes}
@@ -89,8 +90,26 @@ class Segment:
         self.report = run_pipeline(g)
         self.graph = g
         logs.log("graphs", lambda: "segment graph:\n" + g.text())
-        self.program = (_make_program(g, backend), [v.id for v in imports],
-                        [v.id for v in exports])
+        self.program = (_make_program(g, backend, self._donations(raw, g)),
+                        [v.id for v in imports], [v.id for v in exports])
+
+    def _donations(self, raw: Graph, g: Graph) -> dict:
+        """{output id: input id} of `g` for in-place write-backs ("copy") of a leaf whose value
+        nothing else reads from outside: the backend may write them into the input's array."""
+        pairs = self.donate
+        if not pairs or self.leaf is None:
+            return {}
+        visible = {v.id for v in self.leaf[2][:self.leaf[3]]}
+        for _, prog in self.leaf[4]:
+            visible |= {v.id for v in prog.saved} | {v.id for v in prog.extra}
+        in_pos = {v.id: i for i, v in enumerate(raw.inputs)}
+        out_pos = {v.id: i for i, v in enumerate(raw.outputs)}
+        out = {}
+        for val_id, in_id in pairs.items():
+            if val_id in visible or in_id not in in_pos or val_id not in out_pos:
+                continue
+            out[g.outputs[out_pos[val_id]].id] = g.inputs[in_pos[in_id]].id
+        return out
 
     def run(self, env: dict, backend: str = "interpreter", syms: dict | None = None) -> None:
         if self.program is None:
@@ -107,7 +126,7 @@ class Segment:
         self.program = None
 
 
-def _make_program(graph: Graph, backend: str):
+def _make_program(graph: Graph, backend: str, donate: dict | None = None):
     """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM,
     "cuda"/"cuda:reduce-overhead" (and "auto" with CUDA inputs) with CUDA kernels."""
     from .cuda_backend import wants_cuda
@@ -116,7 +135,7 @@ def _make_program(graph: Graph, backend: str):
         return cuda_program(graph, backend)
     if backend in ("llvm", "auto"):
         from .llvm_backend import program_for
-        return program_for(graph, backend)
+        return program_for(graph, backend, donate)
     return Interpreter(graph)
 
 
@@ -173,6 +192,11 @@ class Entry:
             backend = "interpreter"
         seg = self.root
         while True:
+            if seg.program is None and seg.leaf is not None and not syms:
+                by_expr = {s.expr: v.id for s, v, _ in self.inputs}
+                seg.donate = {w.value.id: by_expr[w.source.expr] for w in seg.leaf[1]
+                              if w.kind == "copy" and w.value is not None
+                              and w.source.expr in by_expr}
             seg.run(env, backend, syms)
             if seg.brk is None:
                 return seg, env, syms
@@ -559,7 +583,8 @@ class CompiledFunction:
                     arr = arr.copy()
                 given.add(id(arr))
             if w.kind == "copy":
-                t._data[...] = arr
+                if arr is not t._data:      # (else the backend wrote it in place)
+                    t._data[...] = arr
                 t._vc[0] += 1
             elif w.kind == "set_data":
                 t._data = arr

@@ -182,8 +182,11 @@ def _step_frees(graph: Graph, steps) -> list[list[int]]:
 class LLVMProgram:
     """A graph prepared for repeated runs on the CPU with LLVM kernels."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, donate: dict | None = None):
         self.graph = graph
+        # {output value id: input value id} an output may be written into (an optimizer
+        # update written back in place into its parameter); the native plan decides if safe
+        self.donate = dict(donate or {})
         self.plan = lower(graph)
         self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
         frees = _step_frees(graph, self.plan.steps)
@@ -301,7 +304,7 @@ def available() -> bool:
     return True
 
 
-def program_for(graph: Graph, backend: str = "llvm"):
+def program_for(graph: Graph, backend: str = "llvm", donate: dict | None = None):
     """The runner `dyngraph.compile` uses for a graph: `LLVMProgram` for backend "llvm", and for
     "auto" when every input lives on the CPU and llvmlite is installed; else the interpreter."""
     from compiler.interpreter import Interpreter
@@ -311,7 +314,7 @@ def program_for(graph: Graph, backend: str = "llvm"):
         on_cpu = all(getattr(v.device, "type", "cpu") == "cpu" for v in graph.inputs)
         if not on_cpu or not available():
             return Interpreter(graph)
-    return LLVMProgram(graph)
+    return LLVMProgram(graph, donate)
 
 
 def compile_graph(graph: Graph) -> LLVMProgram:

@@ -27,7 +27,7 @@ import types
 
 import numpy as np
 
-from compiler.kernel_ir import RUNTIME, Access, KernelBuilder
+from compiler.kernel_ir import RUNTIME, Access, InstrKind, KernelBuilder
 from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR, GemmCall,
                                    KernelCall, Ptr, render_entry)
 from compiler.render_llvm import UnsupportedOp
@@ -128,6 +128,7 @@ class NativeProgram:
         for a in env.values():
             if getattr(a, "size", 1) == 0:
                 raise _Unsupported("empty arrays")
+        self._roots = roots
         self._finish(prog, env, loc, roots, items, out_ids)
         return self._results
 
@@ -270,6 +271,7 @@ class NativeProgram:
             for a in r.aliases:
                 a.death = max(a.death, r.death)
         # python steps read values (and views) whose roots must outlive them: counted above
+        self._donate(prog, env, loc, items)
         self.arena_bytes = _allocate([r for r in roots if r.kind == "arena"])
         nin = len(prog.in_ids)
         slot = FIRST_INPUT_SLOT + nin
@@ -302,6 +304,39 @@ class NativeProgram:
         template[INTS_SLOT] = np.array(self.ints or [0], dtype=np.int32)
         self._outputs(prog, env, loc)
         del self._env_plan
+
+    def _donate(self, prog, env, loc, items) -> None:
+        """Let a kernel write an output into an input's array (`prog.donate`: an optimizer
+        update written back in place into its parameter) where that is safe: the kernel is the
+        input's last reader and no Python step follows it (a fallback would see the write),
+        the two have one layout, and every element stored depends on the load of the same
+        element of the input (so the load comes first even with noalias pointers)."""
+        donate = getattr(prog, "donate", None)
+        if not donate:
+            return
+        last_py = max((i for i, it in enumerate(items) if it[0] == "python"), default=-1)
+        outs = list(prog.out_ids)
+        for out_vid, in_vid in donate.items():
+            if outs.count(out_vid) != 1 or in_vid in outs or out_vid not in loc or \
+                    in_vid not in loc:
+                continue
+            (ro, oo), (ri, oi) = loc[out_vid], loc[in_vid]
+            a, b = env[out_vid], env[in_vid]
+            if ro.kind != "out" or ri.kind != "in" or oo or oi or ro.birth <= last_py or \
+                    ri.death != ro.birth or ri.aliases or ro.array is not a or \
+                    (a.shape, a.strides, a.dtype) != (b.shape, b.strides, b.dtype) or \
+                    any(r.kind == "donated" and r.slot == ri.slot for r in self._roots):
+                continue
+            kind, payload, _ = items[ro.birth]
+            if kind == "kernel":
+                kernel, ptrs = payload[0](), payload[2]
+            elif kind == "threaded":
+                kernel, ptrs = payload[0].step.kernel(payload[1]), payload[3]
+            else:
+                continue
+            if _in_place_safe(kernel, [p[0] for p in ptrs], ri, ro):
+                ro.kind, ro.slot = "donated", ri.slot
+                ro.array = b
 
     def _param(self, value: int) -> int:
         self.params.append(int(value))
@@ -459,6 +494,34 @@ class NativeProgram:
         for node in chain:
             env[node.out.id] = self._prog._node(node, env, None)
         return env[chain[-1].out.id]
+
+
+def _in_place_safe(kernel, buf_roots, src, dst) -> bool:
+    """Whether `kernel` may store buffer root `dst` over `src`: one store to dst, src read only
+    through that store's access, and the stored value computed from that load."""
+    ins = [i for i, r in enumerate(buf_roots) if r is src]
+    outs = [i for i, r in enumerate(buf_roots) if r is dst]
+    stores = [s for loop in kernel.loops for s in getattr(loop, "stores", ())]
+    stores += kernel.outer_stores
+    mine = [s for s in stores if s.access.buffer in outs]
+    if len(ins) != 1 or len(outs) != 1 or len(mine) != 1:
+        return False
+    access = Access(ins[0], mine[0].access.strides)
+    loads = [i for i in kernel.instrs if i.kind is InstrKind.LOAD and i.attr.buffer == ins[0]]
+    if len(loads) != 1 or loads[0].attr != access:
+        return False
+    seen, stack = set(), [mine[0].value]
+    while stack:
+        i = stack.pop()
+        if i == loads[0].id:
+            return True
+        if i not in seen:
+            seen.add(i)
+            ins = kernel.instrs[i]
+            stack.extend(a for a in ins.args if a is not None)
+            if ins.kind is InstrKind.ACC:
+                stack.append(ins.attr.src)
+    return False
 
 
 def _allocate(roots: list) -> int:

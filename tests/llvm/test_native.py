@@ -156,8 +156,15 @@ def test_compiled_training_step_matches_eager_for_50_steps(opt_name):
     dg.manual_seed(2)
     x, y = dg.randn(24, 20), dg.randint(0, 5, (24,))
     calls = native.STATS["calls"]
+    arrays = [p._data for p in m1.parameters()]
+    copies = []
     for _ in range(50):
         _close(float(compiled(x, y)), float(eager(x, y)), rtol=1e-4, atol=1e-5)
+        copies.append(sum(a is not p._data for a, p in zip(arrays, m1.parameters())))
+    # the updates are written in place into the parameters' own arrays by the native kernels
+    plans = [p for prog in _programs(compiled) for p in (prog.native or {}).values() if p]
+    assert plans and any(r.kind == "donated" for p in plans for r in p._roots)
+    assert not any(copies)
     assert native.STATS["calls"] >= calls + 45          # the step ran natively
     # cross_entropy's bounds check does not split the step (one graph, no break)
     assert not compiled.explain().breaks
