@@ -10,6 +10,8 @@ that differs must be `c * s_i [* s_j]` with the same integer `c` in both (`SymEx
 uniquely), size-dependent constants must be fills or aranges. Anything else (a float computed from
 a size, a reshape to `B // 2`, a different op sequence, a Python value depending on the size)
 raises `Specialize`, and the new trace stays a separate, static entry: `explain()` says why.
+Two traces can agree by coincidence, so every unified graph is verified against a third trace at
+independent sizes (`SizeCheck`) before it is used; a disagreement keeps the graph static too.
 
 Python code that compares sizes while tracing is guarded too: during the reference trace,
 `Tensor.shape`, `size()`, `len()` and `numel()` return `SymSize` ints for dims that differ from
@@ -613,12 +615,13 @@ class SizeCheck:
                     raise Specialize(f"{plan['labels'][name]}: {tb.input_sources[i].label} is "
                                      "not an argument, so no third trace at other sizes can "
                                      "verify the symbolic graph")
-                t = tb.input_tensors[i]
+                t = eval(expr, {"a": self.args, "kw": self.kwargs})   # the argument itself
                 resize.setdefault(expr, (t, {}))[1][d] = name
         before, self.before = self.before, None     # (copies of reachable state: drop them)
         sizes = _third_sizes(plan, tb, resize, self.args, self.kwargs)
         what = ", ".join(f"{plan['labels'][n]} = {m}" for n, m in sizes.items())
-        with preserved_state(tb.scan), _quiet():
+        # (scanned now: state the real call created, e.g. a first optimizer step's, is covered)
+        with preserved_state(scan_roots(self.fn, self.args, self.kwargs, self.self_obj)), _quiet():
             if before is not None:
                 restore_state(before)            # the state the real call started from
             cargs, ckw = resized_arguments(self.args, self.kwargs, {

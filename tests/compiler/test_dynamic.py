@@ -356,3 +356,34 @@ def test_third_sizes_respect_python_size_checks(monkeypatch):
     # third traces: 4 is the only untraced size <= 4; then one above both traced sizes (7, 8)
     assert len(seen) == 2 and seen[0] == 4 and seen[1] > 8
     assert len(_symbolic(cf)) == 2
+
+
+def test_third_trace_starts_from_the_state_the_call_started_from():
+    # the first optimizer step creates state; the third trace (run after the real one) must see
+    # no state either, or its graph differs and the first entry would needlessly stay static
+    dg.manual_seed(5)
+    m1 = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
+    m2 = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
+    m2.load_state_dict(m1.state_dict())
+    o1 = dg.optim.Adam(m1.parameters(), lr=0.01)
+    o2 = dg.optim.Adam(m2.parameters(), lr=0.01)
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cstep = dg.compile(step, backend="interpreter")
+    for k, b in enumerate((3, 6, 4, 9)):
+        x, y = dg.randn(b, 4), dg.randn(b, 2)
+        dg.mark_dynamic(x, 0)
+        dg.mark_dynamic(y, 0)
+        _close(cstep(m1, o1, x, y), step(m2, o2, x, y))
+        if k == 0:                # the first step's graph is symbolic (verified by a third trace)
+            assert cstep._cf.entries[0].sym_dims
+        for p1, p2 in zip(m1.parameters(), m2.parameters()):
+            _close(p1, p2)        # the hidden traces left parameters and Adam's state alone
+            _close(o1.state[p1]["exp_avg_sq"], o2.state[p2]["exp_avg_sq"])
+    assert len(_symbolic(cstep)) == 2 and len(cstep._cf.entries) == 2
