@@ -658,10 +658,12 @@ def _third_sizes(plan, tb, resize, args, kwargs) -> dict:
     cands = {}
     for name, (a, b) in plan["syms"].items():
         hi = max(a, b)
-        above = [m for m in range(hi + 1, 2 * hi + 8) if _is_prime(m) and m not in taken][:3]
-        rest = sorted((m for m in range(2, 2 * hi + 8) if m not in taken and m not in above),
-                      key=lambda m: (not _is_prime(m), abs(m - hi)))
-        cands[name] = above + rest
+        above = list(itertools.islice(
+            (m for m in itertools.count(hi + 1) if _is_prime(m) and m not in taken), 3))
+        # else (the size checks rule those out): untraced sizes near the traced ones or small
+        near = set(range(max(2, min(a, b) - 64), hi + 65)) | set(range(2, 66))
+        cands[name] = above + sorted(near - taken - set(above),
+                                     key=lambda m, hi=hi: (not _is_prime(m), abs(m - hi)))
     guards = [g for g, _ in tb.size_guards]
     for r in range(max(len(c) for c in cands.values())):
         sizes, used = {}, set()
