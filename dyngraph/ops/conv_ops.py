@@ -7,8 +7,9 @@
   gradient, so convolutions built from them have gradients of every order.
 - `constant_pad` pads (or, for negative amounts, crops) every dim; its gradient is the opposite pad.
 - `max_pool2d_indices` / `adaptive_max_pool2d_indices` return, per window, the flat H*W index of
-  the first maximum, as PyTorch's `return_indices` does. Max pooling gathers at those indices, so
-  the gradient goes to the argmax of each window, exactly as in PyTorch.
+  the first maximum, as PyTorch's `return_indices` does (a running maximum over kernel offsets).
+  Max pooling gathers at those indices, so the gradient goes to the argmax of each window,
+  exactly as in PyTorch.
 
 `im2col` copies one strided view of the padded input; `col2im` loops over the kh*kw kernel offsets
 and adds whole (C, N, oh, ow) slabs, touching only the part of each that lands inside the image.
@@ -168,6 +169,33 @@ def _lowest(x):
     return False if x.dtype.kind == "b" else -np.inf
 
 
+def _running_argmax(xp, xpad, k, kernel_size, stride, dilation, out_hw, floating):
+    """Set k to the kernel offset (row-major) of each window's first maximum in xpad."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_hw
+    best = None
+    for q in range(kh * kw):
+        i, j = divmod(q, kw)
+        win = xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                   j * dw:j * dw + sw * (ow - 1) + 1:sw]
+        if best is None:
+            best = win.copy()
+            continue
+        if floating:
+            # A NaN wins over numbers and then stays (the first NaN, where PyTorch keeps the
+            # last): win > best, or win is NaN while best is not, is "not (win <= best or best
+            # is NaN)"; maximum propagates the NaN into best.
+            wins = xp.less_equal(win, best)
+            xp.logical_or(wins, xp.isnan(best), out=wins)
+            xp.logical_not(wins, out=wins)
+        else:
+            wins = xp.greater(win, best)
+        # Later offsets are larger, so max(k, q * wins) sets k = q exactly where win won.
+        wins = wins.view(np.uint8).astype(k.dtype, copy=False)
+        wins *= q
+        xp.maximum(k, wins, out=k)
+        xp.maximum(best, win, out=best)
+
+
 @nondiff("max_pool2d_indices", OTHER, "integer output (max pooling gathers at these indices)",
          dtype_rule="none")
 def max_pool2d_indices_op(xp, x, kernel_size, stride, padding, dilation):
@@ -178,16 +206,21 @@ def max_pool2d_indices_op(xp, x, kernel_size, stride, padding, dilation):
     oh = _window_count(h, kh, *padding[0], sh, dh)
     ow = _window_count(w, kw, *padding[1], sw, dw)
     xpad = _pad_array(xp, x, padding, _lowest(x))
-    # All window elements side by side on a last axis; argmax picks the first maximum of each
-    # window in row-major order, PyTorch's tie rule. (A NaN wins, but the first NaN rather than
-    # PyTorch's last one.)
-    windows = xp.stack([xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                             j * dw:j * dw + sw * (ow - 1) + 1:sw]
-                        for i in range(kh) for j in range(kw)], axis=-1)
-    best_at = xp.argmax(windows, axis=-1)
+    # Walk the kernel offsets in row-major order keeping a running maximum `best` and the offset
+    # `k` it came from; an offset wins only when strictly greater, so ties keep the first maximum
+    # (PyTorch's rule). Whole-array compares over strided views: stacking the windows on a last
+    # axis and calling argmax was 5-10x slower (numpy's argmax loops per row of kh*kw).
+    floating = x.dtype.kind in "fV"
+    k = xp.zeros((n, c, oh, ow), dtype=np.uint8 if kh * kw < 256 else np.int32)
+    with np.errstate(invalid="ignore"):  # bfloat16 compares with NaN warn; the NaN rule is ours
+        _running_argmax(xp, xpad, k, (kh, kw), (sh, sw), (dh, dw), (oh, ow), floating)
+    # Offset q = (i, j) lies i * dh rows and j * dw columns past the window's top-left corner.
+    step = xp.asarray([i * dh * w + j * dw for i in range(kh) for j in range(kw)], dtype=np.int64)
     rows = (xp.arange(oh) * sh - padding[0][0]).reshape(oh, 1)
     cols = (xp.arange(ow) * sw - padding[1][0]).reshape(1, ow)
-    return (rows + (best_at // kw) * dh) * w + cols + (best_at % kw) * dw
+    out = step.take(k)
+    out += rows * w + cols
+    return out
 
 
 def _adaptive_bounds(size: int, out: int):
