@@ -14,7 +14,13 @@ once per outer point (a row's mean, `rsqrt(var + eps)`) and may feed later loops
 Inner instructions are recomputed in each loop that needs them (cheaper than a pass over memory).
 
 A kernel with no inner dims is a plain elementwise kernel: its single `MapLoop` is the body of the
-innermost outer loop. The text form is deterministic and is the compile cache's key:
+innermost outer loop.
+
+A *column* kernel (`column=True`) reduces dims that do not include the array's last one (a bias
+gradient: the sum over the batch of a (batch, features) array). Looping the reduced dim innermost
+would read memory with a stride; instead the renderer runs the last outer dim innermost, in strips,
+with one accumulator per point of the strip, and its unit stride (the specialised one) is that of
+the last *outer* dim. The text form is deterministic and is the compile cache's key:
 
     kernel k(b0: f32 in, b1: f32 out) domain(outer=1, inner=0) {
       %0: f32 = load b0 [1]
@@ -158,6 +164,7 @@ class Kernel:
     instrs: list
     loops: list
     outer_stores: list
+    column: bool = False
 
     @property
     def ndim(self) -> int:
@@ -167,8 +174,9 @@ class Kernel:
         """The deterministic text form (also the cache key's input)."""
         bufs = ", ".join(f"b{i}: {DTYPES[b.dtype]} {'out' if b.is_output else 'in'}"
                          for i, b in enumerate(self.buffers))
+        col = ", column" if self.column else ""
         lines = [f"kernel {self.name}({bufs}) domain(outer={self.n_outer}, "
-                 f"inner={self.n_inner}) {{"]
+                 f"inner={self.n_inner}{col}) {{"]
         lines += [f"  {ins.text()}" for ins in self.instrs]
         for loop in self.loops:
             if isinstance(loop, ReduceLoop):
@@ -191,9 +199,12 @@ class Kernel:
 class KernelBuilder:
     """Builds a `Kernel` instruction by instruction, sharing identical loads and constants."""
 
-    def __init__(self, n_outer: int, n_inner: int):
+    def __init__(self, n_outer: int, n_inner: int, column: bool = False):
+        if column and (n_outer < 1 or n_inner < 1):
+            raise ValueError("KernelBuilder: a column kernel needs an outer and an inner dim")
         self.n_outer = n_outer
         self.n_inner = n_inner
+        self.column = column
         self.buffers: list[Buffer] = []
         self.instrs: list[Instr] = []
         self.loops: list = []
@@ -256,5 +267,8 @@ class KernelBuilder:
         stores = [s for loop in self.loops for s in loop.stores]
         if stores:
             loops.append(MapLoop(stores))
+        if self.column and any(r.kind in (ReduceKind.ARGMAX, ReduceKind.ARGMIN)
+                               for loop in loops[:-1 if stores else None] for r in loop.reduces):
+            raise ValueError("KernelBuilder: argmax/argmin cannot run in a column kernel")
         return Kernel(name, self.buffers, self.n_outer, self.n_inner, self.instrs, loops,
-                      self.outer_stores)
+                      self.outer_stores, self.column)

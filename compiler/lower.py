@@ -16,7 +16,10 @@
 Kernels are built lazily by the runtime (`KernelStep.kernel(inner_unit)`), once per pattern of
 innermost strides (0, 1 or other) of the actual arrays: that is what makes a loop vectorisable,
 and graph inputs can be non-contiguous. Sizes and the other strides are runtime arguments, so a
-kernel serves every size.
+kernel serves every size. A group whose reductions keep the array's last dim (a bias gradient,
+softmax over dim 0) may be built as a column kernel (`KernelStep.column`): the kept last dim runs
+innermost and its stride is the specialised one; the LLVM runtime opts in, other backends get
+the row form.
 """
 
 from __future__ import annotations
@@ -126,11 +129,18 @@ class KernelStep:
     n_outer: int
     inputs: list         # BufferSpec per input buffer
     outputs: list        # BufferSpec per output buffer
-    build: object        # inner_unit (tuple of bool per buffer) -> Kernel
+    build: object        # (inner_unit (tuple of bool per buffer), column) -> Kernel
+    column: bool = False  # a column kernel is possible (the last array dim is kept)
 
-    def kernel(self, inner_unit: tuple):
-        """The kernel for arrays whose innermost strides are 1 where `inner_unit` says so."""
-        return self.build(inner_unit)
+    def kernel(self, inner_unit: tuple, column: bool = False):
+        """The kernel for arrays whose specialised strides are 1 where `inner_unit` says so:
+        the innermost domain dim's, or with `column` the last outer dim's (a column kernel,
+        compiler/kernel_ir.py)."""
+        return self.build(inner_unit, column and self.column)
+
+    def unit_dim(self, column: bool = False) -> int:
+        """The domain dim whose stride `inner_unit` describes."""
+        return self.n_outer - 1 if column and self.column else len(self.domain) - 1
 
 
 @dataclasses.dataclass
@@ -294,7 +304,22 @@ def _groups(graph: Graph) -> dict[int, _Group]:
     """Greedy fusion in topological order; returns node out id -> group."""
     group_of: dict[int, _Group] = {}
     deps: dict[int, frozenset] = {v.id: frozenset() for v in graph.inputs}
+    # groups each group's members read from (through values outside it): a group grows after
+    # the deps of values computed earlier were recorded, so a join checks reachability here
+    gdeps: dict[int, set] = {}
     ngroups = 0
+
+    def reaches(start, target: int) -> bool:
+        stack, seen = list(start), set()
+        while stack:
+            h = stack.pop()
+            if h == target:
+                return True
+            if h not in seen:
+                seen.add(h)
+                stack.extend(gdeps.get(h, ()))
+        return False
+
     for node in graph.nodes:
         kind = _fusible(node)
         joined = None
@@ -304,7 +329,7 @@ def _groups(graph: Graph) -> dict[int, _Group]:
                 if g is None or g is joined:
                     continue
                 others = [y for y in node.value_inputs if group_of.get(y.id) is not g]
-                if any(g.id in deps.get(y.id, ()) for y in others):
+                if any(reaches(deps.get(y.id, ()), g.id) for y in others):
                     continue
                 if _try_join(g, node, kind):
                     joined = g
@@ -330,6 +355,11 @@ def _groups(graph: Graph) -> dict[int, _Group]:
             d |= deps.get(x.id, frozenset())
         if joined is not None:
             group_of[node.out.id] = joined
+            reads = gdeps.setdefault(joined.id, set())
+            for x in node.value_inputs:
+                if group_of.get(x.id) is not joined:
+                    reads.update(deps.get(x.id, ()))
+            reads.discard(joined.id)
             d |= {joined.id}
         deps[node.out.id] = d
     _merge_producers(graph, group_of)
@@ -427,16 +457,23 @@ def _build_step(g: _Group, graph: Graph, users: dict, outputs: set) -> KernelSte
     read_buf = {(id(n), j): b for n, j, b in reads}
     nbuf = len(inputs) + len(out_specs)
 
-    def build(inner_unit: tuple):
-        kb = KernelBuilder(n_outer, len(sizes) - n_outer)
+    # Reducing dims that leave the array's last dim alone (a bias gradient's sum over the batch)
+    # reads memory with a stride along the reduced dims: a column kernel runs the kept last dim
+    # innermost instead (compiler/kernel_ir.py). Its last outer dim is the array's last dim.
+    column = bool(g.dims) and len(g.full) - 1 not in g.dims and order[0] is not None and \
+        g.full[-1] != 1 and not any(n.op in ("argmax", "argmin") for n in g.members)
+
+    def build(inner_unit: tuple, column: bool = False):
+        kb = KernelBuilder(n_outer, len(sizes) - n_outer, column=column)
         ndim = len(sizes)
+        unit_dim = n_outer - 1 if column else ndim - 1
 
         def access(b, spec):
             strides = []
             for d, ax in enumerate(spec.axes):
                 if ax is None:
                     strides.append(0)
-                elif d == ndim - 1 and inner_unit[b]:
+                elif d == unit_dim and inner_unit[b]:
                     strides.append(1)
                 else:
                     strides.append(RUNTIME)
@@ -455,7 +492,7 @@ def _build_step(g: _Group, graph: Graph, users: dict, outputs: set) -> KernelSte
             kb.store(access(b, spec), val[spec.value.id])
         return kb.finish("k")
 
-    return KernelStep(list(g.members), sizes, n_outer, inputs, out_specs, build) \
+    return KernelStep(list(g.members), sizes, n_outer, inputs, out_specs, build, column) \
         if nbuf else None
 
 

@@ -44,6 +44,10 @@ _ICMP = {"eq": "eq", "ne": "ne", "lt": "slt", "le": "sle", "gt": "sgt", "ge": "s
 _UCMP = {"eq": "eq", "ne": "ne", "lt": "ult", "le": "ule", "gt": "ugt", "ge": "uge"}
 # fast-math flags on accumulations only: reassociation lets the vectoriser keep partial sums.
 _ACC_FLAGS = "reassoc nsz contract"
+# Points of the kept dim a column kernel handles per pass over the reduced dims: 256 float64
+# accumulators are 2 KB (several fit in L1), and each row segment read is 1 KB of float32, long
+# enough for the vector loop and the prefetcher.
+COLUMN_STRIP = 256
 
 
 class UnsupportedOp(NotImplementedError):
@@ -166,8 +170,8 @@ class LLVMRenderer:
                 out[b] = t if offsets[b] == "0" else self.f(f"add nsw i64 {offsets[b]}, {t}")
         return out
 
-    def _loop(self, d: int, lo: str, hi: str, offsets: dict, body) -> None:
-        """for (i = lo; i < hi; i++) body(offsets advanced along domain dim d)."""
+    def _loop(self, d: int, lo: str, hi: str, offsets: dict, body, with_iv=False) -> None:
+        """for (i = lo; i < hi; i++) body(offsets advanced along domain dim d) (and i)."""
         ptr = self.alloca("i64")
         cond, loop, done = (self.new_label(s) for s in ("cond", "body", "done"))
         self.line(f"store i64 {lo}, ptr {ptr}")
@@ -177,7 +181,8 @@ class LLVMRenderer:
         c = self.f(f"icmp slt i64 {iv}, {hi}")
         self.line(f"br i1 {c}, label %{loop}, label %{done}")
         self.label(loop)
-        body(self._advance(offsets, d, iv))
+        off = self._advance(offsets, d, iv)
+        body(off, iv) if with_iv else body(off)
         nxt = self.f(f"add nuw nsw i64 {iv}, 1")
         self.line(f"store i64 {nxt}, ptr {ptr}")
         self.line(f"br label %{cond}")
@@ -185,6 +190,9 @@ class LLVMRenderer:
 
     def _outer_loops(self, d: int, offsets: dict) -> None:
         k = self.k
+        if k.column and d == k.n_outer - 1:
+            self._column_strips(d, offsets)
+            return
         if d == k.n_outer:
             self._outer_body(offsets)
             return
@@ -215,6 +223,94 @@ class LLVMRenderer:
                 self._inner_loops(k.n_outer, offsets, body)
         for s in k.outer_stores:
             self.store(s, self.value(s.value, self.outer, offsets), offsets)
+
+    # ----- column kernels ----------------------------------------------------------------------
+    def _column_strips(self, d: int, offsets: dict) -> None:
+        """for (j0 = lo; j0 < hi; j0 += COLUMN_STRIP) the column body over [j0, min(hi, j0 +
+        COLUMN_STRIP)) of the last outer dim d."""
+        lo, hi = ("%begin", "%end") if d == 0 else ("0", self.sizes[d])
+        ptr = self.alloca("i64")
+        cond, loop, done = (self.new_label(s) for s in ("scond", "strip", "sdone"))
+        self.line(f"store i64 {lo}, ptr {ptr}")
+        self.line(f"br label %{cond}")
+        self.label(cond)
+        j0 = self.f(f"load i64, ptr {ptr}")
+        self.line(f"br i1 {self.f(f'icmp slt i64 {j0}, {hi}')}, label %{loop}, label %{done}")
+        self.label(loop)
+        nxt = self.f(f"add nsw i64 {j0}, {COLUMN_STRIP}")
+        j1 = self.call("i64", "llvm.smin.i64", [("i64", nxt), ("i64", hi)],
+                       "declare i64 @llvm.smin.i64(i64, i64)")
+        self._column_body(d, j0, j1, offsets)
+        self.line(f"store i64 {nxt}, ptr {ptr}")
+        self.line(f"br label %{cond}")
+        self.label(done)
+
+    def _column_body(self, d: int, j0: str, j1: str, offsets: dict) -> None:
+        """One strip [j0, j1) of a column kernel. Every loop of the kernel runs its inner dims
+        outside and the strip innermost (unit stride: it vectorises); a reduction keeps one
+        accumulator per strip point in a stack array; values computed once per outer point
+        elsewhere are recomputed per strip point (scalar arithmetic, no memory traffic)."""
+        k = self.k
+        arrays: dict[int, tuple] = {}          # ACC instr -> (array, accumulator type, Reduce)
+        count = "1"
+        for dd in range(k.n_outer, k.ndim):
+            count = self.f(f"mul i64 {count}, {self.sizes[dd]}")
+
+        def slot(arr, aty, j):
+            idx = self.f(f"sub nsw i64 {j}, {j0}")
+            return self.f(f"getelementptr inbounds [{COLUMN_STRIP} x {aty}], ptr {arr}, i64 0, "
+                          f"i64 {idx}")
+
+        def scope_at(j) -> dict:
+            scope = {}
+            for out, (arr, aty, r) in arrays.items():
+                v = self.f(f"load {aty}, ptr {slot(arr, aty, j)}")
+                if r.kind is ReduceKind.MEAN:
+                    v = self.f(f"fdiv {aty} {v}, {self.f(f'sitofp i64 {count} to {aty}')}")
+                scope[out] = self.convert(v, aty, LL_TYPES[k.instrs[out].dtype])
+            return scope
+
+        def strip(off, body):
+            self._loop(d, j0, j1, off, body, with_iv=True)
+
+        for loop in k.loops:
+            if isinstance(loop, ReduceLoop):
+                accs = []
+                for r in loop.reduces:
+                    aty = LL_TYPES[r.acc_dtype]
+                    accs.append((r, self.alloca(f"[{COLUMN_STRIP} x {aty}]"), aty))
+
+                def init(off, j, accs=accs):
+                    for r, arr, aty in accs:
+                        self.line(f"store {aty} {self._identity(r.kind, aty)}, "
+                                  f"ptr {slot(arr, aty, j)}")
+
+                def step(off, j, accs=accs):
+                    scope = scope_at(j)
+                    for r, arr, aty in accs:
+                        x = self.value(r.src, scope, off)
+                        x = self.convert(x, LL_TYPES[k.instrs[r.src].dtype], aty)
+                        p = slot(arr, aty, j)
+                        cur = self.f(f"load {aty}, ptr {p}")
+                        self.line(f"store {aty} {self.accumulate(r.kind, cur, x, aty, None, None)}"
+                                  f", ptr {p}")
+
+                strip(offsets, init)
+                self._inner_loops(k.n_outer, offsets, lambda off, step=step: strip(off, step))
+                for r, arr, aty in accs:
+                    arrays[r.out] = (arr, aty, r)
+            else:
+                def store(off, j, loop=loop):
+                    scope = scope_at(j)
+                    for s in loop.stores:
+                        self.store(s, self.value(s.value, scope, off), off)
+                self._inner_loops(k.n_outer, offsets, lambda off, store=store: strip(off, store))
+        if k.outer_stores:
+            def outer(off, j):
+                scope = scope_at(j)
+                for s in k.outer_stores:
+                    self.store(s, self.value(s.value, scope, off), off)
+            strip(offsets, outer)
 
     def _outer_deps(self, roots) -> list[int]:
         """Outer instrs that inner instrs reachable from `roots` read (emitted before the loop)."""

@@ -164,7 +164,7 @@ class NativeProgram:
             items.append(("threaded", (runner, unit, dims, ptrs, sizes[0], total),
                           self._reads(vids, loc)))
         else:
-            items.append(("kernel", (lambda: step.kernel(unit), dims, ptrs, sizes[0], total),
+            items.append(("kernel", (lambda: runner.kernel(unit), dims, ptrs, sizes[0], total),
                           self._reads(vids, loc)))
 
     def _plan_gemm(self, node, env, loc, items, new_root, out_ids):
@@ -331,7 +331,7 @@ class NativeProgram:
             if kind == "kernel":
                 kernel, ptrs = payload[0](), payload[2]
             elif kind == "threaded":
-                kernel, ptrs = payload[0].step.kernel(payload[1]), payload[3]
+                kernel, ptrs = payload[0].kernel(payload[1]), payload[3]
             else:
                 continue
             if _in_place_safe(kernel, [p[0] for p in ptrs], ri, ro):
