@@ -2,7 +2,8 @@
 
 dyngraph (backend="llvm", one fused kernel) against numpy (with out=, the best it can do),
 torch eager and, with --torch-compile, torch.compile (it takes seconds to compile). Prints the
-median time of each, GB/s (bytes of x read plus the result written) and the ratios.
+median time of each, GB/s (bytes of x, w, b read plus the result written), the ratios, and the
+copy bandwidth measured in the same run (np.copyto of x, one thread: the memory-speed yardstick).
 
     python benchmarks/llvm_elementwise.py [--n 16777216] [--repeat 15] [--threads 2]
                                           [--torch-compile]
@@ -78,6 +79,9 @@ def main() -> None:
         print(f"{name:<28} {seconds * 1e3:8.2f} ms  {nbytes / seconds / 1e9:6.1f} GB/s", flush=True)
 
     out, tmp = np.empty_like(x), np.empty_like(x)
+    copy_s = median_time(lambda: np.copyto(out, x), args.repeat)
+    copy_bw = 2 * x.nbytes / copy_s / 1e9
+    print(f"copy bandwidth (np.copyto, {x.nbytes >> 20} MB): {copy_bw:.1f} GB/s", flush=True)
     row("numpy (out=)", median_time(lambda: numpy_out(x, w, b, out, tmp), args.repeat))
 
     def f(x, w, b):
@@ -115,6 +119,7 @@ def main() -> None:
             print(f"(torch.compile first call: {time.perf_counter() - t0:.1f} s)")
             row("torch.compile", median_time(lambda: ctf(px, pw, pb), args.repeat))
     best = min(s for name, s in rows if name.startswith("dyngraph"))
+    print(f"dyngraph's best: {nbytes / best / 1e9 / copy_bw:.0%} of the copy bandwidth")
     print("\nratios (time / dyngraph's best):")
     for name, s in rows:
         print(f"  {name:<28} {s / best:6.2f}x")

@@ -23,6 +23,8 @@ if __name__ == "__main__":
     _p.add_argument("--repeat", type=int, default=7, help="timing rounds per case")
     _p.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
                     help="skip torch.compile (it takes seconds to compile)")
+    _p.add_argument("--compare-column", action="store_true",
+                    help="also time the step with column kernels off (strided bias gradients)")
     _p.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
     ARGS = _p.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -66,6 +68,19 @@ def dyngraph_compiled_step(weights, x, y):
         return loss
 
     return lambda: step(xt, yt)
+
+
+def dyngraph_row_reduction_step(weights, x, y):
+    """The compiled step with column kernels off: bias gradients as strided row reductions."""
+    from runtime import llvm_backend
+    llvm_backend.COLUMN_KERNELS = False
+    try:
+        fn = dyngraph_compiled_step(weights, x, y)
+        for _ in range(3):          # trace, compile, and build every program (backward too)
+            fn()
+    finally:
+        llvm_backend.COLUMN_KERNELS = True
+    return fn
 
 
 def torch_compiled_step(weights, x, y):
@@ -170,6 +185,8 @@ def main() -> None:
         x = rng.standard_normal((batch, 784)).astype(np.float32)
         y = rng.integers(0, 10, batch).astype(np.int64)
         makers = {"numpy floor": numpy_step_fn, "dyngraph llvm": dyngraph_compiled_step}
+        if ARGS.compare_column:
+            makers["llvm, no column kernels"] = dyngraph_row_reduction_step
         if torch is not None:
             makers["torch eager"] = torch_step_fn
             if ARGS.torch_compile:

@@ -2,7 +2,7 @@
 
 dyngraph (backend="llvm") against dyngraph eager (numpy), torch eager and, with
 --torch-compile, torch.compile. Prints median times, GB/s (input read + output written) and the
-ratios, all measured in this run.
+ratios, all measured in this run, with the copy bandwidth (np.copyto of x, one thread).
 
     python benchmarks/softmax_layernorm.py [--rows 4096] [--cols 4096] [--repeat 9]
                                            [--threads 2] [--torch-compile]
@@ -84,6 +84,10 @@ def main() -> None:
     w = rng.standard_normal(args.cols, dtype=np.float32)
     b = rng.standard_normal(args.cols, dtype=np.float32)
     tx, tw, tb = dg.from_numpy(x), dg.from_numpy(w), dg.from_numpy(b)
+    dst = np.empty_like(x)
+    copy_s = median_time(lambda: np.copyto(dst, x), args.repeat)
+    copy_bw = 2 * x.nbytes / copy_s / 1e9
+    print(f"copy bandwidth (np.copyto, {x.nbytes >> 20} MB): {copy_bw:.1f} GB/s")
     try:
         import torch
         torch.set_num_threads(args.threads)
