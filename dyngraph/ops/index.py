@@ -409,6 +409,8 @@ def gather_op(xp, x, index, dim):
     shape0 = index.shape
     x, index = _as_1d(xp, x, index)
     _bounds(xp, index, x.shape[dim], dim, "gather")
+    if x.ndim == 1:  # max pooling gathers from a flat image: take skips the index tuple
+        return x.take(index).reshape(shape0)
     block = tuple(slice(None) if d == dim else slice(0, s) for d, s in enumerate(index.shape))
     return x[block][_full_index(xp, index, dim)].reshape(shape0)
 
@@ -447,7 +449,9 @@ def scatter_add_op(xp, x, index, src, dim):
     src = src.reshape(1) if src.ndim == 0 else src
     src = _leading_block(src, index.shape).astype(out.dtype, copy=False)
     if xp is np:
-        np.add.at(out, _full_index(xp, index, dim), src)
+        # 1-D (max pooling's gradient): the index itself, not a one-element index tuple, keeps
+        # numpy's fast ufunc.at path for a single integer array.
+        np.add.at(out, index if out.ndim == 1 else _full_index(xp, index, dim), src)
     else:
         _scatter_add_cupy(out, _full_index(xp, index, dim), src)
     return out.reshape(shape0)
