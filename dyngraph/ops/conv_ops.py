@@ -11,8 +11,9 @@
   Max pooling gathers at those indices, so the gradient goes to the argmax of each window,
   exactly as in PyTorch.
 
-`im2col` copies one strided view of the padded input; `col2im` loops over the kh*kw kernel offsets
-and adds whole (C, N, oh, ow) slabs, touching only the part of each that lands inside the image.
+`im2col` copies one strided view of the padded input (or, for small images, one slab per kernel
+offset); `col2im` loops over the kh*kw kernel offsets and adds whole (C, N, oh, ow) slabs, touching
+only the part of each that lands inside the image.
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ def _pad_array(xp, x, padding, value=0):
     (pt, pb), (pl, pr) = padding
     if not (pt or pb or pl or pr):
         return x
-    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+    # A filled array with the input written into its interior: np.pad does the same copy with
+    # several times the overhead.
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
+    out[:, :, pt:pt + h, pl:pl + w] = x
+    return out
 
 
 def _valid_range(size: int, n_out: int, offset: int, pad_lo: int, stride: int):
@@ -71,8 +77,17 @@ def im2col_op(xp, x, kernel_size, dilation, padding, stride):
     n, c, h, w = x.shape
     oh = _window_count(h, kh, *padding[0], stride[0], dilation[0])
     ow = _window_count(w, kw, *padding[1], stride[1], dilation[1])
+    if oh * ow <= 256:
+        # Small images: one slab copy per kernel offset into a zeroed (C, kh, kw, N, oh, ow)
+        # array, reading the unpadded input, measured 1.2-1.5x faster than the strided copy below.
+        cols = xp.zeros((c, kh, kw, n, oh, ow), dtype=x.dtype)
+        xt = x.transpose(1, 0, 2, 3)
+        for i, j, (wr, wc), (xr, xc) in _offsets((h, w), (oh, ow), kernel_size, dilation, padding,
+                                                stride):
+            cols[:, i, j, :, wr, wc] = xt[:, :, xr, xc]
+        return cols.transpose(3, 0, 1, 2, 4, 5)
     # One strided view over the padded input holds every window; a single copy lays it out as
-    # (C, kh, kw, N, oh, ow). That measured faster than copying kernel offset by offset.
+    # (C, kh, kw, N, oh, ow). For larger images that is faster than copying offset by offset.
     xpad = _pad_array(xp, x, padding)
     s0, s1, s2, s3 = xpad.strides
     windows = xp.lib.stride_tricks.as_strided(
