@@ -175,7 +175,8 @@ def render_entry(calls: list) -> tuple[str, str]:
         if isinstance(c, KernelCall):
             sym = symbol_name(c.kernel)
             if sym not in fns:
-                fn, d, h = LLVMRenderer(c.kernel).function(linkage="internal")
+                # each kernel numbers its loop metadata in its own range of 1000
+                fn, d, h = LLVMRenderer(c.kernel, 1000 * len(fns)).function(linkage="internal")
                 fns[sym] = fn
                 decls |= d
                 helpers |= h
