@@ -56,6 +56,8 @@ class Node:
         Tensor = _dispatch._Tensor
         edges = []
         meta = []
+        start = op.save_inputs
+        versions = [] if start is not None else None
         for x in inputs:
             if isinstance(x, Tensor):
                 if x._rg:
@@ -69,17 +71,20 @@ class Node:
                     edges.append(_NO_EDGE)
                 a = x._data
                 meta.append((a.shape, a.dtype))
+                if versions is not None:
+                    versions.append(x._vc[0])
             else:
                 edges.append(_NO_EDGE)
                 meta.append(None)
+                if versions is not None:
+                    versions.append(0)
         self.next_functions = tuple(edges)
         self._meta = meta
-        start = op.save_inputs
         if start is not None:
-            if start:
+            if start:  # only inputs[start:] are read: do not keep the others alive
                 inputs = (None,) * start + tuple(inputs[start:])
             self._saved = inputs
-            self._versions = tuple(x._vc[0] if isinstance(x, Tensor) else 0 for x in inputs)
+            self._versions = versions
         if op.save_output:
             self._out = result._data
             self._out_version = result._vc

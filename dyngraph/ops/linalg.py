@@ -84,7 +84,8 @@ def matmul(input: Tensor, other: Tensor, *, out=None) -> Tensor:
     a, b = input, as_tensor_arg(other, input)
     ad, bd = a._data, b._data
     if ad.ndim == 2 and bd.ndim == 2 and ad.shape[1] == bd.shape[0] and ad.dtype == bd.dtype:
-        return write_out(apply(matmul_op, a, b), out, "matmul")  # the common case, checked
+        r = apply(matmul_op, a, b)  # the common case, already checked
+        return r if out is None else write_out(r, out, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, but got "
                            f"{a.ndim}D and {b.ndim}D tensors (use mul or * for scalars)")

@@ -332,6 +332,9 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None, out=None):  # noq
         >>> dyngraph.tensor([[1, 2], [3, 4]]).sum(dim=0)
         tensor([4, 6])
     """
+    if dim is None and dtype is None and out is None:  # x.sum(): the common call, kept short
+        return apply(sum_op, input, dim=tuple(range(input._data.ndim)), keepdim=keepdim,
+                     dtype=None)
     r = apply(sum_op, input, dim=_dims(input, dim, "sum"), keepdim=keepdim,
               dtype=_opt_dtype(dtype))
     return write_out(r, out, "sum")
