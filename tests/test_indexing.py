@@ -416,3 +416,22 @@ def test_random_keys_read_write_and_grad_match_numpy(shape_key):
     z = dg.tensor(a)
     z[dkey] = -1.0
     assert_close(z, b)
+
+
+@requires_torch
+@pytest.mark.parametrize("args", [(2,), (2, 0), (2, 1), (2, -1), ("t12", 0), ("t013", 1), (0, 1)])
+def test_repeat_interleave_matches_torch(args):
+    counts = {"t12": [1, 2], "t013": [0, 1, 3]}
+    x = np.arange(6.0).reshape(2, 3)
+    targs = tuple(torch.tensor(counts[a]) if isinstance(a, str) else a for a in args)
+    dargs = tuple(dg.tensor(counts[a]) if isinstance(a, str) else a for a in args)
+    want = torch.tensor(x, requires_grad=True)
+    got = dg.tensor(x, requires_grad=True)
+    w, g = want.repeat_interleave(*targs), got.repeat_interleave(*dargs)
+    np.testing.assert_array_equal(g.detach().numpy(), w.detach().numpy())
+    w.sum().backward()
+    g.sum().backward()
+    np.testing.assert_array_equal(got.grad.numpy(), want.grad.numpy())
+    assert dg.repeat_interleave(dg.tensor([1, 0, 2])).tolist() == [0, 2, 2]
+    with pytest.raises(RuntimeError, match="same size as input"):
+        dg.tensor(x).repeat_interleave(dg.tensor([1, 2, 3]), 0)

@@ -667,6 +667,46 @@ def index_select(input: Tensor, dim: int, index: Tensor, *, out=None) -> Tensor:
 Tensor.index_select = index_select
 
 
+@composite("repeat_interleave", "index_select with the repeated positions")
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    """Repeat each element (or each slice along `dim`) `repeats` times, keeping the order.
+
+    `repeats` is an int or a 1-D tensor with one count per slice; without `dim` the input is
+    flattened first. `repeat_interleave(counts)` alone returns each index repeated counts[i] times.
+
+    Example:
+        >>> dyngraph.tensor([1, 2]).repeat_interleave(2)
+        tensor([1, 1, 2, 2])
+    """
+    from .creation import tensor
+    if repeats is None:  # repeat_interleave(counts): indices repeated by the counts
+        counts = np.asarray(input.detach().cpu()._data)
+        if counts.ndim != 1 or counts.dtype.kind not in "iu":
+            raise RuntimeError("repeat_interleave: repeats must be a 1-D integer tensor")
+        return tensor(np.repeat(np.arange(len(counts)), counts), device=input.device)
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else wrap_dim(dim, x.ndim, "repeat_interleave")
+    n = x.shape[d] if x.ndim else 1
+    if isinstance(repeats, Tensor):
+        reps = np.asarray(repeats.detach().cpu()._data)
+        if reps.ndim == 0:
+            reps = int(reps)
+        elif reps.shape != (n,):
+            raise RuntimeError(f"repeat_interleave: repeats must have the same size as input "
+                               f"along dim {d} ({n}), got {tuple(reps.shape)}")
+    else:
+        reps = int(repeats)
+    if np.any(np.asarray(reps) < 0):
+        raise RuntimeError("repeat_interleave: repeats can not be negative")
+    idx = tensor(np.repeat(np.arange(n), reps), device=input.device)
+    if x.ndim == 0:
+        x = x.reshape(1)
+    return index_select(x, d, idx)
+
+
+Tensor.repeat_interleave = repeat_interleave
+
+
 def _index_source_check(op, input, d, index, source):
     want = list(input.shape) or [1]
     want[d] = index.shape[0]
