@@ -14,6 +14,21 @@ from .module import Module
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "RMSNorm"]
 
 
+def _make_affine(module: Module, enabled: bool, bias: bool, shape: tuple, fk: dict) -> None:
+    """Register `weight` (ones) and `bias` (zeros) of `shape`, or None where disabled."""
+    module.register_parameter("weight", Parameter(_ops.ones(*shape, **fk)) if enabled else None)
+    module.register_parameter("bias", Parameter(_ops.zeros(*shape, **fk))
+                              if enabled and bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    """Weight to ones, bias to zeros (where they exist)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _BatchNorm(Module):
     """Shared implementation of BatchNorm*d; subclasses check the input's dimensionality."""
 
@@ -29,15 +44,7 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         fk = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(_ops.empty(num_features, **fk))
-            if bias:
-                self.bias = Parameter(_ops.empty(num_features, **fk))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, affine, bias, (num_features,), fk)
         if track_running_stats:
             self.register_buffer("running_mean", _ops.zeros(num_features, **fk))
             self.register_buffer("running_var", _ops.ones(num_features, **fk))
@@ -60,10 +67,7 @@ class _BatchNorm(Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics, weight to 1 and bias to 0."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
@@ -174,23 +178,12 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        fk = {"device": device, "dtype": dtype}
-        if elementwise_affine:
-            self.weight = Parameter(_ops.ones(*self.normalized_shape, **fk))
-            if bias:
-                self.bias = Parameter(_ops.zeros(*self.normalized_shape, **fk))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, elementwise_affine, bias, self.normalized_shape,
+                     {"device": device, "dtype": dtype})
 
     def reset_parameters(self) -> None:
         """Weight to ones, bias to zeros."""
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         """Apply layer normalisation."""
@@ -220,23 +213,11 @@ class GroupNorm(Module):
                              f"num_groups ({num_groups})")
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
-        fk = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(_ops.ones(num_channels, **fk))
-            if bias:
-                self.bias = Parameter(_ops.zeros(num_channels, **fk))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, affine, bias, (num_channels,), {"device": device, "dtype": dtype})
 
     def reset_parameters(self) -> None:
         """Weight to ones, bias to zeros."""
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         """Apply group normalisation."""
