@@ -561,7 +561,7 @@ def preserved_state(scan):
 
 
 class _quiet:
-    """Silences print() while a hidden trace runs (the real trace prints, once)."""
+    """Silences print() while a hidden (shadow or check) trace runs; the real trace prints once."""
 
     def __enter__(self):
         import builtins

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from compiler.guards import GuardSet
+from compiler.dynamic import _quiet  # silences print() during hidden traces
 from compiler.interpreter import Interpreter
 from compiler.ir import Graph, Value
 from compiler.passes.manager import run_pipeline
@@ -303,19 +304,6 @@ def _has_marks(args, kwargs) -> bool:
     """Whether a tensor argument has dims marked with `dyngraph.mark_dynamic`."""
     return any("_dynamo_dynamic_indices" in getattr(x, "__dict__", ())
                for x in (*args, *kwargs.values()))
-
-
-class _quiet:
-    """Silences print() while a shadow trace runs (the real trace prints, once)."""
-
-    def __enter__(self):
-        import builtins
-        self.orig = builtins.print
-        builtins.print = lambda *a, **k: None
-
-    def __exit__(self, *exc):
-        import builtins
-        builtins.print = self.orig
 
 
 def _take_result(tr: TraceResult):
