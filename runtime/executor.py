@@ -142,7 +142,8 @@ def _make_program(graph: Graph, backend: str, donate: dict | None = None):
 
 def _backward_program(graph: Graph, backend: str):
     """A compiled-autograd backward graph's runner on `backend` (after the pass pipeline), so
-    `loss.backward()` runs LLVM kernels too (attach_backward builds an Interpreter otherwise)."""
+    `loss.backward()` runs LLVM or CUDA kernels too (attach_backward builds an Interpreter
+    otherwise)."""
     g = graph.copy()
     run_pipeline(g)
     return _make_program(g, backend)
@@ -538,7 +539,8 @@ class CompiledFunction:
             by_expr = {s.expr: t for s, t in zip(diff_srcs, diff)}
             inputs_of = {v.id: by_expr.get(s.expr) for s, v, _ in entry.inputs}
             for i, prog in backward:
-                if prog.interpreter is None and not syms and self.backend in ("llvm", "auto"):
+                if prog.interpreter is None and not syms and (
+                        self.backend in ("llvm", "auto") or self.backend.startswith("cuda")):
                     prog.interpreter = _backward_program(prog.graph, self.backend)
                 saved = [outs[pos[v.id]] for v in prog.saved]
                 leaves = {v.id: inputs_of.get(v.id) if inputs_of.get(v.id) is not None
