@@ -5,17 +5,32 @@ Every other backend is checked against this one. Dtype promotion was resolved at
 op's `eager(xp, ...)`, store the result. `prepare` turns a graph into a flat list of steps once;
 running it is then a tight loop. Values are dropped after their last use (the memory plan's
 liveness, computed here when the memory-planning pass has not already annotated the graph).
+
+The array module follows the inputs: cupy arrays in, cupy rules and cupy arrays out (an explicit
+`xp` wins). Graph constants are numpy arrays; on another device they are copied there once per
+device and kept with the prepared graph, not copied per call.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dyngraph._device import device_of, get_array_module, to_device_array
 from dyngraph.ops.registry import OPS
 
 from .ir import Graph, Sym, Value, has_sym, subst_syms
 
-__all__ = ["Interpreter", "run_graph", "bind_syms"]
+__all__ = ["Interpreter", "run_graph", "bind_syms", "array_module"]
+
+
+def array_module(arrays):
+    """The array module of the first non-numpy array in `arrays` (cupy), else numpy."""
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            xp = get_array_module(a)
+            if xp is not np:
+                return xp
+    return np
 
 
 def _last_uses(graph: Graph) -> list[list[int]]:
@@ -65,15 +80,29 @@ class Interpreter:
                     ins.append((False, x, None))
             steps.append((node, ins, free, sym))
         self.steps = steps
+        # graph constants holding an array: on a device they are copied once (see `_on_device`)
+        self.held = [(n.out.id, n.attrs["value"]) for n, *_ in steps
+                     if n.op == "constant" and "value" in n.attrs]
+        held = {vid for vid, _ in self.held}
+        self.device_steps = [s for s in steps if s[0].out.id not in held]
+        self.on_device: dict = {}       # device -> {value id: the constant's device array}
         self.in_ids = [v.id for v in graph.inputs]
         self.out_ids = [v.id for v in graph.outputs]
 
-    def __call__(self, arrays, xp=np, syms: dict | None = None):
-        """Run on input arrays; `syms` gives the symbolic sizes (else read from the inputs)."""
+    def __call__(self, arrays, xp=None, syms: dict | None = None):
+        """Run on input arrays; `xp` defaults to the inputs' array module (numpy or cupy) and
+        `syms` gives the symbolic sizes (else read from the inputs)."""
+        if xp is None:
+            xp = array_module(arrays)
         env = dict(zip(self.in_ids, arrays))
+        steps = self.steps
+        if xp is not np:
+            steps = self.device_steps
+            if self.held:
+                env.update(self._on_device(arrays, xp))
         if self.symbolic and syms is None:
             syms = bind_syms(self.graph, arrays)
-        for node, ins, free, sym in self.steps:
+        for node, ins, free, sym in steps:
             args = []
             for is_val, x, cast in ins:
                 if is_val:
@@ -87,6 +116,15 @@ class Interpreter:
             for vid in free:
                 del env[vid]
         return [env[i] for i in self.out_ids]
+
+    def _on_device(self, arrays, xp) -> dict:
+        """The graph's array constants on the inputs' device, copied there on first use."""
+        dev = next(device_of(a) for a in arrays if get_array_module(a) is xp)
+        got = self.on_device.get(dev)
+        if got is None:
+            got = self.on_device[dev] = {vid: to_device_array(v, dev)
+                                         for vid, v in self.held}
+        return got
 
 
 def _run_node(node, args, xp, syms):
@@ -112,8 +150,11 @@ def _run_node(node, args, xp, syms):
         args = [xp.asarray(np.int64(a) if isinstance(a, int) else a).astype(dt.np)
                 if isinstance(a, (int, float)) else a for a in args]
         out = rule.eager(xp, *args, **attrs)
-    if xp is np and type(out) is not np.ndarray:
-        out = np.asarray(out)
+    if xp is np:
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+    elif type(out) is np.ndarray or np.isscalar(out):    # a rule that built a host array
+        out = xp.asarray(out)
     return out
 
 
@@ -124,6 +165,6 @@ def _make_constant(xp, attrs):
     return xp.full(attrs["shape"], attrs["fill"], dtype=attrs["dtype"])
 
 
-def run_graph(graph: Graph, arrays, xp=np) -> list:
+def run_graph(graph: Graph, arrays, xp=None) -> list:
     """Run `graph` once on input arrays (see `Interpreter` for repeated runs)."""
     return Interpreter(graph)(arrays, xp)

@@ -290,6 +290,7 @@ class CUDAProgram:
                 self.steps.append(("node", step.node, free))
         self.in_ids = [v.id for v in graph.inputs]
         self.out_ids = [v.id for v in graph.outputs]
+        self.consts: dict = {}      # (value id, device id) -> a graph constant on that device
         self.cuda_graph = _GraphRunner(self) if graphs and not self.symbolic else None
         self.graph_note = "" if graphs and not self.symbolic else \
             ("CUDA graphs: off (symbolic sizes)" if graphs else "")
@@ -349,9 +350,15 @@ class CUDAProgram:
         for n in step.nodes:
             env[n.out.id] = self._node(n, env, syms)
 
-    @staticmethod
-    def _node(node, env, syms):
+    def _node(self, node, env, syms):
         cp = _cp()
+        if node.op == "constant" and "value" in node.attrs:
+            # copied to the device once (not per call: a host copy would also stop a capture)
+            key = (node.out.id, cp.cuda.Device().id)
+            got = self.consts.get(key)
+            if got is None:
+                got = self.consts[key] = cp.asarray(node.attrs["value"])
+            return got
         rule = OPS.get(node.op)
         tail = rule is not None and rule.dtype_rule == "promote_tail"
         cdt = node.compute_dtype.np if node.compute_dtype is not None else None

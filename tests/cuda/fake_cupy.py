@@ -1,0 +1,107 @@
+"""A stand-in for cupy on machines without a GPU: numpy's arrays under another type and module.
+
+`FakeArray` is an ndarray subclass (so numpy's functions accept it and ufuncs keep the type) that
+says it lives on `cuda:0` and has cupy's `get()`; `module` is an array module whose functions
+return `FakeArray`s and which counts host-to-device copies (`asarray` of a numpy array).
+`installed(monkeypatch)` registers it where dyngraph looks for cupy (`dyngraph._device._cupy`, and
+`sys.modules["cupy"]` for code that imports it), so `get_array_module`, `device_of` and
+`to_device_array` treat its arrays as CUDA arrays.
+It checks dispatch decisions (which array module, which program, how many copies), not kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import types
+
+import numpy as np
+
+
+class _Device:
+    def __init__(self, id: int = 0):  # noqa: A002 - cupy's name
+        self.id = id
+        self.attributes = {"MultiProcessorCount": 4}
+        self.compute_capability = "90"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class FakeArray(np.ndarray):
+    """A numpy array standing for a cupy array on cuda:0."""
+
+    @property
+    def device(self):
+        return _Device(0)
+
+    def get(self):
+        """The host copy (cupy's `ndarray.get`)."""
+        return np.array(self).view(np.ndarray)
+
+
+def _fake(x):
+    if type(x) is np.ndarray:
+        return x.view(FakeArray)
+    if isinstance(x, np.generic):
+        return np.asarray(x).view(FakeArray)
+    if isinstance(x, tuple):
+        return tuple(_fake(a) for a in x)
+    if isinstance(x, list):
+        return [_fake(a) for a in x]
+    return x
+
+
+def _wrapped(fn):
+    def call(*args, **kwargs):
+        return _fake(fn(*args, **kwargs))
+    call.__name__ = getattr(fn, "__name__", "fn")
+    return call
+
+
+class _Module(types.ModuleType):
+    """numpy with every function's arrays turned into `FakeArray` (types and ufuncs pass
+    through: ufuncs keep the subclass of their inputs)."""
+
+    def __init__(self):
+        super().__init__("fake_cupy")
+        self.ndarray = FakeArray
+        self.copies = 0         # host -> "device" copies made by asarray
+        self.calls = 0          # module functions called (the interpreter used this module)
+        self.cuda = types.SimpleNamespace(Device=_Device, is_available=lambda: True)
+
+    def is_available(self) -> bool:
+        return True
+
+    def asarray(self, a, dtype=None):
+        self.calls += 1
+        if not isinstance(a, FakeArray):
+            self.copies += 1
+        return np.asarray(a, dtype=dtype).view(FakeArray)
+
+    def __getattr__(self, name):
+        obj = getattr(np, name)
+        if callable(obj) and not isinstance(obj, (type, np.ufunc)):
+            def counted(*args, **kwargs):
+                self.calls += 1
+                return _wrapped(obj)(*args, **kwargs)
+            return counted
+        return obj
+
+
+@contextlib.contextmanager
+def installed(monkeypatch):
+    """Register a fresh fake module as dyngraph's cupy for the duration; yields it."""
+    import dyngraph._device as device_mod
+    fake = _Module()
+    monkeypatch.setattr(device_mod, "_cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    yield fake
+
+
+def on_device(a) -> FakeArray:
+    """A numpy array as a fake device array (no copy counted)."""
+    return np.ascontiguousarray(a).view(FakeArray)

@@ -1,0 +1,154 @@
+"""Dispatch decisions for CUDA arrays, checked without a GPU through a cupy test double
+(tests/cuda/fake_cupy.py): the interpreter takes its array module from its inputs, graph
+constants are copied to the device once, and compiled-autograd backward graphs go to the CUDA
+backend. Values are compared with the same computation on numpy (eager mode, float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import compiler.interpreter as interp_mod
+import dyngraph as dg
+from compiler.interpreter import Interpreter
+from dyngraph._tensor import _wrap
+
+from . import fake_cupy as fc
+
+
+def _fn(x, w):
+    # a constant made inside the function (a graph constant), a matmul, a fused chain, a sum
+    scale = dg.tensor([0.5, -1.0, 2.0], dtype=dg.float64, device=x.device)
+    return ((x @ w) * scale).tanh().sum()
+
+
+def _inputs():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((4, 5)), rng.standard_normal((5, 3))
+
+
+def _spy_modules(monkeypatch) -> list:
+    """Record the array module every interpreter node runs with."""
+    seen = []
+    real = interp_mod._run_node
+
+    def run_node(node, args, xp, syms):
+        seen.append(xp)
+        return real(node, args, xp, syms)
+    monkeypatch.setattr(interp_mod, "_run_node", run_node)
+    return seen
+
+
+def _cpu_graph():
+    """The segment graph of `_fn` traced on the CPU (its constant is a numpy array)."""
+    x, w = _inputs()
+    f = dg.compile(_fn, backend="interpreter")
+    f(dg.tensor(x), dg.tensor(w))
+    f(dg.tensor(x), dg.tensor(w))
+    graph = f._cf.entries[0].root.graph
+    assert any(n.op == "constant" and type(n.attrs["value"]) is np.ndarray
+               for n in graph.nodes)
+    return graph
+
+
+def test_interpreter_picks_the_inputs_array_module_and_copies_constants_once(monkeypatch):
+    graph = _cpu_graph()
+    x, w = _inputs()
+    want = Interpreter(graph)([x, w])
+    assert all(type(a) is np.ndarray for a in want)
+    with fc.installed(monkeypatch) as fake:
+        seen = _spy_modules(monkeypatch)
+        run = Interpreter(graph)
+        for _ in range(3):
+            got = run([fc.on_device(x), fc.on_device(w)])
+            assert all(type(a) is fc.FakeArray for a in got)
+            np.testing.assert_allclose([a.get() for a in got], want, rtol=1e-12)
+        assert seen and all(xp is fake for xp in seen)
+        n_consts = sum(n.op == "constant" for n in graph.nodes)
+        assert fake.copies == n_consts          # once per constant, not once per call
+        seen.clear()
+        run([x, w])                              # numpy inputs: numpy again, constants as they are
+        assert seen and all(xp is np for xp in seen)
+
+
+def test_explicit_xp_wins(monkeypatch):
+    graph = _cpu_graph()
+    x, w = _inputs()
+    with fc.installed(monkeypatch):
+        seen = _spy_modules(monkeypatch)
+        Interpreter(graph)([fc.on_device(x), fc.on_device(w)], np)
+        assert seen and all(xp is np for xp in seen)
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "cuda", "auto"])
+def test_compiled_forward_and_backward_on_device_arrays(monkeypatch, backend):
+    """Compiled calls on CUDA tensors: the segment and the compiled-autograd backward graph run
+    on the CUDA program for "cuda"/"auto" (recorded here; it runs the graph with the reference
+    interpreter), every node with the device array module; values and gradients as eager numpy."""
+    x, w = _inputs()
+    xt, wt = dg.tensor(x), dg.tensor(w, requires_grad=True)
+    _fn(xt, wt).backward()
+    with fc.installed(monkeypatch) as fake:
+        import runtime.cuda_backend as cb
+        programs = []
+
+        def program_for(graph, be="cuda"):
+            programs.append((graph, be))
+            return Interpreter(graph)
+        monkeypatch.setattr(cb, "program_for", program_for)
+        seen = _spy_modules(monkeypatch)
+        f = dg.compile(_fn, backend=backend)
+        xd = _wrap(fc.on_device(x))
+        for _ in range(3):                  # the first call traces, the next ones run compiled
+            wd = _wrap(fc.on_device(w)).requires_grad_()
+            loss = f(xd, wd)
+            loss.backward()
+            assert type(loss._data) is fc.FakeArray and type(wd.grad._data) is fc.FakeArray
+            np.testing.assert_allclose(loss._data.get(), _fn(xt, dg.tensor(w)).item(),
+                                       rtol=1e-12)
+            np.testing.assert_allclose(wd.grad._data.get(), wt.grad.numpy(), rtol=1e-12)
+        assert seen and all(xp is fake for xp in seen)
+        if backend == "interpreter":
+            assert programs == []
+        else:
+            # one forward segment and one backward graph, both on the CUDA backend
+            assert len(programs) == 2 and all(be == backend for _, be in programs)
+            fwd, bwd = (g for g, _ in programs)
+            assert len(bwd.inputs) == 1 + len(f._cf.entries[0].root.leaf[4][0][1].saved)
+
+
+def test_symbolic_graph_runs_on_the_inputs_module(monkeypatch):
+    """Dynamic shapes run on the interpreter; with CUDA inputs it now runs the device module."""
+    def g(x):
+        return (x * 2.0).softmax(-1).sum(0)
+    with fc.installed(monkeypatch) as fake:
+        seen = _spy_modules(monkeypatch)
+        f = dg.compile(g, backend="cuda", dynamic=True)
+        for n in (3, 5, 7, 9):
+            x = np.random.default_rng(n).standard_normal((n, 4))
+            got = f(_wrap(fc.on_device(x)))
+            assert type(got._data) is fc.FakeArray
+            np.testing.assert_allclose(got._data.get(), g(dg.tensor(x)).numpy(), rtol=1e-12)
+        assert seen and all(xp is fake for xp in seen)
+        assert not any("stays static" in e for e in f._cf.events), f._cf.events
+
+
+def test_cuda_program_keeps_graph_constants_on_the_device(monkeypatch):
+    """CUDAProgram's eager-rule steps (no kernels needed) with a constant: one copy in all."""
+    import runtime.cuda_backend as cb
+    from compiler.ir import Graph
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    c = np.random.default_rng(2).standard_normal((4, 2))
+    g = Graph()
+    vx = g.add_input((3, 4), dg.float64, dg.device("cuda", 0))
+    vc = g.add_node("constant", (), {"value": c}, (4, 2), dg.float64, dg.device("cuda", 0))
+    vy = g.add_node("matmul", [vx, vc], {}, (3, 2), dg.float64, dg.device("cuda", 0))
+    g.outputs = [vy]
+    with fc.installed(monkeypatch) as fake:
+        monkeypatch.setattr(cb, "_cp", lambda: fake)
+        prog = cb.CUDAProgram(g)
+        for _ in range(3):
+            (out,) = prog([fc.on_device(x)])
+            assert type(out) is fc.FakeArray
+            np.testing.assert_allclose(out.get(), x @ c, rtol=1e-12)
+        assert fake.copies == 1
