@@ -50,6 +50,27 @@ COLUMN_KERNELS = True
 _threads = {"n": min(os.cpu_count() or 1, 8), "pool": None}
 
 
+def _refs_of_unshared() -> int:
+    """sys.getrefcount of an array held only by a list slot, read into a local first (the
+    pattern `unshared` uses): 3 on CPython 3.11-3.13 (slot, local, argument), but interpreters
+    that borrow local references count fewer, so it is measured, not assumed."""
+    holder = [np.empty(0)]
+    old = holder[0]
+    return sys.getrefcount(old)
+
+
+UNSHARED_REFS = _refs_of_unshared()
+
+
+def unshared(holder: list, i: int) -> np.ndarray | None:
+    """`holder[i]` when nothing but `holder` references it (no tensor, view or caller keeps
+    it: safe to overwrite), else None."""
+    old = holder[i]
+    if old is not None and sys.getrefcount(old) == UNSHARED_REFS:
+        return old
+    return None
+
+
 def set_num_threads(n: int) -> None:
     """Use up to `n` threads for large kernels (1 disables threading)."""
     _threads["n"] = max(1, int(n))
@@ -88,11 +109,9 @@ class _KernelRunner:
     def _output(self, i: int, shape: tuple, dtype) -> np.ndarray:
         """A buffer for output i: last call's array when nobody else holds it any more (a
         caching allocator: fresh pages cost a page fault each, ~10 ms per 64 MB), else new."""
-        old = self.recycle[i]
-        # references: the list slot and getrefcount's argument; a tensor, a view (its .base)
-        # or the caller's env would add more
-        if old is not None and sys.getrefcount(old) == 2 and old.shape == shape and \
-                old.nbytes >= RECYCLE_BYTES:
+        # a tensor, a view (its .base) or the caller's env holding it makes it shared
+        old = unshared(self.recycle, i)
+        if old is not None and old.shape == shape and old.nbytes >= RECYCLE_BYTES:
             return old
         a = np.empty(shape, dtype=dtype)
         self.recycle[i] = a

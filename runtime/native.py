@@ -21,7 +21,7 @@ graphs with empty arrays keep the step-by-step path.
 from __future__ import annotations
 
 import ctypes
-import sys
+import functools
 import threading
 import types
 
@@ -34,7 +34,7 @@ from compiler.render_llvm import UnsupportedOp
 from dyngraph.ops.registry import OPS, OpKind
 
 from . import blas, jit
-from .llvm_backend import RECYCLE_BYTES, run_split, threaded
+from .llvm_backend import RECYCLE_BYTES, run_split, threaded, unshared
 
 __all__ = ["NativeProgram", "abi_ok", "STATS"]
 
@@ -304,6 +304,7 @@ class NativeProgram:
         template[INTS_SLOT] = np.array(self.ints or [0], dtype=np.int32)
         self._outputs(prog, env, loc)
         del self._env_plan
+        self.runner = self._make_runner()
 
     def _donate(self, prog, env, loc, items) -> None:
         """Let a kernel write an output into an input's array (`prog.donate`: an optimizer
@@ -448,42 +449,80 @@ class NativeProgram:
             self.lock.release()
 
     def _run(self, arrays):
-        lst = list(self.template)
-        lst[FIRST_INPUT_SLOT:FIRST_INPUT_SLOT + self.nin] = arrays
-        for f in self.fresh:
-            old = f[3]
-            if old is not None and sys.getrefcount(old) == 2 and old.nbytes >= RECYCLE_BYTES:
-                lst[f[0]] = old
+        return self.runner(arrays)
+
+    def _make_runner(self):
+        """A Python function specialised to this plan (generated once): it fills the slot list
+        and runs the schedule with no loops, dict lookups or per-call branching on item kinds,
+        so a small graph's call costs little more than its ctypes calls."""
+        ns: dict = {"_empty": np.empty, "_unshared": unshared, "STATS": STATS}
+        lines = ["def run(arrays):"]
+        first = FIRST_INPUT_SLOT
+        slots = [f"T{i}" for i in range(len(self.template))]
+        for i, v in enumerate(self.template):
+            ns[f"T{i}"] = v
+        slots[first:first + self.nin] = [f"arrays[{i}]" for i in range(self.nin)]
+        big = []
+        for k, (slot, shape, dtype, _) in enumerate(self.fresh):
+            ns[f"S{k}"], ns[f"D{k}"] = shape, dtype
+            if int(np.prod(shape)) * dtype.itemsize >= RECYCLE_BYTES:
+                big.append((k, slot))
             else:
-                lst[f[0]] = f[3] = np.empty(f[1], f[2])
-        for kind, obj in self.schedule:
+                slots[slot] = f"_empty(S{k}, D{k})"
+        lines.append(f"    lst = [{', '.join(slots)}]")
+        for k, slot in big:     # last call's output again when nobody holds it any more
+            ns[f"F{k}"] = self.fresh[k]
+            lines += [f"    o = _unshared(F{k}, 3)",
+                      "    if o is None:",
+                      f"        o = F{k}[3] = _empty(S{k}, D{k})",
+                      f"    lst[{slot}] = o"]
+        for j, (kind, obj) in enumerate(self.schedule):
             if kind == "native":
-                obj(lst)
+                ns[f"N{j}"] = obj
+                lines.append(f"    N{j}(lst)")
             elif kind == "python":
-                how, node, slot, layout, getters = obj
-                args = [self._fetch(g, lst) for g in getters]
-                env = {x.id: a for x, a in zip(node.value_inputs, args)}
-                out = self._prog._extern(node, env) if how == "extern" else \
-                    self._prog._node(node, env, None)
-                if type(out) is not np.ndarray or (out.shape, out.strides, out.dtype) != layout:
-                    return None
-                lst[slot] = out
+                ns[f"P{j}"] = functools.partial(self._python_step, obj)
+                lines += [f"    if not P{j}(lst):", "        return None"]
             else:
-                fn, dims, n0, total, ptrs = obj
-                addrs = [(self.arena_base if slot == 0 else _ptr(lst[slot])) + off
-                         for slot, off in ptrs]
-                run_split(fn, n0, total, dims.ctypes.data, addrs)
-        STATS["calls"] += 1
+                ns[f"P{j}"] = functools.partial(self._threaded_step, obj)
+                lines.append(f"    P{j}(lst)")
+        lines.append('    STATS["calls"] += 1')
         res = []
-        for g, copy in self.outs:
-            a = self._fetch(g, lst)
-            res.append(a.copy() if copy else a)
-        for f in self.fresh:
-            if f[3] is not None and f[3].nbytes < RECYCLE_BYTES:
-                f[3] = None
-        return res
+        for k, (g, copy) in enumerate(self.outs):
+            kind, v = g
+            if kind == "slot":
+                res.append(f"lst[{v}]")
+            elif kind == "static":
+                ns[f"V{k}"] = v
+                res.append(f"V{k}.copy()" if copy else f"V{k}")
+            else:
+                ns[f"G{k}"] = functools.partial(self._fetch, g)
+                res.append(f"G{k}(lst).copy()" if copy else f"G{k}(lst)")
+        lines.append(f"    return [{', '.join(res)}]")
+        exec("\n".join(lines), ns)   # noqa: S102 - text built above from slot numbers only
+        return ns["run"]
+
+    def _python_step(self, obj, lst) -> bool:
+        """Run one step that stays in Python; False when its result does not fit the plan."""
+        how, node, slot, layout, getters = obj
+        args = [self._fetch(g, lst) for g in getters]
+        env = {x.id: a for x, a in zip(node.value_inputs, args)}
+        out = self._prog._extern(node, env) if how == "extern" else \
+            self._prog._node(node, env, None)
+        if type(out) is not np.ndarray or (out.shape, out.strides, out.dtype) != layout:
+            return False
+        lst[slot] = out
+        return True
+
+    def _threaded_step(self, obj, lst) -> None:
+        """Run one kernel split over the thread pool."""
+        fn, dims, n0, total, ptrs = obj
+        addrs = [(self.arena_base if slot == 0 else _ptr(lst[slot])) + off
+                 for slot, off in ptrs]
+        run_split(fn, n0, total, dims.ctypes.data, addrs)
 
     def _fetch(self, g, lst):
+        """The array of getter `g` (see `_getter`) for slot list `lst`."""
         kind, v = g
         if kind == "slot":
             return lst[v]
