@@ -318,6 +318,58 @@ def _iter_grads(group: dict[str, Any]) -> Iterable[tuple[Tensor, Any]]:
         yield p, g
 
 
+_AXPY: dict = {}   # numpy dtype -> the BLAS axpy of numpy's own OpenBLAS (None: not found)
+
+
+def _blas_axpy(dtype):
+    """numpy's bundled BLAS `?axpy` for float32/float64 through ctypes, or None.
+
+    numpy does not expose axpy, but the OpenBLAS it links exports CBLAS symbols that `dlsym`
+    finds through numpy's extension module (no scipy import, no second BLAS library).
+    """
+    if dtype in _AXPY:
+        return _AXPY[dtype]
+    fn = None
+    letter = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}.get(dtype)
+    if letter is not None:
+        import ctypes
+        try:
+            lib = ctypes.CDLL(np._core._multiarray_umath.__file__)
+        except (OSError, AttributeError):
+            lib = None
+        scalar = ctypes.c_float if letter == "s" else ctypes.c_double
+        # (symbol, integer type): numpy's wheels ship a 64-bit-integer OpenBLAS with a prefix
+        for name, int_t in ((f"scipy_cblas_{letter}axpy64_", ctypes.c_int64),
+                            (f"cblas_{letter}axpy64_", ctypes.c_int64),
+                            (f"cblas_{letter}axpy", ctypes.c_int)):
+            f = getattr(lib, name, None) if lib is not None else None
+            if f is not None:
+                f.restype = None
+                f.argtypes = [int_t, scalar, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
+                fn = f
+                break
+    _AXPY[dtype] = fn
+    return fn
+
+
+def _axpy(alpha: float, x, y) -> None:
+    """y += alpha * x in place, in one pass and with no temporary: PyTorch's
+    `y.add_(x, alpha=alpha)`. On CPU float32/float64 arrays of one layout this is BLAS axpy,
+    whose vector loop rounds once per element (a fused multiply-add) as PyTorch's CPU kernel
+    does (only its short scalar tail may differ by an ulp); any other array (cupy, bfloat16,
+    mixed layouts) takes `y += alpha * x`."""
+    if type(y) is np.ndarray and type(x) is np.ndarray and x.dtype is y.dtype and \
+            x.shape == y.shape and y.size and ((x.flags.c_contiguous and y.flags.c_contiguous)
+                                               or (x.flags.f_contiguous and y.flags.f_contiguous)):
+        fn = _AXPY.get(y.dtype, False)
+        if fn is False:
+            fn = _blas_axpy(y.dtype)
+        if fn is not None and y.flags.writeable:
+            fn(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
+            return
+    y += alpha * x
+
+
 def _step_counter() -> Tensor:
     """A float32 scalar step count on the CPU, as PyTorch keeps it."""
     return _wrap(np.zeros((), dtype=np.float32))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .._tensor import _wrap
-from .optimizer import Optimizer, _check_options, _float, _iter_grads, _no_extras
+from .optimizer import Optimizer, _axpy, _check_options, _float, _iter_grads, _no_extras
 
 __all__ = ["SGD"]
 
@@ -55,10 +55,13 @@ class SGD(Optimizer):
             nesterov, maximize = group["nesterov"], group["maximize"]
             for p, g in _iter_grads(group):
                 d = p._data
+                # The same sequence of fused updates as torch.optim.SGD (add_ with alpha), so
+                # the values match PyTorch's (to the ulp) on the CPU; no temporaries.
                 if maximize:
                     g = -g
                 if wd != 0:
-                    g = g + wd * d
+                    g = g.copy() if not maximize else g
+                    _axpy(wd, d, g)
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
@@ -67,8 +70,12 @@ class SGD(Optimizer):
                     else:
                         b = buf._data
                         b *= momentum
-                        b += (1 - dampening) * g
-                    g = g + momentum * buf._data if nesterov else buf._data
-                d -= lr * g
+                        _axpy(1 - dampening, g, b)
+                    if nesterov:
+                        g = g.copy() if g is p._grad._data else g
+                        _axpy(momentum, buf._data, g)
+                    else:
+                        g = buf._data
+                _axpy(-lr, g, d)
                 p._vc[0] += 1
         return loss
