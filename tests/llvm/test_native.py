@@ -198,3 +198,26 @@ def test_transposed_gemm_output_is_computed_in_its_consumers_layout():
     for _ in range(2):
         _close(cf(dg.tensor(xa), dg.tensor(ga)).numpy(), (xa.T @ ga).T * 2.0, rtol=1e-12,
                atol=1e-12)
+
+
+def test_large_outputs_are_recycled_only_when_nobody_holds_them():
+    """An output of >= RECYCLE_BYTES whose tensor was dropped is written again next call (no
+    fresh pages); one still held, or viewed, gets a new array. Values match numpy each time."""
+    f = dg.compile(lambda x: (x * 2.0).exp(), backend="llvm")
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((64, 512)).astype(np.float32) for _ in range(4)]
+    first = f(dg.tensor(xs[0]))
+    first_ptr = first._data.ctypes.data
+    _close(first.numpy(), np.exp(xs[0].astype(np.float64) * 2))
+    held = f(dg.tensor(xs[1]))          # `first` is still held: a new array
+    assert held._data.ctypes.data != first_ptr
+    _close(first.numpy(), np.exp(xs[0].astype(np.float64) * 2))   # not overwritten
+    view = held._data[:3]
+    del held
+    again = f(dg.tensor(xs[2]))          # the view keeps the previous output alive
+    assert not np.shares_memory(again._data, view)
+    ptr = again._data.ctypes.data
+    del again
+    last = f(dg.tensor(xs[3]))           # dropped: its memory is reused
+    assert last._data.ctypes.data == ptr
+    _close(last.numpy(), np.exp(xs[3].astype(np.float64) * 2))
