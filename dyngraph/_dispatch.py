@@ -201,7 +201,7 @@ def _apply_one(op: Op, x, attrs):
         if op.kind.is_elementwise:
             raise _shape_error(op, (x,), e) from None
         raise
-    if type(out) is not _ndarray:
+    if type(out) is not _ndarray and get_array_module(out) is np:   # (to_device: a cupy array)
         out = np.asarray(out)
     if dt is not None and rule != "bool" and out.dtype != npdt and out.dtype.kind != "b":
         out = out.astype(npdt)
