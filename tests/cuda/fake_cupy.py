@@ -38,6 +38,10 @@ class FakeArray(np.ndarray):
     def device(self):
         return _Device(0)
 
+    def __array_wrap__(self, arr, context=None, return_scalar=False):
+        # reductions to one value stay arrays on the device, as cupy's do
+        return np.asarray(arr).view(FakeArray)
+
     def get(self):
         """The host copy (cupy's `ndarray.get`)."""
         return np.array(self).view(np.ndarray)

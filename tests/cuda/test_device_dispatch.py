@@ -152,3 +152,15 @@ def test_cuda_program_keeps_graph_constants_on_the_device(monkeypatch):
             assert type(out) is fc.FakeArray
             np.testing.assert_allclose(out.get(), x @ c, rtol=1e-12)
         assert fake.copies == 1
+
+
+def test_moving_a_cpu_tensor_to_cuda_keeps_the_device_array(monkeypatch):
+    """`cpu_tensor.to("cuda")` (the dispatcher's one-CPU-tensor shortcut) must not turn the
+    device array back into numpy (real cupy refuses the implicit conversion)."""
+    x = dg.randn(3, 4, dtype=dg.float64, requires_grad=True)
+    with fc.installed(monkeypatch):
+        y = x.to("cuda")
+        assert type(y._data) is fc.FakeArray and y.device == dg.device("cuda", 0)
+        (y * 3.0).sum().backward()
+    assert type(x.grad._data) is np.ndarray
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 3.0))
