@@ -96,8 +96,10 @@ def _hpd(x, dev):
 
 def _namespace() -> dict:
     from dyngraph._tensor import Tensor
+
+    from .symsize import size_namespace
     return {"_np": np, "_state": state, "_hp": _hp, "_hpf": _hpf, "_hpd": _hpd,
-            "_NUM": (int, float), "_Tensor": Tensor}
+            "_NUM": (int, float), "_Tensor": Tensor, **size_namespace()}
 
 
 _TYPES: dict[str, object] = {}   # types and numpy dtypes named in guard expressions
