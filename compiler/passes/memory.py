@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dyngraph.ops.registry import OPS
 
-from ..ir import Graph, Sym
+from ..ir import Graph, Sym, SymExpr
 
 __all__ = ["plan_memory", "liveness"]
 
@@ -19,7 +19,7 @@ __all__ = ["plan_memory", "liveness"]
 def _nbytes(v) -> int:
     n = v.dtype.itemsize
     for s in v.shape:
-        n *= 1 if isinstance(s, Sym) else s
+        n *= 1 if isinstance(s, Sym) else s.coeff if isinstance(s, SymExpr) else s
     return n
 
 
