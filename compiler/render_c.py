@@ -1,4 +1,15 @@
-"""Render a `Kernel` (compiler/kernel_ir.py) to C: the generic C-style renderer.
+"""Render a `Kernel` (compiler/kernel_ir.py): the walk every target shares, and the C form.
+
+`KernelRenderer` is the target-independent part: the loop nest (outer dims, then per loop the
+inner dims), offsets along each dim, the values of a kernel's instructions bound in scope, the
+identities of reductions, the op dispatch and the per-element rules that are the same on every
+target once a few primitives exist (arithmetic, comparison, select, min/max, logic, bitwise,
+the rounding functions). A target fills in the primitives: how a loop, a load, a store, a
+constant, a conversion and a math call are written. `CRenderer` (here), `LLVMRenderer`
+(compiler/render_llvm.py) and `CUDARenderer` (compiler/render_cuda.py, a `CRenderer` that
+overrides only what differs on a GPU: the prelude, the signature, how outer points map to threads,
+how inner loops are shared by the threads of a row and how partial reductions are combined) are
+the three.
 
 The C form is a serial loop nest with the same calling convention as the LLVM renderer's
 function, so a host C compiler can build it and the same runtime packing calls it:
@@ -6,12 +17,9 @@ function, so a host C compiler can build it and the same runtime packing calls i
     void dg_<hash>(long long begin, long long end, const long long* dims, T0* b0, T1* b1, ...)
 
 `dims` holds the domain sizes followed by every buffer's stride (in elements) for every domain
-dim. The class is the base of the CUDA renderer (compiler/render_cuda.py), which overrides only
-what differs on a GPU: the prelude, the signature, how outer points map to threads, how inner
-loops are shared by the threads of a row and how partial reductions are combined. Everything a
-kernel computes per element (`op_<name>` methods, loads, stores, casts, accumulation rules) is
-written once here, so it is checked on the CPU by compiling the C form with the host compiler
-(tests/cuda/test_render_c.py) even where no GPU exists.
+dim. Everything a CUDA kernel computes per element (`op_<name>` methods, loads, stores, casts,
+accumulation rules) is written once here, so it is checked on the CPU by compiling the C form with
+the host compiler (tests/cuda/test_render_c.py) even where no GPU exists.
 
 Values are C expressions; every instruction is bound to a `const` local (`t<N>`) so that shared
 sub-expressions are computed once and the text stays readable.
@@ -24,7 +32,8 @@ import struct
 
 from .kernel_ir import RUNTIME, InstrKind, Kernel, ReduceKind, ReduceLoop
 
-__all__ = ["CRenderer", "render_c", "symbol_name", "UnsupportedOp", "C_TYPES"]
+__all__ = ["KernelRenderer", "CRenderer", "render_c", "symbol_name", "UnsupportedOp",
+           "C_TYPES", "is_float"]
 
 C_TYPES = {"float32": "float", "float64": "double", "int64": "long long", "int32": "int",
            "bool": "bool"}
@@ -40,6 +49,9 @@ _UNARY_MATH = {"exp": "exp", "exp2": "exp2", "expm1": "expm1", "log": "log", "lo
 _BINARY_MATH = {"atan2": "atan2", "hypot": "hypot", "pow": "pow", "copysign": "copysign",
                 "fmod": "fmod"}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_ARITH = {"add": ("+", "||"), "sub": ("-", None), "mul": ("*", "&&"), "div": ("/", None)}
+_LOGIC = {"and": "&&", "or": "||", "xor": "!="}
+_BITWISE = {"and": "&", "or": "|", "xor": "^"}
 _INT_MIN = {"long long": "(-9223372036854775807LL - 1)", "int": "(-2147483647 - 1)"}
 _INT_MAX = {"long long": "9223372036854775807LL", "int": "2147483647"}
 
@@ -68,20 +80,294 @@ _HELPERS = {
 }
 
 
-class CRenderer:
+class KernelRenderer:
+    """The target-independent walk over one kernel; a subclass per target fills in the
+    primitives (see the module docstring). Instantiate per kernel: it holds the function."""
+
+    types: dict = C_TYPES       # kernel dtype -> the target's type name
+    begin, end = "begin", "end"  # the bounds of outer dim 0 (the runtime splits it over threads)
+
+    def __init__(self, kernel: Kernel):
+        self.k = kernel
+        self.access = _accesses(kernel)
+        self.outer: dict[int, str] = {}
+
+    # ----- primitives a target defines -----------------------------------------------------------
+    def size(self, d: int) -> str:
+        """The size of domain dim `d`."""
+        raise NotImplementedError
+
+    def loop(self, d: int, lo: str, hi: str, offsets: dict, body, hint: str = "") -> None:
+        """for (i<d> = lo; i<d> < hi; ++i<d>) body(offsets advanced along dim d)."""
+        raise NotImplementedError
+
+    def stride_step(self, iv: str, b: int, d: int) -> str:
+        """`iv` times buffer b's runtime stride along dim d."""
+        raise NotImplementedError
+
+    def offset_add(self, offset: str, step: str) -> str:
+        """The offset `offset + step` (`offset` may be "0")."""
+        raise NotImplementedError
+
+    def bind(self, ty: str, expr: str) -> str:
+        """An op's result as a value (a target of expressions binds it to a local)."""
+        return expr
+
+    # ----- loops ---------------------------------------------------------------------------------
+    def advance(self, offsets: dict, d: int, iv: str) -> dict:
+        """Buffer offsets after moving `iv` steps along domain dim `d`."""
+        out = {}
+        for b, acc in self.access.items():
+            s = acc.strides[d]
+            if s == 0:
+                out[b] = offsets[b]
+            else:
+                out[b] = self.offset_add(offsets[b], iv if s == 1 else self.stride_step(iv, b, d))
+        return out
+
+    def outer_loops(self, d: int, offsets: dict) -> None:
+        if d == self.k.n_outer:
+            self.outer_body(offsets)
+            return
+        lo, hi = (self.begin, self.end) if d == 0 else ("0", self.size(d))
+        self.loop(d, lo, hi, offsets, lambda off: self.outer_loops(d + 1, off))
+
+    def inner_loops(self, offsets: dict, body, counted: bool = False, hint: str = "") -> None:
+        """Run `body(offsets, linear inner index)` over every inner point, in order (the index
+        is kept only when `counted`: argmax/argmin need it); `hint` goes on the innermost loop."""
+        k = self.k
+        if k.n_inner == 0:
+            body(offsets, "0")
+            return
+        lin = self.start_count() if counted else None
+
+        def nest(d, off):
+            if d == k.ndim:
+                body(off, lin)
+                if counted:
+                    self.step_count(lin)
+                return
+            self.loop(d, "0", self.size(d), off, lambda o: nest(d + 1, o),
+                      hint if d == k.ndim - 1 else "")
+        nest(k.n_outer, offsets)
+
+    def start_count(self) -> str:
+        """A counter of inner points, from 0 (for `inner_loops(counted=True)`)."""
+        raise NotImplementedError
+
+    def step_count(self, lin: str) -> None:
+        raise NotImplementedError
+
+    def outer_body(self, offsets: dict) -> None:
+        """Every loop of the kernel for one outer point, then the outer stores."""
+        k = self.k
+        self.outer = {}
+        for loop in k.loops:
+            roots = ([r.src for r in loop.reduces] if isinstance(loop, ReduceLoop)
+                     else [s.value for s in loop.stores])
+            for i in self.outer_deps(roots):
+                self.value(i, self.outer, offsets)
+            if isinstance(loop, ReduceLoop):
+                self.reduce_loop(loop, offsets)
+            else:
+                self.map_loop(loop, offsets)
+        self.outer_stores(offsets)
+
+    def outer_stores(self, offsets: dict) -> None:
+        for s in self.k.outer_stores:
+            self.store(s, self.value(s.value, self.outer, offsets), offsets)
+
+    def map_loop(self, loop, offsets: dict) -> None:
+        def body(off, lin):
+            scope = dict(self.outer)
+            for s in loop.stores:
+                self.store(s, self.value(s.value, scope, off), off)
+        self.inner_loops(offsets, body)
+
+    def reduce_loop(self, loop: ReduceLoop, offsets: dict) -> None:
+        raise NotImplementedError
+
+    def outer_deps(self, roots) -> list[int]:
+        """Outer instrs that inner instrs reachable from `roots` read (bound before the loop)."""
+        instrs = self.k.instrs
+        seen, out, stack = set(), set(), list(roots)
+        while stack:
+            i = stack.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            if not instrs[i].inner:
+                out.add(i)
+            else:
+                stack.extend(instrs[i].args)
+        return sorted(i for i in out if instrs[i].kind is not InstrKind.ACC)
+
+    # ----- values --------------------------------------------------------------------------------
+    def value(self, i: int, scope: dict, offsets: dict) -> str:
+        if i in scope:
+            return scope[i]
+        ins = self.k.instrs[i]
+        ty = self.types[ins.dtype]
+        if ins.kind is InstrKind.CONST:
+            v = self.const(ins.attr, ty)
+        elif ins.kind is InstrKind.LOAD:
+            v = self.load(ins.attr.buffer, ins.dtype, offsets)
+        elif ins.kind is InstrKind.ACC:
+            raise AssertionError(f"kernel: %{i} read before its reduction loop")
+        else:
+            args = [(self.value(a, scope, offsets), self.types[self.k.instrs[a].dtype])
+                    for a in ins.args]
+            name, extra = ins.attr
+            v = self.bind(ty, self.op(name, args, ty, dict(extra), ins.args))
+        scope[i] = v
+        return v
+
+    def identity(self, kind: ReduceKind, ty: str) -> str:
+        """The value a reduction of `kind` starts from, in the accumulator type `ty`."""
+        if kind in (ReduceKind.SUM, ReduceKind.MEAN):
+            return self.const(0, ty)
+        if kind is ReduceKind.PROD:
+            return self.const(1, ty)
+        if kind in (ReduceKind.ANY, ReduceKind.ALL):
+            return self.const(kind is ReduceKind.ALL, self.types["bool"])
+        big = kind in (ReduceKind.MIN, ReduceKind.ARGMIN)
+        if is_float(ty):
+            return self.const(float("inf") if big else float("-inf"), ty)
+        if ty == self.types["bool"]:
+            return self.const(big, ty)
+        bits = 64 if ty == self.types["int64"] else 32
+        return self.const(2 ** (bits - 1) - 1 if big else -2 ** (bits - 1), ty)
+
+    # ----- ops -----------------------------------------------------------------------------------
+    def op(self, name: str, args, ty: str, extra: dict, arg_ids) -> str:
+        """One scalar op: `args` are (value, target type) pairs; `ty` is the result's type. An
+        `op_<name>` method wins, then the target's tables (`table_op`)."""
+        if name == "cast":
+            return self.convert(args[0][0], args[0][1], ty)
+        aty = args[0][1] if args else ty
+        vals = [a for a, _ in args]
+        rule = getattr(self, f"op_{name}", None)
+        if rule is not None:
+            return rule(vals, aty, ty, arg_ids)
+        got = self.table_op(name, vals, aty)
+        if got is None:
+            raise UnsupportedOp(f"{type(self).__name__}: no rule for op {name!r} on {aty}")
+        return got
+
+    def table_op(self, name: str, vals, ty: str) -> str | None:
+        """Comparisons and math functions found by name (None: the target has no rule)."""
+        return None
+
+    def _arith(self, kind: str, vals, ty: str) -> str:
+        if ty == self.types["bool"] and kind not in ("add", "mul"):
+            raise UnsupportedOp(f"{type(self).__name__}: {kind} on bool")
+        return self.arith(kind, vals[0], vals[1], ty)
+
+    def op_add(self, vals, ty, out, ids):
+        return self._arith("add", vals, ty)
+
+    def op_sub(self, vals, ty, out, ids):
+        return self._arith("sub", vals, ty)
+
+    def op_mul(self, vals, ty, out, ids):
+        return self._arith("mul", vals, ty)
+
+    def op_div(self, vals, ty, out, ids):
+        if not is_float(ty):
+            raise UnsupportedOp(f"{type(self).__name__}: div computes in a float dtype")
+        return self.arith("div", vals[0], vals[1], ty)
+
+    def op_reciprocal(self, vals, ty, out, ids):
+        return self.arith("div", self.const(1, ty), vals[0], ty)
+
+    def op_rsqrt(self, vals, ty, out, ids):
+        return self.arith("div", self.const(1, ty), self.builtin("sqrt", ty, vals[0]), ty)
+
+    def _int_passthrough(self, fn, vals, ty):
+        return self.builtin(fn, ty, vals[0]) if is_float(ty) else vals[0]
+
+    def op_floor(self, vals, ty, out, ids):
+        return self._int_passthrough("floor", vals, ty)
+
+    def op_ceil(self, vals, ty, out, ids):
+        return self._int_passthrough("ceil", vals, ty)
+
+    def op_trunc(self, vals, ty, out, ids):
+        return self._int_passthrough("trunc", vals, ty)
+
+    def op_round(self, vals, ty, out, ids):
+        return self._int_passthrough("rint", vals, ty)   # half to even, as numpy
+
+    def _fabs_compare(self, cmp: str, vals, ty, otherwise: bool) -> str:
+        if not is_float(ty):
+            return self.const(otherwise, self.types["bool"])
+        a = self.builtin("fabs", ty, vals[0])
+        return self.compare(cmp, a, self.const(float("inf"), ty), ty)
+
+    def op_isinf(self, vals, ty, out, ids):
+        return self._fabs_compare("eq", vals, ty, False)
+
+    def op_isfinite(self, vals, ty, out, ids):
+        return self._fabs_compare("lt", vals, ty, True)
+
+    def _logical(self, kind: str, vals, ty: str) -> str:
+        a, b = (self.convert(v, ty, self.types["bool"]) for v in vals)
+        return self.logic(kind, a, b)
+
+    def op_logical_and(self, vals, ty, out, ids):
+        return self._logical("and", vals, ty)
+
+    def op_logical_or(self, vals, ty, out, ids):
+        return self._logical("or", vals, ty)
+
+    def op_logical_xor(self, vals, ty, out, ids):
+        return self._logical("xor", vals, ty)
+
+    def _bitwise(self, kind: str, vals, ty: str) -> str:
+        if is_float(ty):
+            raise UnsupportedOp(f"{type(self).__name__}: bitwise op on floats")
+        return self.bitwise(kind, vals[0], vals[1], ty)
+
+    def op_bitwise_and(self, vals, ty, out, ids):
+        return self._bitwise("and", vals, ty)
+
+    def op_bitwise_or(self, vals, ty, out, ids):
+        return self._bitwise("or", vals, ty)
+
+    def op_bitwise_xor(self, vals, ty, out, ids):
+        return self._bitwise("xor", vals, ty)
+
+    def op_maximum(self, vals, ty, out, ids):
+        return self.extreme(True, vals[0], vals[1], ty)
+
+    def op_minimum(self, vals, ty, out, ids):
+        return self.extreme(False, vals[0], vals[1], ty)
+
+    def op_clamp(self, vals, ty, out, ids):
+        x, lo, hi = vals
+        return self.extreme(False, self.extreme(True, x, lo, ty), hi, ty)
+
+    def op_where(self, vals, ty, out, ids):
+        return self.select(vals[0], vals[1], vals[2], out)
+
+    def op_pow(self, vals, ty, out, ids):
+        if not is_float(ty):
+            raise UnsupportedOp(f"{type(self).__name__}: integer pow")
+        return self.libm("pow", ty, *vals)
+
+
+class CRenderer(KernelRenderer):
     """Renders one kernel to C; instantiate per kernel (it holds the function's lines)."""
 
     index = "long long"          # the type of loop counters, sizes and strides
     qualifier = "static inline"  # how helper functions are declared
 
     def __init__(self, kernel: Kernel):
-        self.k = kernel
+        super().__init__(kernel)
         self.lines: list[str] = []
         self.depth = 1
         self.ntmp = 0
         self.helpers: set[str] = set()
-        self.access = _accesses(kernel)
-        self.outer: dict[int, str] = {}
 
     # ----- small emitters ----------------------------------------------------------------------
     def emit(self, text: str) -> None:
@@ -180,110 +466,33 @@ class CRenderer:
         return f"{comment}\n{self.prelude()}\n\n{fn}"
 
     # ----- loops -------------------------------------------------------------------------------
-    def advance(self, offsets: dict, d: int, iv: str) -> dict:
-        """Buffer offsets after moving `iv` steps along domain dim `d`."""
-        out = {}
-        for b, acc in self.access.items():
-            s = acc.strides[d]
-            if s == 0:
-                out[b] = offsets[b]
-                continue
-            step = iv if s == 1 else f"{iv} * s{b}_{d}"
-            out[b] = self.let(self.index, step if offsets[b] == "0" else f"{offsets[b]} + {step}")
-        return out
+    def size(self, d: int) -> str:
+        return f"n{d}"
 
-    def outer_loops(self, d: int, offsets: dict) -> None:
-        if d == self.k.n_outer:
-            self.outer_body(offsets)
-            return
-        lo, hi = ("begin", "end") if d == 0 else ("0", f"n{d}")
+    def loop(self, d: int, lo: str, hi: str, offsets: dict, body, hint: str = "") -> None:
         with self.block(f"for ({self.index} i{d} = {lo}; i{d} < {hi}; ++i{d})"):
-            self.outer_loops(d + 1, self.advance(offsets, d, f"i{d}"))
+            body(self.advance(offsets, d, f"i{d}"))
 
-    def inner_loops(self, offsets: dict, body, counted: bool = False) -> None:
-        """Run `body(offsets, linear inner index)` over every inner point, in order (the index
-        is kept only when `counted`: argmax/argmin need it)."""
-        k = self.k
-        if k.n_inner == 0:
-            body(offsets, "0")
-            return
-        lin = self.var(self.index, "0", "j") if counted else None
+    def stride_step(self, iv: str, b: int, d: int) -> str:
+        return f"{iv} * s{b}_{d}"
 
-        def nest(d, off):
-            if d == k.ndim:
-                body(off, lin)
-                if counted:
-                    self.emit(f"++{lin};")
-                return
-            with self.block(f"for ({self.index} i{d} = 0; i{d} < n{d}; ++i{d})"):
-                nest(d + 1, self.advance(off, d, f"i{d}"))
-        nest(k.n_outer, offsets)
+    def offset_add(self, offset: str, step: str) -> str:
+        return self.let(self.index, step if offset == "0" else f"{offset} + {step}")
+
+    def start_count(self) -> str:
+        return self.var(self.index, "0", "j")
+
+    def step_count(self, lin: str) -> None:
+        self.emit(f"++{lin};")
 
     def inner_count(self) -> str:
         """The number of inner points (a C expression)."""
         dims = [f"n{d}" for d in range(self.k.n_outer, self.k.ndim)]
         return " * ".join(dims) if dims else "1"
 
-    def outer_body(self, offsets: dict) -> None:
-        """Every loop of the kernel for one outer point, then the outer stores."""
-        k = self.k
-        self.outer = {}
-        for loop in k.loops:
-            roots = ([r.src for r in loop.reduces] if isinstance(loop, ReduceLoop)
-                     else [s.value for s in loop.stores])
-            for i in self.outer_deps(roots):
-                self.value(i, self.outer, offsets)
-            if isinstance(loop, ReduceLoop):
-                self.reduce_loop(loop, offsets)
-            else:
-                self.map_loop(loop, offsets)
-        self.outer_stores(offsets)
-
-    def outer_stores(self, offsets: dict) -> None:
-        for s in self.k.outer_stores:
-            self.store(s, self.value(s.value, self.outer, offsets), offsets)
-
-    def map_loop(self, loop, offsets: dict) -> None:
-        def body(off, lin):
-            scope = dict(self.outer)
-            for s in loop.stores:
-                self.store(s, self.value(s.value, scope, off), off)
-        self.inner_loops(offsets, body)
-
-    def outer_deps(self, roots) -> list[int]:
-        """Outer instrs that inner instrs reachable from `roots` read (bound before the loop)."""
-        instrs = self.k.instrs
-        seen, out, stack = set(), set(), list(roots)
-        while stack:
-            i = stack.pop()
-            if i in seen:
-                continue
-            seen.add(i)
-            if not instrs[i].inner:
-                out.add(i)
-            else:
-                stack.extend(instrs[i].args)
-        return sorted(i for i in out if instrs[i].kind is not InstrKind.ACC)
-
     # ----- values --------------------------------------------------------------------------------
-    def value(self, i: int, scope: dict, offsets: dict) -> str:
-        if i in scope:
-            return scope[i]
-        ins = self.k.instrs[i]
-        ty = C_TYPES[ins.dtype]
-        if ins.kind is InstrKind.CONST:
-            v = self.const(ins.attr, ty)
-        elif ins.kind is InstrKind.LOAD:
-            v = self.load(ins.attr.buffer, ins.dtype, offsets)
-        elif ins.kind is InstrKind.ACC:
-            raise AssertionError(f"kernel: %{i} read before its reduction loop")
-        else:
-            args = [(self.value(a, scope, offsets), C_TYPES[self.k.instrs[a].dtype])
-                    for a in ins.args]
-            name, extra = ins.attr
-            v = self.let(ty, self.op(name, args, ty, dict(extra), ins.args))
-        scope[i] = v
-        return v
+    def bind(self, ty: str, expr: str) -> str:
+        return self.let(ty, expr)
 
     def load(self, b: int, dtype: str, offsets: dict) -> str:
         expr = f"b{b}[{offsets[b]}]"
@@ -295,22 +504,6 @@ class CRenderer:
         self.emit(f"b{b}[{offsets[b]}] = ({mty}){v};")
 
     # ----- reductions ---------------------------------------------------------------------------
-    def identity(self, kind: ReduceKind, ty: str) -> str:
-        if kind in (ReduceKind.SUM, ReduceKind.MEAN):
-            return self.const(0, ty)
-        if kind is ReduceKind.PROD:
-            return self.const(1, ty)
-        if kind is ReduceKind.ANY:
-            return "false"
-        if kind is ReduceKind.ALL:
-            return "true"
-        big = kind in (ReduceKind.MIN, ReduceKind.ARGMIN)
-        if is_float(ty):
-            return self.const(float("inf") if big else float("-inf"), ty)
-        if ty == "bool":
-            return "true" if big else "false"
-        return _INT_MAX[ty] if big else _INT_MIN[ty]
-
     def start_accumulators(self, loop: ReduceLoop) -> list:
         """Declare each reduction's accumulator (and index, for argmax/argmin)."""
         accs = []
@@ -386,43 +579,38 @@ class CRenderer:
         """A libm-style call: `name` for double, `namef` for float."""
         return f"{name}{'f' if ty == 'float' else ''}({', '.join(vals)})"
 
-    def op(self, name: str, args, ty: str, extra: dict, arg_ids) -> str:
-        """One scalar op as a C expression: `args` are (value, C type) pairs; `ty` the result's."""
-        if name == "cast":
-            return self.convert(args[0][0], args[0][1], ty)
-        aty = args[0][1] if args else ty
-        vals = [a for a, _ in args]
-        rule = getattr(self, f"op_{name}", None)
-        if rule is not None:
-            return rule(vals, aty, ty, arg_ids)
+    def libm(self, name: str, ty: str, *vals) -> str:
+        return self.math(name, ty, *vals)
+
+    def builtin(self, name: str, ty: str, *vals) -> str:
+        return self.math(name, ty, *vals)
+
+    def table_op(self, name: str, vals, ty: str) -> str | None:
         if name in _COMPARE:
-            return f"({vals[0]} {_COMPARE[name]} {vals[1]})"
-        if name in _UNARY_MATH and is_float(aty):
-            return self.math(_UNARY_MATH[name], aty, vals[0])
-        if name in _BINARY_MATH and is_float(aty):
-            return self.math(_BINARY_MATH[name], aty, *vals)
-        raise UnsupportedOp(f"{type(self).__name__}: no rule for op {name!r} on {aty}")
+            return self.compare(name, vals[0], vals[1], ty)
+        if name in _UNARY_MATH and is_float(ty):
+            return self.math(_UNARY_MATH[name], ty, vals[0])
+        if name in _BINARY_MATH and is_float(ty):
+            return self.math(_BINARY_MATH[name], ty, *vals)
+        return None
 
-    def _arith(self, sym: str, bool_sym, vals, ty) -> str:
+    def compare(self, kind: str, a: str, b: str, ty: str) -> str:
+        return f"({a} {_COMPARE[kind]} {b})"
+
+    def arith(self, kind: str, a: str, b: str, ty: str) -> str:
+        sym, bool_sym = _ARITH[kind]
+        return f"({a} {bool_sym if ty == 'bool' else sym} {b})"
+
+    def select(self, c: str, a: str, b: str, ty: str) -> str:
+        return f"({c} ? {a} : {b})"
+
+    def logic(self, kind: str, a: str, b: str) -> str:
+        return f"({a} {_LOGIC[kind]} {b})"
+
+    def bitwise(self, kind: str, a: str, b: str, ty: str) -> str:
         if ty == "bool":
-            if bool_sym is None:
-                raise UnsupportedOp(f"{type(self).__name__}: arithmetic {sym!r} on bool")
-            return f"({vals[0]} {bool_sym} {vals[1]})"
-        return f"({vals[0]} {sym} {vals[1]})"
-
-    def op_add(self, vals, ty, out, ids):
-        return self._arith("+", "||", vals, ty)
-
-    def op_sub(self, vals, ty, out, ids):
-        return self._arith("-", None, vals, ty)
-
-    def op_mul(self, vals, ty, out, ids):
-        return self._arith("*", "&&", vals, ty)
-
-    def op_div(self, vals, ty, out, ids):
-        if not is_float(ty):
-            raise UnsupportedOp(f"{type(self).__name__}: div computes in a float dtype")
-        return f"({vals[0]} / {vals[1]})"
+            return f"(bool)({a} {_BITWISE[kind]} {b})"
+        return f"({a} {_BITWISE[kind]} {b})"
 
     def op_neg(self, vals, ty, out, ids):
         if ty == "bool":
@@ -446,12 +634,6 @@ class CRenderer:
         x = vals[0]
         return f"({x} < 0 ? {self.const(0, ty)} : {x})"   # relu(nan) = nan, as in numpy
 
-    def op_reciprocal(self, vals, ty, out, ids):
-        return f"({self.const(1, ty)} / {vals[0]})"
-
-    def op_rsqrt(self, vals, ty, out, ids):
-        return f"({self.const(1, ty)} / {self.math('sqrt', ty, vals[0])})"
-
     def op_sigmoid(self, vals, ty, out, ids):
         # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: neither overflows
         x = vals[0]
@@ -463,65 +645,11 @@ class CRenderer:
         """exp of an argument known to be <= 0 (a target may use a faster form there)."""
         return self.math("exp", ty, x)
 
-    def _int_passthrough(self, fn, vals, ty):
-        return self.math(fn, ty, vals[0]) if is_float(ty) else vals[0]
-
-    def op_floor(self, vals, ty, out, ids):
-        return self._int_passthrough("floor", vals, ty)
-
-    def op_ceil(self, vals, ty, out, ids):
-        return self._int_passthrough("ceil", vals, ty)
-
-    def op_trunc(self, vals, ty, out, ids):
-        return self._int_passthrough("trunc", vals, ty)
-
-    def op_round(self, vals, ty, out, ids):
-        return self._int_passthrough("rint", vals, ty)   # half to even, as numpy
-
     def op_isnan(self, vals, ty, out, ids):
         return f"({vals[0]} != {vals[0]})" if is_float(ty) else "false"
 
-    def op_isinf(self, vals, ty, out, ids):
-        if not is_float(ty):
-            return "false"
-        return f"({self.math('fabs', ty, vals[0])} == {self.const(float('inf'), ty)})"
-
-    def op_isfinite(self, vals, ty, out, ids):
-        if not is_float(ty):
-            return "true"
-        return f"({self.math('fabs', ty, vals[0])} < {self.const(float('inf'), ty)})"
-
     def op_logical_not(self, vals, ty, out, ids):
         return f"(!{self.convert(vals[0], ty, 'bool')})"
-
-    def _logical(self, sym, vals, ty):
-        a, b = (self.convert(v, ty, "bool") for v in vals)
-        return f"({a} {sym} {b})"
-
-    def op_logical_and(self, vals, ty, out, ids):
-        return self._logical("&&", vals, ty)
-
-    def op_logical_or(self, vals, ty, out, ids):
-        return self._logical("||", vals, ty)
-
-    def op_logical_xor(self, vals, ty, out, ids):
-        return self._logical("!=", vals, ty)
-
-    def _bitwise(self, sym, vals, ty):
-        if is_float(ty):
-            raise UnsupportedOp(f"{type(self).__name__}: bitwise op on floats")
-        if ty == "bool":
-            return f"(bool)({vals[0]} {sym} {vals[1]})"
-        return f"({vals[0]} {sym} {vals[1]})"
-
-    def op_bitwise_and(self, vals, ty, out, ids):
-        return self._bitwise("&", vals, ty)
-
-    def op_bitwise_or(self, vals, ty, out, ids):
-        return self._bitwise("|", vals, ty)
-
-    def op_bitwise_xor(self, vals, ty, out, ids):
-        return self._bitwise("^", vals, ty)
 
     def op_bitwise_not(self, vals, ty, out, ids):
         if is_float(ty):
@@ -536,25 +664,6 @@ class CRenderer:
         if ty == "bool":
             return f"({a} {'||' if big else '&&'} {b})"
         return f"({a} {'>' if big else '<'} {b} ? {a} : {b})"
-
-    def op_maximum(self, vals, ty, out, ids):
-        return self.extreme(True, vals[0], vals[1], ty)
-
-    def op_minimum(self, vals, ty, out, ids):
-        return self.extreme(False, vals[0], vals[1], ty)
-
-    def op_clamp(self, vals, ty, out, ids):
-        x, lo, hi = vals
-        return self.extreme(False, self.extreme(True, x, lo, ty), hi, ty)
-
-    def op_where(self, vals, ty, out, ids):
-        c, a, b = vals
-        return f"({c} ? {a} : {b})"
-
-    def op_pow(self, vals, ty, out, ids):
-        if not is_float(ty):
-            raise UnsupportedOp(f"{type(self).__name__}: integer pow")
-        return self.math("pow", ty, *vals)
 
     def op_fmod(self, vals, ty, out, ids):
         if not is_float(ty):
