@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 
 from .kernel_ir import RUNTIME, InstrKind, Kernel, ReduceKind, ReduceLoop
-from .render_c import C_TYPES, CRenderer, UnsupportedOp, is_float, symbol_name
+from .render_c import C_TYPES, CRenderer, UnsupportedOp, _accesses, is_float, symbol_name
 
 __all__ = ["Variant", "CUDARenderer", "render_cuda", "choose_variant", "launch_config",
            "kernel_names", "UnsupportedOp", "splittable", "split_count", "max_vec",
@@ -520,11 +520,6 @@ def max_vec(kernel: Kernel) -> int:
     if any(d not in ("float32", "int32", "float64", "int64") for d in cands.values()):
         return 1
     return 2 if any(d in ("float64", "int64") for d in cands.values()) else 4
-
-
-def _accesses(kernel):
-    from .render_c import _accesses as acc
-    return acc(kernel)
 
 
 def render_cuda(kernel: Kernel, variant: Variant | None = None) -> str:
