@@ -52,6 +52,7 @@ class Segment:
         self.report = None
         self.graph = None
         self.donate: dict = {}          # {written-back value id: input value id} (a leaf)
+        self.leaf_plan = None           # _LeafPlan of a leaf (built on its first run)
 
     def reads(self) -> set[int]:
         defined = {n.out.id for n in self.nodes}
@@ -301,6 +302,103 @@ def _chain(tr: TraceResult, first: int) -> Segment:
     return segs[0]
 
 
+class _LeafPlan:
+    """What a leaf segment's results need on every call, worked out once: output positions,
+    one generated function fetching every tensor the call touches afterwards (gradient
+    sources and write-back targets, each source expression evaluated once), and per
+    compiled-autograd output the positions of its saved values and replay leaves."""
+
+    def __init__(self, entry: Entry, leaf: Segment):
+        out_spec, writebacks, out_values, n_out, backward, diff_srcs = leaf.leaf
+        self.n_inputs = len(entry.inputs)
+        self.out_spec = out_spec
+        self.out_ids = [v.id for v in out_values]
+        self.n_out = n_out
+        self.writebacks = writebacks
+        self.n_wb = sum(1 for w in writebacks if w.value is not None)
+        self.backward = []
+        exprs: dict[str, int] = {}
+
+        def at(src) -> int:
+            return exprs.setdefault(src.expr, len(exprs))
+
+        self.diff_at = [at(s) for s in diff_srcs] if backward else []
+        self.wb_at = [at(w.source) for w in writebacks]
+        if backward:
+            pos = {v.id: i for i, v in enumerate(out_values)}
+            diff_of = {s.expr: k for k, s in enumerate(diff_srcs)}
+            input_diff = {v.id: diff_of.get(s.expr) for s, v, _ in entry.inputs}
+            for i, prog in backward:
+                self.backward.append((i, prog, [pos[v.id] for v in prog.saved],
+                                      [(v.id, input_diff.get(v.id)) for v in prog.fwd_leaves]))
+        self.fetch = None
+        if exprs:
+            self.fetch = _source_fn("(" + "".join(f"{e}, " for e in exprs) + ")",
+                                    entry.bindings)
+
+
+def _attach_backward(*args):
+    from compiler.autograd import attach_backward
+    global _attach_backward
+    _attach_backward = attach_backward      # imported on first use (an import cycle otherwise)
+    return attach_backward(*args)
+
+
+def _owner(a):
+    """The ndarray owning `a`'s memory, None for memory numpy does not own (a foreign buffer:
+    compare such arrays by address range)."""
+    b = a.base
+    while b is not None:
+        if type(b) is not np.ndarray:
+            return None
+        a, b = b, b.base
+    return a
+
+
+def _copy_targets(writebacks, targets) -> dict:
+    """{id(owner ndarray) or None (foreign memory): [(tensor, array)]} of the "copy" targets."""
+    out: dict = {}
+    for w, t in zip(writebacks, targets):
+        if w.kind == "copy":
+            d = t._data
+            o = _owner(d) if type(d) is np.ndarray else None
+            out.setdefault(None if o is None else id(o), []).append((t, d))
+    return out
+
+
+def _write_back(writebacks, targets: list, values: list) -> None:
+    """Replay a path's effects on the tensors it changed: in-place copies, `.data` rebinding,
+    `.grad` set or cleared. An array that aliases another copy target is copied first; only
+    arrays in the same numpy allocation (or foreign memory) are compared."""
+    copied = _copy_targets(writebacks, targets)
+    it = iter(values)
+    given = set()       # an array handed to one tensor is copied for the next
+    for w, t in zip(writebacks, targets):
+        arr = next(it) if w.value is not None else None
+        if arr is not None:
+            if not (w.kind == "copy" and arr is t._data):
+                o = _owner(arr) if type(arr) is np.ndarray else None
+                near = copied.get(None, []) + copied.get(id(o), []) if o is not None else \
+                    [p for ps in copied.values() for p in ps]
+                if (w.kind != "copy" and id(arr) in given) or any(
+                        u is not t and np.may_share_memory(arr, d) for u, d in near):
+                    arr = arr.copy()
+            given.add(id(arr))
+        if w.kind == "copy":
+            if arr is not t._data:      # (else the backend wrote it in place)
+                t._data[...] = arr
+            t._vc[0] += 1
+        elif w.kind == "set_data":
+            t._data = arr
+            copied = _copy_targets(writebacks, targets)     # a copy target may have moved
+        elif w.kind == "set_grad":
+            t._grad = _wrap(arr)
+        elif w.kind == "grad_none":
+            t._grad = None
+        elif w.kind == "set_item":
+            t[w.extra] = _wrap(arr)
+
+
 def _has_marks(args, kwargs) -> bool:
     """Whether a tensor argument has dims marked with `dyngraph.mark_dynamic`."""
     return any("_dynamo_dynamic_indices" in getattr(x, "__dict__", ())
@@ -528,27 +626,27 @@ class CompiledFunction:
             else:
                 entry.build_guards(args, kwargs)
             return _take_result(tr)
-        out_spec, writebacks, out_values, n_out, backward, diff_srcs = leaf.leaf
-        outs = [env[v.id] for v in out_values]
-        n_wb = sum(1 for w in writebacks if w.value is not None)
+        plan = leaf.leaf_plan
+        if plan is None or plan.n_inputs != len(entry.inputs):
+            plan = leaf.leaf_plan = _LeafPlan(entry, leaf)
+        outs = [env[i] for i in plan.out_ids]
+        n_out = plan.n_out
         tensors = [_wrap(a) for a in outs[:n_out]]
-        if backward and state.grad_enabled:
-            from compiler.autograd import attach_backward
-            pos = {v.id: i for i, v in enumerate(out_values)}
-            diff = [self._get(entry, s)(args, kwargs) for s in diff_srcs]
-            by_expr = {s.expr: t for s, t in zip(diff_srcs, diff)}
-            inputs_of = {v.id: by_expr.get(s.expr) for s, v, _ in entry.inputs}
-            for i, prog in backward:
+        fetched = plan.fetch(args, kwargs) if plan.fetch is not None else ()
+        if plan.backward and state.grad_enabled:
+            diff = [fetched[k] for k in plan.diff_at]
+            for i, prog, saved_at, leaves_at in plan.backward:
                 if prog.interpreter is None and not syms and (
                         self.backend in ("llvm", "auto") or self.backend.startswith("cuda")):
                     prog.interpreter = _backward_program(prog.graph, self.backend)
-                saved = [outs[pos[v.id]] for v in prog.saved]
-                leaves = {v.id: inputs_of.get(v.id) if inputs_of.get(v.id) is not None
-                          else env[v.id] for v in prog.fwd_leaves}
-                attach_backward(tensors[i], prog, diff, saved, syms, leaves)
-        if writebacks:
-            self._write_back(entry, writebacks, outs[n_out:n_out + n_wb], args, kwargs)
-        return self._unflatten(entry, out_spec, tensors, args, kwargs)
+                saved = [outs[k] for k in saved_at]
+                leaves = {vid: diff[k] if k is not None and diff[k] is not None else env[vid]
+                          for vid, k in leaves_at}
+                _attach_backward(tensors[i], prog, diff, saved, syms, leaves)
+        if plan.writebacks:
+            _write_back(plan.writebacks, [fetched[k] for k in plan.wb_at],
+                        outs[n_out:n_out + plan.n_wb])
+        return self._unflatten(entry, plan.out_spec, tensors, args, kwargs)
 
     def _get(self, entry, src):
         key = (id(entry), src.expr)
@@ -556,34 +654,6 @@ class CompiledFunction:
         if f is None:
             f = self._wb_cache[key] = _source_fn(src.expr, entry.bindings)
         return f
-
-    def _write_back(self, entry, writebacks, values, args, kwargs):
-        it = iter(values)
-        pending = []
-        for w in writebacks:
-            t = self._get(entry, w.source)(args, kwargs)
-            arr = next(it) if w.value is not None else None
-            pending.append((w, t, arr))
-        given = set()       # an array handed to one tensor is copied for the next
-        for w, t, arr in pending:      # arrays that alias a target are copied before writing
-            if arr is not None:
-                if (w.kind != "copy" and id(arr) in given) or any(
-                        p[1] is not t and np.may_share_memory(arr, p[1]._data)
-                        for p in pending if p[0].kind == "copy"):
-                    arr = arr.copy()
-                given.add(id(arr))
-            if w.kind == "copy":
-                if arr is not t._data:      # (else the backend wrote it in place)
-                    t._data[...] = arr
-                t._vc[0] += 1
-            elif w.kind == "set_data":
-                t._data = arr
-            elif w.kind == "set_grad":
-                t._grad = _wrap(arr)
-            elif w.kind == "grad_none":
-                t._grad = None
-            elif w.kind == "set_item":
-                t[w.extra] = _wrap(arr)
 
     def _unflatten(self, entry, spec, outs, args, kwargs):
         tag = spec[0]
