@@ -20,7 +20,7 @@ from dyngraph.ops.registry import OPS
 
 from .ir import Graph, Sym, Value, has_sym, subst_syms
 
-__all__ = ["Interpreter", "run_graph", "bind_syms", "array_module"]
+__all__ = ["Interpreter", "run_graph", "bind_syms", "array_module", "free_lists", "eager_args"]
 
 
 def array_module(arrays):
@@ -33,18 +33,38 @@ def array_module(arrays):
     return np
 
 
-def _last_uses(graph: Graph) -> list[list[int]]:
-    """For each node, the value ids whose last use it is (outputs are never freed)."""
-    keep = {v.id for v in graph.outputs}
+def free_lists(steps, outputs) -> list[list[int]]:
+    """For each step (a list of nodes run together), the value ids whose last reader it is:
+    they can be dropped after it (the memory plan's liveness; `outputs` are never dropped)."""
+    keep = {v.id for v in outputs}
     last: dict[int, int] = {}
-    for i, node in enumerate(graph.nodes):
-        for x in node.value_inputs:
-            last[x.id] = i
-    frees: list[list[int]] = [[] for _ in graph.nodes]
+    for i, nodes in enumerate(steps):
+        for n in nodes:
+            for x in n.value_inputs:
+                last[x.id] = i
+    frees: list[list[int]] = [[] for _ in steps]
     for vid, i in last.items():
         if vid not in keep:
             frees[i].append(vid)
     return frees
+
+
+def eager_args(node, env: dict) -> list:
+    """A node's arguments for its eager rule: arrays from `env` (value id -> array) cast to the
+    node's compute dtype (not the first of a "promote_tail" op), other inputs as they are."""
+    rule = OPS.get(node.op)
+    tail = rule is not None and rule.dtype_rule == "promote_tail"
+    cdt = node.compute_dtype.np if node.compute_dtype is not None else None
+    args = []
+    for i, x in enumerate(node.inputs):
+        if isinstance(x, Value):
+            a = env[x.id]
+            if cdt is not None and not (tail and i == 0) and a.dtype != cdt:
+                a = a.astype(cdt)
+            args.append(a)
+        else:
+            args.append(x)
+    return args
 
 
 def bind_syms(graph: Graph, arrays) -> dict[str, int]:
@@ -62,10 +82,10 @@ class Interpreter:
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        frees = graph.nodes and _last_uses(graph)
+        frees = free_lists([[n] for n in graph.nodes], graph.outputs)
         self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
         steps = []
-        for node, free in zip(graph.nodes, frees or []):
+        for node, free in zip(graph.nodes, frees):
             sym = has_sym(node.attrs) or has_sym(node.inputs)
             self.symbolic = self.symbolic or sym
             ins = []

@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 
-from compiler.interpreter import _run_node, bind_syms
+from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
 from compiler.ir import Graph, Sym
 from compiler.lower import ExternStep, KernelStep, lower
 from compiler.render_c import CRenderer, UnsupportedOp
@@ -42,7 +42,6 @@ from compiler.render_cuda import (
     split_count,
     vec_candidates,
 )
-from dyngraph.ops.registry import OPS
 
 from . import nvrtc
 
@@ -151,6 +150,11 @@ def _scratch_file(cubin: bytes) -> str:
     return name
 
 
+def _nodes(step) -> list:
+    """The graph nodes a plan step runs."""
+    return step.nodes if isinstance(step, KernelStep) else [step.node]
+
+
 def _size(s, syms):
     return syms[s.name] if isinstance(s, Sym) else s
 
@@ -248,22 +252,6 @@ class _KernelRunner:
         return fns
 
 
-def _step_frees(graph: Graph, steps) -> list[list[int]]:
-    """For each step, the values whose last reader it is (graph outputs are kept)."""
-    keep = {v.id for v in graph.outputs}
-    last: dict[int, int] = {}
-    for i, step in enumerate(steps):
-        nodes = step.nodes if isinstance(step, KernelStep) else [step.node]
-        for n in nodes:
-            for x in n.value_inputs:
-                last[x.id] = i
-    frees: list[list[int]] = [[] for _ in steps]
-    for vid, i in last.items():
-        if vid not in keep:
-            frees[i].append(vid)
-    return frees
-
-
 class CUDAProgram:
     """A graph prepared for repeated runs on a CUDA device."""
 
@@ -272,14 +260,13 @@ class CUDAProgram:
         self.graph = graph
         self.plan = lower(graph)
         for step in self.plan.steps:
-            nodes = step.nodes if isinstance(step, KernelStep) else [step.node]
-            for n in nodes:
+            for n in _nodes(step):
                 ran = n.meta.get("ran", "")
                 n.meta["ran"] = ran.replace("llvm kernel", "cuda kernel").replace(
                     "extern: BLAS gemm", "extern: cuBLAS gemm (cupy.matmul)")
         self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
         sm = cp.cuda.Device().attributes.get("MultiProcessorCount", 132)
-        frees = _step_frees(graph, self.plan.steps)
+        frees = free_lists([_nodes(step) for step in self.plan.steps], graph.outputs)
         self.steps = []
         for step, free in zip(self.plan.steps, frees):
             if isinstance(step, KernelStep):
@@ -359,18 +346,7 @@ class CUDAProgram:
             if got is None:
                 got = self.consts[key] = cp.asarray(node.attrs["value"])
             return got
-        rule = OPS.get(node.op)
-        tail = rule is not None and rule.dtype_rule == "promote_tail"
-        cdt = node.compute_dtype.np if node.compute_dtype is not None else None
-        args = []
-        for i, x in enumerate(node.inputs):
-            if hasattr(x, "id") and hasattr(x, "shape"):
-                a = env[x.id]
-                if cdt is not None and not (tail and i == 0) and a.dtype != cdt:
-                    a = a.astype(cdt)
-                args.append(a)
-            else:
-                args.append(x)
+        args = eager_args(node, env)
         out = _run_node(node, args, cp, syms)
         if isinstance(out, np.ndarray) or np.isscalar(out):   # a constant made on the host
             out = cp.asarray(out)
