@@ -367,7 +367,8 @@ def plan_dims(plan: dict, trace_result, attempt: dict) -> dict:
 
 def snapshot_state(scan):
     """Copies of what a hidden trace could change in reachable state (see `restore_state`):
-    tensor values, versions, arrays and grads, optimizer state, every random generator."""
+    tensor values, versions, arrays and grads, optimizer state, every random generator, and
+    reachable lists, dicts and user objects' attributes."""
     import random
 
     from dyngraph.ops import creation
@@ -380,13 +381,43 @@ def snapshot_state(scan):
                                   if isinstance(st, dict)}) for _, o in scan.optimizers]
     gens = [creation.default_generator] + list(creation._cuda_generators.values())
     rng = (gens, [g.get_state() for g in gens], random.getstate(), np.random.get_state())
-    return tensors, optims, rng
+    return tensors, optims, rng, _snapshot_python(scan)
+
+
+def _snapshot_python(scan) -> list:
+    """Python state a hidden trace could change: lists, dicts, attributes of user objects and
+    modules, user-held random generators (restored shallowly by `_restore_python`)."""
+    import random
+    out = [(obj, list(obj) if isinstance(obj, list) else dict(obj)) for _, obj in scan.containers]
+    out += [(vars(obj), dict(vars(obj))) for _, obj in scan.attr_owners]
+    for _, g in scan.generators:
+        if isinstance(g, random.Random):
+            out.append((g, g.getstate()))
+        else:
+            bg = getattr(g, "bit_generator", None) or getattr(g, "_bit_generator", None)
+            out.append((bg, bg.state))
+    return out
+
+
+def _restore_python(saved: list) -> None:
+    import random
+    for obj, old in saved:
+        if isinstance(obj, list):
+            obj[:] = old
+        elif isinstance(obj, dict):
+            obj.clear()
+            obj.update(old)
+        elif isinstance(obj, random.Random):
+            obj.setstate(old)
+        else:
+            obj.state = old
 
 
 def restore_state(snap) -> None:
     """Put reachable state back as `snapshot_state` found it."""
     import random
-    tensors, optims, rng = snap
+    tensors, optims, rng, python = snap
+    _restore_python(python)
     for t, arr, copy, vc, g, fn, rg, gdata in tensors:
         t._data = arr
         if getattr(arr.flags, "writeable", True):
@@ -412,7 +443,8 @@ def restore_state(snap) -> None:
 @contextlib.contextmanager
 def preserved_state(scan):
     """Undo what a shadow trace did to reachable state: tensor values, versions, arrays and
-    grads, optimizer state, and every random generator (dyngraph's, Python's, numpy's)."""
+    grads, optimizer state, every random generator (dyngraph's, Python's, numpy's, user-held
+    ones), lists, dicts and attributes of user objects and modules."""
     snap = snapshot_state(scan)
     try:
         yield

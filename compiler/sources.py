@@ -18,7 +18,7 @@ import types
 from typing import Any
 
 __all__ = ["Source", "ScalarSource", "Scan", "scan_roots", "is_module", "is_optimizer",
-           "PY_SCALARS"]
+           "PY_SCALARS", "user_attrs", "is_generator", "generator_state"]
 
 PY_SCALARS = (bool, int, float, str, type(None))
 _MAX_DEPTH = 4
@@ -86,6 +86,8 @@ class Scan:
         self.grad_set: dict[int, bool] = {}      # id(leaf) -> whether it had a .grad at scan time
         self.guards: list[tuple] = []            # (expr, text) added by the trace itself
         self.containers: list[tuple] = []        # (Source, list or dict): writes are side effects
+        self.attr_owners: list[tuple] = []       # (Source, object): attribute writes are too
+        self.generators: list[tuple] = []        # (Source, random.Random / numpy generator)
         self._seen: set[int] = set()
         self._consts: dict[int, str] = {}
 
@@ -155,18 +157,62 @@ class Scan:
         if is_optimizer(obj):
             self._seen.add(id(obj))
             self._visit_optimizer(src, obj)
+            return
+        self.watch(src, obj, depth)
+
+    def watch(self, src: Source, obj, depth: int = 0) -> None:
+        """Record objects whose change during a trace is a side effect the graph cannot replay:
+        user objects (attribute writes), lists and dicts, user-held random generators. Tensors
+        found in them become sources (read on every call); their scalars are guarded when the
+        trace reads them (`compiler/effects.py`)."""
+        from dyngraph._tensor import Tensor
+        if depth > _MAX_DEPTH or isinstance(obj, PY_SCALARS):
+            return
+        if isinstance(obj, Tensor):
+            self.add_tensor(src, obj)
+            return
+        if id(obj) in self._seen:
+            return
+        if is_module(obj) or is_optimizer(obj):
+            self.visit(src, obj, depth)
+            return
+        if is_generator(obj):
+            self._seen.add(id(obj))
+            self.generators.append((src, obj))
+            return
+        if isinstance(obj, (list, tuple, dict)):
+            self._seen.add(id(obj))
+            if not isinstance(obj, tuple):
+                self.containers.append((src, obj))
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            for k, x in items:
+                if isinstance(k, (str, int)):
+                    self.watch(src.item(k), x, depth + 1)
+            return
+        d = user_attrs(obj)
+        if d is None:
+            return
+        self._seen.add(id(obj))
+        self.attr_owners.append((src, obj))
+        for k, x in list(d.items()):
+            if isinstance(k, str) and k.isidentifier():
+                self.watch(src.attr(k), x, depth + 1)
 
     def _visit_module(self, src: Source, mod) -> None:
         self.objects.append((src, mod))
         for name, m in _named_modules(mod):
             msrc = _path(src, name)
             self.modules.append((msrc, m))
+            self.attr_owners.append((msrc, m))     # (self._count += 1, self.training = ...)
             for k, x in vars(m).items():
                 if isinstance(x, (bool, int, float, str)) and not k.startswith("_") \
                         and k != "training":
                     self.values.append((msrc.attr(k), x))
                 elif isinstance(x, (list, dict)) and not k.startswith("_"):
                     self.containers.append((msrc.attr(k), x))   # (self.history.append(...))
+                elif k.isidentifier() and not k.startswith("__") and (
+                        user_attrs(x) is not None or is_generator(x)):
+                    self.watch(msrc.attr(k), x, 1)              # (self.rng = random.Random())
         for name, p in mod.named_parameters():
             self.add_tensor(_path(src, name), p)
         for name, b in mod.named_buffers():
@@ -194,6 +240,43 @@ class Scan:
                     ssrc = src.attr("state").item(p, pname)
                     for k, x in st.items():
                         self.visit(ssrc.item(k), x, _MAX_DEPTH)
+
+
+_LIBRARY_PACKAGES = ("dyngraph", "compiler", "runtime", "numpy", "builtins")
+
+
+def user_attrs(obj) -> dict | None:
+    """The attribute dict of an instance of a user-defined class, else None (classes,
+    functions, Python modules, tensors and dyngraph's own objects keep their own state)."""
+    if isinstance(obj, (type, types.FunctionType, types.MethodType, types.ModuleType,
+                        types.BuiltinFunctionType)):
+        return None
+    try:
+        d = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    if type(d) is not dict:
+        return None
+    pkg = (getattr(type(obj), "__module__", None) or "builtins").split(".")[0]
+    return None if pkg in _LIBRARY_PACKAGES else d
+
+
+def is_generator(obj) -> bool:
+    """A user-held Python `random.Random` or numpy `Generator`/`RandomState`."""
+    import random
+
+    import numpy as np
+    return isinstance(obj, (random.Random, np.random.Generator, np.random.RandomState))
+
+
+def generator_state(g):
+    """A comparable snapshot of a generator's state (see `is_generator`)."""
+    import random
+    if isinstance(g, random.Random):
+        return g.getstate()
+    import pickle
+    bg = getattr(g, "bit_generator", None) or getattr(g, "_bit_generator", None)
+    return pickle.dumps(bg.state if bg is not None else g.get_state())   # (holds arrays)
 
 
 def _named_modules(mod):

@@ -33,6 +33,7 @@ from dyngraph._dispatch import _compute_dtype, state
 from dyngraph._tensor import Tensor, _wrap
 
 from .ir import Graph, Value
+from .effects import watch_print, watch_side_effects
 from .sources import Scan, Source
 
 __all__ = ["Tracer", "Unsupported", "GraphBreakError", "BreakPoint", "Writeback", "TraceResult",
@@ -419,98 +420,6 @@ class Tracer:
         self._grads = {id(t): t._grad for _, t in self.scan.tensor_objs}
 
 
-class _watch_print:
-    """While tracing, `print` is a side effect the graph cannot replay: the call still prints,
-    and the signature runs eagerly from then on (so every later call prints too)."""
-
-    def __init__(self, tracer):
-        self.tracer = tracer
-
-    def __enter__(self):
-        import builtins
-        self.orig = builtins.print
-        tracer, orig = self.tracer, self.orig
-
-        def print_(*args, **kwargs):
-            if state.tracer is tracer or tracer.poisoned is None:
-                tracer.poison(f"print() at {user_frame()}: a Python side effect the compiled "
-                              "graph cannot replay (the function runs eagerly)")
-            return orig(*args, **kwargs)
-        builtins.print = print_
-
-    def __exit__(self, *exc):
-        import builtins
-        builtins.print = self.orig
-
-
-def _fingerprint(obj):
-    if isinstance(obj, list):
-        return (len(obj), tuple(map(id, obj)))
-    return (len(obj), tuple((k, id(v)) for k, v in obj.items()))
-
-
-def _np_random_changed(before) -> bool:
-    after = np.random.get_state()
-    return before[2] != after[2] or not np.array_equal(before[1], after[1])
-
-
-class _watch_side_effects:
-    """Python side effects the graph cannot replay, found while tracing: a list or dict the
-    function can reach (argument, closure, global, module attribute) changed (`append`,
-    `extend`, `d[k] = v`, ...), or a draw from Python's `random` (module functions or a
-    changed global state) or numpy's global generator. Each makes the call's trace poisoned:
-    the call itself ran eagerly (its effect happened once, as it should), and the signature
-    runs eagerly from then on, with the reason in `explain()`."""
-
-    def __init__(self, tracer):
-        self.tracer = tracer
-
-    def __enter__(self):
-        import random
-        tracer = self.tracer
-        self.snap = [(src, obj, _fingerprint(obj)) for src, obj in tracer.scan.containers]
-        self.py_state = random.getstate()
-        self.np_state = np.random.get_state()
-        self.patched = {}
-        for name in getattr(random, "__all__", ()):
-            fn = getattr(random, name, None)
-            if getattr(fn, "__self__", None) is getattr(random, "_inst", None) and callable(fn):
-                self.patched[name] = fn
-                setattr(random, name, self._wrap(name, fn))
-
-    def _wrap(self, name, fn):
-        tracer = self.tracer
-
-        def draw(*args, **kwargs):
-            if state.tracer is not None or tracer.poisoned is None:
-                tracer.poison(f"random.{name}() at {user_frame()}: a draw from Python's random "
-                              "module, which the compiled graph cannot replay (the function runs "
-                              "eagerly; use dyngraph's random ops to compile it)")
-            return fn(*args, **kwargs)
-        return draw
-
-    def __exit__(self, exc_type, *exc):
-        import random
-        for name, fn in self.patched.items():
-            setattr(random, name, fn)
-        if exc_type is not None:
-            return
-        tracer = self.tracer
-        for src, obj, fp in self.snap:
-            if _fingerprint(obj) != fp:
-                kind = "list" if isinstance(obj, list) else "dict"
-                tracer.poison(f"the {kind} {src.label} was changed during the trace (append, "
-                              "extend, item assignment, ...): a Python side effect the compiled "
-                              "graph cannot replay (the function runs eagerly)")
-        if random.getstate() != self.py_state:
-            tracer.poison("Python's random module was used during the trace (its state "
-                          "changed): the compiled graph cannot replay it (the function runs "
-                          "eagerly)")
-        if _np_random_changed(self.np_state):
-            tracer.poison("numpy's global random generator was used during the trace: the "
-                          "compiled graph cannot replay it (the function runs eagerly)")
-
-
 def compute_dtype(op, inputs):
     """The dtype `apply` casts array inputs to for this op (None: no cast), as it computes it."""
     rule = op.dtype_rule
@@ -538,8 +447,8 @@ def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False,
         import contextlib
         from .optim_rules import traced_optimizers
         extra = context(tracer) if context is not None else contextlib.nullcontext()
-        with traced_optimizers(scan, tracer), extra, _watch_print(tracer), \
-                _watch_side_effects(tracer):
+        with traced_optimizers(scan, tracer), extra, watch_print(tracer), \
+                watch_side_effects(tracer):
             result = fn(*args, **kwargs)
         return tracer.finish(result)
     finally:

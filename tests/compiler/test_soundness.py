@@ -156,3 +156,251 @@ def test_plain_size_uses_stay_symbolic_and_unguarded():
     assert entry.sym_dims
     assert not any("size-derived" in g.text or "size check" in g.text
                    for g in entry.guards.guards)
+
+
+# ----- Python side effects the graph cannot replay ---------------------------------------------
+
+class _Counter:
+    def __init__(self):
+        self.calls = 0
+        self.log = []
+
+
+def _explained(cf, words):
+    text = str(cf.explain())
+    return all(w in text for w in words)
+
+
+def test_attribute_write_on_a_closure_object_runs_eagerly():
+    c = _Counter()
+
+    def f(x):
+        c.calls += 1
+        return x * 2
+
+    cf = dg.compile(f, backend="interpreter")
+    x = dg.randn(3)
+    for _ in range(4):
+        np.testing.assert_allclose(to_np(cf(x)), to_np(x) * 2)
+    assert c.calls == 4                     # the write happens on every call, exactly once
+    assert _explained(cf, ["runs eagerly", "c.calls was assigned"])
+
+
+def test_attribute_write_on_an_argument_and_a_nested_object():
+    class Holder:
+        def __init__(self):
+            self.inner = _Counter()
+
+    def f(h, x):
+        h.inner.calls = h.inner.calls + 1
+        h.inner.log.append(1)
+        return x + 1
+
+    h = Holder()
+    cf = dg.compile(f, backend="interpreter")
+    for _ in range(3):
+        cf(h, dg.randn(2))
+    assert h.inner.calls == 3 and len(h.inner.log) == 3
+
+
+_GLOBAL_COUNTER = _Counter()
+
+
+def _bump_global(x):
+    _GLOBAL_COUNTER.calls += 1
+    return x.sum()
+
+
+def test_attribute_write_on_a_global_object():
+    cf = dg.compile(_bump_global, backend="interpreter")
+    before = _GLOBAL_COUNTER.calls
+    for _ in range(3):
+        cf(dg.randn(4))
+    assert _GLOBAL_COUNTER.calls == before + 3
+
+
+def test_private_module_attribute_write_and_mode_switch():
+    class Net(dg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = dg.nn.Linear(3, 2)
+            self._seen = 0
+
+        def forward(self, x):
+            self._seen += x.shape[0]
+            return self.fc(x)
+
+    net = Net()
+    cf = dg.compile(net, backend="interpreter")
+    for b in (2, 2, 5):
+        x = dg.randn(b, 3)
+        np.testing.assert_allclose(to_np(cf(x)), to_np(net.fc(x)), rtol=1e-6)
+    assert net._seen == 9
+    m = dg.nn.Sequential(dg.nn.Linear(2, 2), dg.nn.Dropout(0.5))
+
+    def to_eval(x):
+        m.eval()
+        return m(x)
+
+    ce = dg.compile(to_eval, backend="interpreter")
+    for _ in range(2):
+        m.train()
+        x = dg.randn(3, 2)
+        np.testing.assert_allclose(to_np(ce(x)), to_np(m(x)), rtol=1e-6)
+        assert not m.training
+
+
+@pytest.mark.parametrize("kind", ["random", "numpy"])
+def test_user_held_generator_draws_run_eagerly(kind):
+    import random
+    rng = random.Random(0) if kind == "random" else np.random.default_rng(0)
+    ref = random.Random(0) if kind == "random" else np.random.default_rng(0)
+    draw = (lambda r: r.random()) if kind == "random" else (lambda r: float(r.standard_normal()))
+
+    def f(x):
+        return x * draw(rng)
+
+    cf = dg.compile(f, backend="interpreter")
+    x = dg.ones(2)
+    for _ in range(4):
+        np.testing.assert_allclose(to_np(cf(x)), np.full(2, draw(ref)), rtol=1e-6)
+    assert _explained(cf, ["random generator", "drawn from"])
+
+
+def test_reading_objects_without_writing_still_compiles():
+    c = _Counter()
+    c.log.append(3)
+    gen = np.random.default_rng(1)
+
+    def f(x):
+        return x * len(c.log) + (gen is not None)
+
+    cf = dg.compile(f, backend="interpreter")
+    for _ in range(3):
+        cf(dg.randn(2))
+    (entry,) = cf._cf.entries
+    assert entry.root is not None and "runs eagerly" not in str(cf.explain())
+
+
+@pytest.mark.parametrize("dynamic", [True, None])
+def test_hidden_traces_do_not_repeat_python_side_effects(dynamic):
+    import random
+    c = _Counter()
+    rng = random.Random(0)
+    ref = random.Random(0)
+
+    def f(x):
+        c.calls += 1
+        c.log.append(x.shape[0])
+        return x * rng.random()
+
+    cf = dg.compile(f, backend="interpreter", dynamic=dynamic)
+    for k, n in enumerate((4, 6, 9)):
+        x = dg.ones(n)
+        np.testing.assert_allclose(to_np(cf(x)), np.full(n, ref.random()), rtol=1e-6)
+        assert c.calls == k + 1 and c.log == [4, 6, 9][: k + 1]
+
+
+def test_values_read_from_user_objects_are_guarded_and_tensors_read_each_call():
+    class Cfg:
+        pass
+
+    cfg = Cfg()
+    cfg.scale, cfg.mask, cfg.unused, cfg.sizes = 2.0, dg.ones(3), 0, [1, 2]
+
+    def f(x):
+        return x * cfg.scale * cfg.mask + cfg.sizes[1]
+
+    cf = dg.compile(f, backend="interpreter")
+    x = dg.randn(3)
+    for step in range(5):
+        np.testing.assert_allclose(to_np(cf(x)), to_np(f(x)), rtol=1e-6)
+        cfg.unused += 1                     # not read by f: no recompile
+        if step == 1:
+            cfg.scale = 3.0                 # read by f: guarded, recompiles
+        if step == 2:
+            cfg.mask.mul_(5)                # a tensor of the object: a graph input
+        if step == 3:
+            cfg.sizes[1] = 7                # a list read by f: guarded by value
+    assert len(cf._cf.entries) == 3
+    assert "scale == 2.0" in str(cf.explain())
+
+
+# ----- multinomial: captured ops driven by dyngraph's generator ---------------------------------
+
+_W = np.array([0.0, 1.0, 3.0, 0.0, 4.0, 2.0])
+
+
+def _chi2_pvalue(counts, probs):
+    from scipy.stats import chisquare
+    keep = probs > 0
+    assert counts[~keep].sum() == 0                     # zero weights are never drawn
+    return chisquare(counts[keep], probs[keep] / probs[keep].sum() * counts.sum()).pvalue
+
+
+def test_multinomial_with_replacement_follows_the_weights():
+    dg.manual_seed(0)
+    s = dg.multinomial(dg.tensor(_W), 20000, replacement=True)
+    assert s.dtype == dg.int64 and tuple(s.shape) == (20000,)
+    assert _chi2_pvalue(np.bincount(s.numpy(), minlength=6), _W) > 1e-3
+    rows = dg.multinomial(dg.tensor(np.stack([_W, _W[::-1]])), 6000, True).numpy()
+    assert _chi2_pvalue(np.bincount(rows[1], minlength=6), _W[::-1]) > 1e-3
+
+
+def test_multinomial_without_replacement_is_sequential_sampling():
+    dg.manual_seed(1)
+    draws = dg.multinomial(dg.tensor(np.tile(_W, (6000, 1))), 3).numpy()
+    assert all(len(set(r)) == 3 for r in draws)         # no duplicates in a row
+    p = _W / _W.sum()
+    assert _chi2_pvalue(np.bincount(draws[:, 0], minlength=6), p) > 1e-3
+    # second draw: P(j) = sum_i p_i p_j / (1 - p_i), i != j (numpy float64 oracle)
+    second = np.array([sum(p[i] * p[j] / (1 - p[i]) for i in range(6) if i != j)
+                       for j in range(6)])
+    assert _chi2_pvalue(np.bincount(draws[:, 1], minlength=6), second) > 1e-3
+    full = dg.multinomial(dg.tensor(_W), 4).numpy()     # every positive category once
+    assert sorted(full) == [1, 2, 4, 5]
+
+
+@pytest.mark.parametrize("replacement", [True, False])
+def test_multinomial_compiled_equals_eager_under_the_same_seed(replacement):
+    def f(w):
+        return dg.multinomial(w * 2, 3, replacement) + 1
+
+    cf = dg.compile(f, backend="interpreter")
+    w = dg.tensor(np.stack([_W, _W + 1]))
+    for seed in (3, 4, 5):
+        dg.manual_seed(seed)
+        got = cf(w)
+        dg.manual_seed(seed)
+        np.testing.assert_array_equal(got.numpy(), f(w).numpy())
+    (entry,) = cf._cf.entries
+    assert entry.root is not None and "runs eagerly" not in str(cf.explain())
+    assert "random" in str(cf.explain())                # the draw is a node of the graph
+    g1, g2 = dg.Generator().manual_seed(7), dg.Generator().manual_seed(7)
+    np.testing.assert_array_equal(dg.multinomial(w, 2, replacement, generator=g1).numpy(),
+                                  dg.multinomial(w, 2, replacement, generator=g2).numpy())
+
+
+@pytest.mark.parametrize("weights,match", [
+    ([-1.0, 2.0], "inf, nan or element < 0"), ([float("nan"), 1.0], "inf, nan"),
+    ([float("inf"), 1.0], "inf, nan"), ([0.0, 0.0], "sum of probabilities <= 0"),
+    ([0.0, 1.0, 0.0], "not enough non-negative category")])
+def test_multinomial_errors_eager_and_on_cached_compiled_calls(weights, match):
+    f = lambda w: dg.multinomial(w, 2)  # noqa: E731
+    with pytest.raises(RuntimeError, match=match):
+        f(dg.tensor(weights))
+    cf = dg.compile(f, backend="interpreter")
+    good = [1.0] * len(weights)
+    cf(dg.tensor(good))
+    cf(dg.tensor(good))
+    with pytest.raises(RuntimeError, match=match):
+        cf(dg.tensor(weights))
+
+
+def test_multinomial_shape_errors_name_the_fix():
+    with pytest.raises(RuntimeError, match="replacement=True"):
+        dg.multinomial(dg.ones(3), 4)
+    with pytest.raises(RuntimeError, match="1 or 2 dim"):
+        dg.multinomial(dg.ones(2, 2, 2), 1)
+    with pytest.raises(RuntimeError, match="n_sample <= 0"):
+        dg.multinomial(dg.ones(3), 0)
