@@ -638,29 +638,81 @@ def bernoulli(input, p=None, *, generator=None) -> Tensor:
 
 
 def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):
-    """Draw `num_samples` category indices per row of non-negative weights `input`."""
-    probs = input.detach()
-    squeeze = probs.ndim == 1
-    p = np.asarray(probs._data if type(probs._data) is np.ndarray else probs._data.get(),
-                   dtype=np.float64).reshape(-1, probs.shape[-1])
-    if (p < 0).any() or not np.isfinite(p).all():
+    """Draw `num_samples` category indices per row of non-negative weights `input`.
+
+    Written in dyngraph ops driven by dyngraph's generator, so `dyngraph.compile` captures it.
+    With replacement: inverse CDF, each uniform draw scaled by the row's total and located
+    among the cumulative weights (a stable sort counts the cumulative weights <= the draw).
+    Without replacement: exponential races, the `num_samples` smallest of -log(1 - u) / w in
+    order of arrival (the Gumbel-top-k trick), which is sequential sampling without
+    replacement.
+
+    Args:
+        input: weights, shape (K,) or (R, K); non-negative, finite, with a positive sum per row.
+        num_samples: samples per row (at most the number of positive weights without
+            replacement).
+        replacement: draw with replacement.
+        generator: a `dyngraph.Generator` on the input's device (default: the global one).
+
+    Returns:
+        int64 indices of shape (num_samples,) or (R, num_samples), on the input's device.
+
+    Example:
+        >>> dyngraph.multinomial(dyngraph.tensor([0.0, 1.0, 3.0]), 4, replacement=True).shape
+        dyngraph.Size([4])
+    """
+    import dyngraph as dg
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {input.ndim} dims "
+                           f"(shape {tuple(input.shape)})")
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples ({num_samples})")
+    k = input.shape[-1]
+    if not replacement and num_samples > k:
+        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                           f"without replacement ({num_samples} > {k}); pass replacement=True")
+    w = input.detach()
+    squeeze = w.ndim == 1
+    w = (w.unsqueeze(0) if squeeze else w).to(D.float64)
+    _check_multinomial_weights(w, num_samples, replacement)
+    draws = num_samples if replacement else k          # (one arrival time per category)
+    u = rand((w.shape[0], draws), generator=generator, dtype=D.float64, device=w.device)
+    if replacement:
+        c = w.cumsum(-1)
+        order = dg.cat([c, u * c[:, -1:]], -1).argsort(-1, stable=True)   # ties: weights first
+        below = (order < k).to(D.int64).cumsum(-1)      # cumulative weights <= each position
+        out = below.gather(-1, order.argsort(-1)[:, k:]).clamp(max=k - 1)
+    else:
+        positive = w > 0
+        race = (-(-u).log1p()) / dg.where(positive, w, 1.0)
+        out = dg.where(positive, race, math.inf).topk(num_samples, -1, largest=False).indices
+    return out[0] if squeeze else out
+
+
+def _check_multinomial_weights(w, num_samples: int, replacement: bool) -> None:
+    """Raise multinomial's errors. Compiled, the error code is a graph break (a new code re-runs
+    the call eagerly, which raises); under fullgraph=True only the traced call is checked."""
+    import dyngraph as dg
+    bad = ((w < 0) | ~w.isfinite()).any()
+    code = dg.where(bad, 1, dg.where((w.sum(-1) <= 0).any(), 2, 0))
+    if not replacement:
+        few = ((w > 0).sum(-1) < num_samples).any()
+        code = dg.where((code == 0) & few, 3, code)
+    if state.tracer is not None and getattr(state.tracer, "fullgraph", False):
+        data = code._data
+        value = int(data if type(data) is np.ndarray else data.get())
+    else:
+        value = code.item()
+    if value == 1:
         raise RuntimeError("multinomial: probability tensor contains either inf, nan or "
                            "element < 0")
-    g = _gen(generator, CPU)
-    rows = []
-    for row in p:
-        s = row.sum()
-        if s <= 0:
-            raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
-                               "probabilities <= 0)")
-        if not replacement and num_samples > (row > 0).sum():
-            raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
-                               "without replacement")
-        rows.append(g._rng.choice(len(row), size=num_samples, replace=replacement, p=row / s))
-    out = np.stack(rows).astype(np.int64) if rows else np.zeros((0, num_samples), np.int64)
-    t = _wrap(out[0] if squeeze else out)
-    return t.to(input.device) if input.device.type != "cpu" else t
-
+    if value == 2:
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
+    if value == 3:
+        raise RuntimeError("multinomial: invalid multinomial distribution (with "
+                           "replacement=False, not enough non-negative category to sample): "
+                           f"a row has fewer than {num_samples} positive weights")
 
 
 # ----------------------------------------------------------------------------------------------
