@@ -6,6 +6,10 @@ a PyTorch state dict loads unchanged.
 
 A layer projects the whole input sequence with one matmul (x @ W_ih^T + b_ih for every time
 step), then loops over time for the recurrent part, which is inherently sequential.
+
+The layers also take a `PackedSequence` (dyngraph.nn.utils.rnn): each sequence then runs exactly
+to its own length (time step t updates only the batch_sizes[t] sequences still running), the
+output is a PackedSequence, and the final states are those at each sequence's last step.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ..._tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -74,6 +79,42 @@ def _time_steps(seq: Tensor) -> list:
         block = seq[start:start + size]
         steps.extend(block[i] for i in range(block.shape[0]))
     return steps
+
+
+def _packed_steps(x: Tensor, batch_sizes: list) -> list:
+    """The time steps of packed data: rows [offset_t, offset_t + batch_sizes[t]) of x, cut
+    through blocks of ~sqrt(T) steps for the same reason as `_time_steps`."""
+    offsets = [0]
+    for b in batch_sizes:
+        offsets.append(offsets[-1] + b)
+    T = len(batch_sizes)
+    size = max(1, math.isqrt(T))
+    steps = []
+    for start in range(0, T, size):
+        stop = min(start + size, T)
+        block = x[offsets[start]:offsets[stop]] if size > 1 else x
+        base = offsets[start] if size > 1 else 0
+        steps.extend(block[offsets[t] - base:offsets[t + 1] - base] for t in range(start, stop))
+    return steps
+
+
+# A recurrent state is one tensor (N, H), or LSTM's tuple (h, c); these act on its rows.
+def _rows(state) -> int:
+    return (state[0] if isinstance(state, tuple) else state).shape[0]
+
+
+def _take_rows(state, start: int, stop: int):
+    if isinstance(state, tuple):
+        return tuple(s[start:stop] for s in state)
+    return state[start:stop]
+
+
+def _cat_rows(states: list):
+    if len(states) == 1:
+        return states[0]
+    if isinstance(states[0], tuple):
+        return tuple(_ops.cat(parts, 0) for parts in zip(*states))
+    return _ops.cat(states, 0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,14 +240,23 @@ class RNNBase(Module):
         return tuple(getattr(self, f"{n}_l{layer}{suffix}", None) for n in
                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
 
-    def _check_input(self, input: Tensor, hx, name: str):
-        """Validate ranks and sizes; return (time-major batched input, is_batched)."""
-        if not isinstance(input, Tensor):
+    def _check_input(self, input, hx, name: str):
+        """Validate ranks and sizes; return (time-major batched input, is_batched, packed).
+
+        For a PackedSequence input, the returned input is its data and `packed` the sequence
+        (None otherwise)."""
+        packed = None
+        if isinstance(input, PackedSequence):
+            packed, input = input, input.data
+            if input.ndim != 2:
+                raise ValueError(f"{name}: Expected the data of a PackedSequence to be 2D "
+                                 f"(total steps, features), got shape {tuple(input.shape)}")
+        elif not isinstance(input, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
-        if input.ndim not in (2, 3):
+        elif input.ndim not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D tensor "
                              f"instead (shape {tuple(input.shape)})")
-        is_batched = input.ndim == 3
+        is_batched = input.ndim == 3 or packed is not None
         for h in (hx if isinstance(hx, tuple) else (hx,)):
             if h is None:
                 continue
@@ -220,13 +270,22 @@ class RNNBase(Module):
             raise RuntimeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
                                f"{self.input_size}, got {input.shape[-1]} (input shape "
                                f"{tuple(input.shape)})")
+        if packed is not None:
+            return input, True, packed
         if not is_batched:
             input = input.unsqueeze(1)
         elif self.batch_first:
             input = input.transpose(0, 1)
-        return input, is_batched
+        return input, is_batched, None
 
-    def _initial_state(self, h, shape, like: Tensor, is_batched: bool, what: str, name: str):
+    @staticmethod
+    def _batch_size(x: Tensor, packed) -> int:
+        return x.shape[1] if packed is None else int(packed.batch_sizes[0])
+
+    def _initial_state(self, h, shape, like: Tensor, is_batched: bool, what: str, name: str,
+                       packed=None):
+        """The given initial state checked against `shape` (zeros if None); for a packed input
+        sorted by length, its batch rows are put in that order."""
         if h is None:
             return _ops.zeros(*shape, dtype=like.dtype, device=like.device)
         if not is_batched:
@@ -235,61 +294,111 @@ class RNNBase(Module):
             got = list(h.shape) if is_batched else [h.shape[0], h.shape[2]]
             want = list(shape) if is_batched else [shape[0], shape[2]]
             raise RuntimeError(f"{name}: Expected {what} size {tuple(want)}, got {got}")
+        if packed is not None and packed.sorted_indices is not None:
+            h = h.index_select(1, packed.sorted_indices)
         return h
 
-    def _run(self, x: Tensor, states: list, name: str):
-        """Run all layers over time-major x (L, N, H_in); `states` per layer*direction."""
+    @staticmethod
+    def _final_state(h: Tensor, packed) -> Tensor:
+        """Stacked final states back in the caller's batch order (packed inputs)."""
+        if packed is not None and packed.unsorted_indices is not None:
+            return h.index_select(1, packed.unsorted_indices)
+        return h
+
+    def _run(self, x: Tensor, states: list, name: str, packed=None):
+        """Run all layers over time-major x (L, N, H_in), or over the data of `packed`;
+        `states` per layer*direction. Returns (output, final state of each)."""
         D = 2 if self.bidirectional else 1
-        L = x.shape[0]
+        batch_sizes = None if packed is None else packed.batch_sizes.tolist()
         finals = []
         for layer in range(self.num_layers):
             outs = []
             for direction in range(D):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
+                gi = F.linear(x, w_ih, b_ih)  # all steps in one matmul
                 state = states[layer * D + direction]
-                gi_all = _time_steps(F.linear(x, w_ih, b_ih))  # all steps in one matmul
-                steps = range(L - 1, -1, -1) if direction == 1 else range(L)
-                seq = [None] * L
-                for t in steps:
-                    gi = gi_all[t]
-                    if self.mode == "LSTM":
-                        state = _lstm_step(gi, state[0], state[1], w_hh, b_hh, w_hr)
-                        seq[t] = state[0]
-                    elif self.mode == "GRU":
-                        state = _gru_step(gi, state, w_hh, b_hh)
-                        seq[t] = state
-                    else:
-                        state = _rnn_step(gi, state, w_hh, b_hh, self.mode == "RNN_RELU")
-                        seq[t] = state
-                outs.append(_ops.stack(seq, 0) if L else _ops.zeros(
-                    0, x.shape[1], self._out_size(), dtype=x.dtype, device=x.device))
+                weights = (w_hh, b_hh, w_hr)
+                if batch_sizes is None:
+                    out, state = self._run_padded(gi, state, weights, direction == 1)
+                else:
+                    out, state = self._run_packed(gi, state, weights, batch_sizes,
+                                                  direction == 1)
+                outs.append(out)
                 finals.append(state)
-            x = outs[0] if D == 1 else _ops.cat(outs, 2)
+            x = outs[0] if D == 1 else _ops.cat(outs, -1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         return x, finals
 
+    def _step(self, gi: Tensor, state, weights):
+        """One time step of this layer's cell: (new state, output h)."""
+        w_hh, b_hh, w_hr = weights
+        if self.mode == "LSTM":
+            state = _lstm_step(gi, state[0], state[1], w_hh, b_hh, w_hr)
+            return state, state[0]
+        if self.mode == "GRU":
+            state = _gru_step(gi, state, w_hh, b_hh)
+        else:
+            state = _rnn_step(gi, state, w_hh, b_hh, self.mode == "RNN_RELU")
+        return state, state
+
+    def _run_padded(self, gi: Tensor, state, weights, reverse: bool):
+        """One direction over every step of a (L, N, G) input projection."""
+        L = gi.shape[0]
+        gi_all = _time_steps(gi)
+        seq = [None] * L
+        for t in (range(L - 1, -1, -1) if reverse else range(L)):
+            state, seq[t] = self._step(gi_all[t], state, weights)
+        if not L:
+            return _ops.zeros(0, gi.shape[1], self._out_size(), dtype=gi.dtype,
+                              device=gi.device), state
+        return _ops.stack(seq, 0), state
+
+    def _run_packed(self, gi: Tensor, state, weights, batch_sizes: list, reverse: bool):
+        """One direction over packed steps: step t updates the first batch_sizes[t] rows (the
+        sequences still running; lengths are sorted in decreasing order)."""
+        steps = _packed_steps(gi, batch_sizes)
+        seq = [None] * len(batch_sizes)
+        if not reverse:
+            finished = []  # rows whose sequence has ended, with their final state
+            for t, b in enumerate(batch_sizes):
+                if b < _rows(state):
+                    finished.append(_take_rows(state, b, None))
+                    state = _take_rows(state, 0, b)
+                state, seq[t] = self._step(steps[t], state, weights)
+            return _ops.cat(seq, 0), _cat_rows([state] + finished[::-1])
+        # Backwards in time, a sequence joins at its own last step, from its initial state.
+        initial, state = state, _take_rows(state, 0, batch_sizes[-1])
+        for t in range(len(batch_sizes) - 1, -1, -1):
+            if batch_sizes[t] > _rows(state):
+                state = _cat_rows([state, _take_rows(initial, _rows(state), batch_sizes[t])])
+            state, seq[t] = self._step(steps[t], state, weights)
+        return _ops.cat(seq, 0), state
+
     def _out_size(self) -> int:
         return self.proj_size if self.proj_size > 0 else self.hidden_size
 
-    def _finish(self, out: Tensor, is_batched: bool) -> Tensor:
+    def _finish(self, out: Tensor, is_batched: bool, packed=None):
+        if packed is not None:
+            return PackedSequence(out, packed.batch_sizes, packed.sorted_indices,
+                                  packed.unsorted_indices)
         if not is_batched:
             return out.squeeze(1)
         return out.transpose(0, 1) if self.batch_first else out
 
-    def forward(self, input: Tensor, hx: Tensor | None = None):
+    def forward(self, input, hx: Tensor | None = None):
         """Run the RNN/GRU: returns (output, h_n); see the class docstring for shapes."""
         name = type(self).__name__
         if isinstance(hx, tuple):
             raise RuntimeError(f"{name}: hx must be a Tensor (h_0), not a tuple; tuples "
                                "(h_0, c_0) are for LSTM")
-        x, is_batched = self._check_input(input, hx, name)
+        x, is_batched, packed = self._check_input(input, hx, name)
         D = 2 if self.bidirectional else 1
-        shape = (self.num_layers * D, x.shape[1], self.hidden_size)
-        h0 = self._initial_state(hx, shape, x, is_batched, "hidden", name)
-        out, finals = self._run(x, [h0[i] for i in range(shape[0])], name)
-        h_n = _ops.stack(finals, 0)
-        return self._finish(out, is_batched), h_n if is_batched else h_n.squeeze(1)
+        shape = (self.num_layers * D, self._batch_size(x, packed), self.hidden_size)
+        h0 = self._initial_state(hx, shape, x, is_batched, "hidden", name, packed)
+        out, finals = self._run(x, [h0[i] for i in range(shape[0])], name, packed)
+        h_n = self._final_state(_ops.stack(finals, 0), packed)
+        return self._finish(out, is_batched, packed), h_n if is_batched else h_n.squeeze(1)
 
 
 class RNN(RNNBase):
@@ -359,26 +468,26 @@ class LSTM(RNNBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__("LSTM", *args, **kwargs)
 
-    def forward(self, input: Tensor, hx: tuple | None = None):
+    def forward(self, input, hx: tuple | None = None):
         """Run the LSTM: returns (output, (h_n, c_n))."""
         name = "LSTM"
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise RuntimeError("LSTM: hx must be a tuple (h_0, c_0) of two tensors, got "
                                f"{type(hx).__name__}")
         h0, c0 = hx if hx is not None else (None, None)
-        x, is_batched = self._check_input(input, (h0, c0), name)
+        x, is_batched, packed = self._check_input(input, (h0, c0), name)
         D = 2 if self.bidirectional else 1
-        n = self.num_layers * D
-        h0 = self._initial_state(h0, (n, x.shape[1], self._out_size()), x, is_batched,
-                                 "hidden[0]", name)
-        c0 = self._initial_state(c0, (n, x.shape[1], self.hidden_size), x, is_batched,
-                                 "hidden[1]", name)
-        out, finals = self._run(x, [(h0[i], c0[i]) for i in range(n)], name)
-        h_n = _ops.stack([s[0] for s in finals], 0)
-        c_n = _ops.stack([s[1] for s in finals], 0)
+        n, N = self.num_layers * D, self._batch_size(x, packed)
+        h0 = self._initial_state(h0, (n, N, self._out_size()), x, is_batched, "hidden[0]", name,
+                                 packed)
+        c0 = self._initial_state(c0, (n, N, self.hidden_size), x, is_batched, "hidden[1]", name,
+                                 packed)
+        out, finals = self._run(x, [(h0[i], c0[i]) for i in range(n)], name, packed)
+        h_n = self._final_state(_ops.stack([s[0] for s in finals], 0), packed)
+        c_n = self._final_state(_ops.stack([s[1] for s in finals], 0), packed)
         if not is_batched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
-        return self._finish(out, is_batched), (h_n, c_n)
+        return self._finish(out, is_batched, packed), (h_n, c_n)
 
 
 # ----------------------------------------------------------------------------------------------
