@@ -167,6 +167,88 @@ def bench(quick: bool) -> list:
     return out
 
 
+def _cuda_programs(compiled) -> list:
+    """The CUDA programs of a compiled function: segments and compiled-autograd backward graphs."""
+    from runtime.cuda_backend import CUDAProgram
+    progs = []
+    for entry in compiled._cf.entries:
+        for seg in entry.segments():
+            if seg.program is not None:
+                progs.append(seg.program[0])
+            for _, prog in (seg.leaf[4] if seg.leaf else ()):
+                progs.append(prog.interpreter)
+    return [p for p in progs if isinstance(p, CUDAProgram)]
+
+
+def memory_figures(quick: bool) -> tuple:
+    """What a memory arena carved from the memory plan would save over cupy's pool, for an MLP
+    training step run step by step (backend="cuda", no CUDA graph): allocations per step, the
+    host cost of one pool allocation (`cupy.empty`) against carving a view of an arena
+    (`cupy.ndarray(memptr=...)`), and the memory the pool holds against the plan's peak."""
+    import cupy as cp
+
+    import dyngraph as dg
+    import dyngraph.nn as nn
+    import dyngraph.nn.functional as F
+    from compiler.passes.memory import plan_memory
+    batch = 1024 // (4 if quick else 1)
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                          nn.Linear(512, 10)).to("cuda")
+    opt = dg.optim.SGD(model.parameters(), lr=0.01)
+    xb, yb = dg.randn(batch, 784).to("cuda"), dg.randint(0, 10, (batch,)).to("cuda")
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = dg.compile(step, backend="cuda")
+    for _ in range(3):
+        compiled(model, opt, xb, yb)
+    cp.cuda.Device().synchronize()
+    pool = cp.get_default_memory_pool()
+    pool.free_all_blocks()
+    held0 = pool.total_bytes()
+    counts = {"n": 0, "bytes": 0}
+
+    def counting(size):
+        counts["n"] += 1
+        counts["bytes"] += size
+        return pool.malloc(size)
+    cp.cuda.set_allocator(counting)
+    try:
+        compiled(model, opt, xb, yb)
+        cp.cuda.Device().synchronize()
+    finally:
+        cp.cuda.set_allocator(pool.malloc)
+    held = pool.total_bytes() - held0
+    peak = 0
+    for prog in _cuda_programs(compiled):
+        info: dict = {}
+        plan_memory(prog.graph.copy(), info)
+        peak += info["memory"]["peak_bytes"]
+    ms_step = _events_ms(compiled, 20, model, opt, xb, yb, warmup=2)
+    arena = cp.empty(64 << 20, dtype=cp.uint8)
+    shape, reps = (batch, 512), 20000
+    t = time.perf_counter()
+    for _ in range(reps):
+        cp.empty(shape, dtype=cp.float32)
+    us_pool = (time.perf_counter() - t) / reps * 1e6
+    t = time.perf_counter()
+    for _ in range(reps):
+        cp.ndarray(shape, dtype=cp.float32, memptr=arena.data + 4096)
+    us_carve = (time.perf_counter() - t) / reps * 1e6
+    save = counts["n"] * max(us_pool - us_carve, 0.0) / 1000
+    return (f"memory: pool vs arena, MLP step batch {batch} (step by step)",
+            f"{counts['n']} allocs/step",
+            f"{ms_step:.3f} ms; cupy.empty {us_pool:.2f} us, arena view {us_carve:.2f} us",
+            f"pool held +{held / 2 ** 20:.1f} MiB for the step; plan peaks (sum) "
+            f"{peak / 2 ** 20:.1f} MiB",
+            f"an arena would save <= {save:.3f} ms/step ({save / ms_step * 100:.1f}%)")
+
+
 def _table(header, rows) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa
@@ -195,6 +277,10 @@ def main(argv=None) -> int:
         print(_table(("pattern", "max rel err", "new NaN", "kernels", "result"), rows))
         result["float64_check"] = rows
     rows = bench(args.quick)
+    try:
+        rows.append(memory_figures(args.quick))
+    except Exception as e:  # noqa: BLE001 - a measurement, not a check: report and go on
+        rows.append(("memory: pool vs arena", "-", "-", "-", f"ERROR {type(e).__name__}: {e}"[:90]))
     print("\nbenchmarks (medians of CUDA-event timings):")
     print(_table(("workload", "size", "time", "rate", "vs target"), rows))
     result["bench"] = rows
