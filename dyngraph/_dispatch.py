@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _dtype as D
+from . import _malloc
 from ._device import device_of, get_array_module
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ class _State:
 
 
 state = _State()
+# Every eager op allocates its result through malloc: keep glibc from returning the memory freed
+# at the end of a training step to the OS, only to fault it back in during the next (_malloc.py).
+_malloc.tune()
 _ndarray = np.ndarray
 _Tensor = None   # set by _tensor.py to break the import cycle
 _Node = None     # set by autograd/graph.py
