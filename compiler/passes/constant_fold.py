@@ -13,6 +13,13 @@ MAX_FOLD_ELEMENTS = 1 << 20   # bigger results stay computed at run time (graph 
 _NEVER = frozenset({"random", "constant", "cond", "while_loop", "to_device"})
 
 
+def _on_host(value):
+    """A constant's values as numpy: folding runs the numpy rules, and a constant traced from a
+    CUDA tensor holds a cupy array (which np.asarray refuses); the runtimes move the folded
+    result to the device once."""
+    return value if type(value) is np.ndarray or not hasattr(value, "get") else value.get()
+
+
 def fold_constants(graph: Graph) -> bool:
     """Evaluate all-constant nodes; returns whether anything changed."""
     from ..interpreter import _run_node
@@ -21,7 +28,7 @@ def fold_constants(graph: Graph) -> bool:
     for node in graph.nodes:
         if node.op == "constant":
             if "value" in node.attrs:          # (a dynamic-shape fill/arange is not folded)
-                consts[node.out.id] = node.attrs["value"]
+                consts[node.out.id] = _on_host(node.attrs["value"])
             continue
         vals = node.value_inputs
         if node.op in _NEVER or not vals or any(v.id not in consts for v in vals):
