@@ -218,6 +218,17 @@ def test_dynamic_shapes_on_cuda_match_the_cpu():
     assert not any("stays static" in e for e in cf._cf.events), cf._cf.events
 
 
+def test_folded_constants_on_cuda_match_the_cpu():
+    """Constants made from CUDA tensors fold at compile time (on a host copy)."""
+    def fn(x):
+        return x * (dg.arange(4.0, dtype=dg.float64, device=x.device) * 2.0 + 1.0)
+    x = dg.randn(3, 4, dtype=dg.float64)
+    for backend in ("interpreter", "cuda"):
+        cf = dg.compile(fn, backend=backend)
+        for _ in range(2):
+            _close(cf(x.to("cuda")), fn(x), "float64")
+
+
 # ----- CUDA graphs -------------------------------------------------------------------------
 
 def test_reduce_overhead_replays_a_cuda_graph_of_a_training_step():

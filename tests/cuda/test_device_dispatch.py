@@ -164,3 +164,27 @@ def test_moving_a_cpu_tensor_to_cuda_keeps_the_device_array(monkeypatch):
         (y * 3.0).sum().backward()
     assert type(x.grad._data) is np.ndarray
     np.testing.assert_array_equal(x.grad.numpy(), np.full((3, 4), 3.0))
+
+
+def test_constants_from_cuda_tensors_fold_on_the_host(monkeypatch):
+    """An all-constant expression on CUDA tensors is folded with numpy rules on a host copy (a
+    cupy constant cannot go through np.asarray); the folded constant goes back to the device
+    once, and values are those of eager mode."""
+    def fn(x):
+        return x * (dg.arange(4.0, device=x.device) * 2.0 + 1.0)
+    x = np.random.default_rng(3).standard_normal((3, 4))
+    want = fn(dg.tensor(x)).numpy()
+    with fc.installed(monkeypatch) as fake:
+        f = dg.compile(fn, backend="interpreter")
+        xd = _wrap(fc.on_device(x))
+        for _ in range(3):
+            got = f(xd)
+            assert type(got._data) is fc.FakeArray
+            np.testing.assert_allclose(got._data.get(), want, rtol=1e-12)
+        graph = f._cf.entries[0].root.graph
+        consts = [n for n in graph.nodes if n.op == "constant"]
+        assert len(consts) == 1 and type(consts[0].attrs["value"]) is np.ndarray   # folded
+        assert [n.op for n in graph.nodes] == ["constant", "mul"]
+        copies = fake.copies
+        f(xd)
+        assert fake.copies == copies       # the folded constant stays on the device
