@@ -33,6 +33,26 @@ def _events_ms(fn, reps: int, *args, warmup: int = 2) -> float:
     return float(np.median(times))
 
 
+def _mlp_step(batch: int) -> tuple:
+    """(step, model, optimizer, x, y): an SGD training step of an MLP 784-512-512-10 on cuda."""
+    import dyngraph as dg
+    import dyngraph.nn as nn
+    import dyngraph.nn.functional as F
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                          nn.Linear(512, 10)).to("cuda")
+    opt = dg.optim.SGD(model.parameters(), lr=0.01)
+    xb, yb = dg.randn(batch, 784).to("cuda"), dg.randint(0, 10, (batch,)).to("cuda")
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step, model, opt, xb, yb
+
+
 def check_float64(rows: list) -> bool:
     """Every fused pattern compiled for CUDA against the CPU in float64."""
     import dyngraph as dg
@@ -73,7 +93,6 @@ def bench(quick: bool) -> list:
     import cupy as cp
 
     import dyngraph as dg
-    import dyngraph.nn as nn
     import dyngraph.nn.functional as F
     s = 16 if quick else 1
     out = []
@@ -141,18 +160,7 @@ def bench(quick: bool) -> list:
 
     # MLP training step, reduce-overhead CUDA graph vs eager cupy
     for batch in (8, 1024):
-        dg.manual_seed(0)
-        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                              nn.Linear(512, 10)).to("cuda")
-        opt = dg.optim.SGD(model.parameters(), lr=0.01)
-        xb, yb = dg.randn(batch, 784).to("cuda"), dg.randint(0, 10, (batch,)).to("cuda")
-
-        def step(model, opt, x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step, model, opt, xb, yb = _mlp_step(batch)
         graph_step = dg.compile(step, backend="cuda", mode="reduce-overhead")
         ms_eager = _events_ms(step, 20, model, opt, xb, yb, warmup=3)
         ms_graph = _events_ms(graph_step, 20, model, opt, xb, yb, warmup=4)
@@ -188,22 +196,9 @@ def memory_figures(quick: bool) -> tuple:
     import cupy as cp
 
     import dyngraph as dg
-    import dyngraph.nn as nn
-    import dyngraph.nn.functional as F
     from compiler.passes.memory import plan_memory
     batch = 1024 // (4 if quick else 1)
-    dg.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10)).to("cuda")
-    opt = dg.optim.SGD(model.parameters(), lr=0.01)
-    xb, yb = dg.randn(batch, 784).to("cuda"), dg.randint(0, 10, (batch,)).to("cuda")
-
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step, model, opt, xb, yb = _mlp_step(batch)
     compiled = dg.compile(step, backend="cuda")
     for _ in range(3):
         compiled(model, opt, xb, yb)
