@@ -249,8 +249,8 @@ def user_attrs(obj) -> dict | None:
     """The attribute dict of an instance of a user-defined class, else None (classes,
     functions, Python modules, tensors and dyngraph's own objects keep their own state)."""
     if isinstance(obj, (type, types.FunctionType, types.MethodType, types.ModuleType,
-                        types.BuiltinFunctionType)):
-        return None
+                        types.BuiltinFunctionType, dict, list, tuple, set, frozenset)):
+        return None     # (containers, OrderedDict included, are watched by content)
     try:
         d = object.__getattribute__(obj, "__dict__")
     except (AttributeError, TypeError):
