@@ -1,7 +1,9 @@
 """An LSTM part-of-speech tagger on a small made-up corpus, with sentences of different lengths.
 
-Shows embeddings, a bidirectional LSTM over padded batches, per-token cross-entropy that ignores
-padding (ignore_index), and inference on sentences of any length.
+Shows embeddings, a bidirectional LSTM over packed batches (pack_padded_sequence: each sentence
+runs to its own length, so the backward direction starts at its last word, not in the padding),
+per-token cross-entropy that ignores padding (ignore_index), and inference on sentences of any
+length.
 Run: python examples/lstm_tagger.py
 """
 
@@ -12,6 +14,7 @@ import random
 import dyngraph as dg
 import dyngraph.nn as nn
 import dyngraph.nn.functional as F
+from dyngraph.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 DET = ["the", "a", "every", "that"]
 # Ambiguous words ("fish", "watch", "light", "book", ...) appear under two tags, so the tagger
@@ -57,20 +60,24 @@ class Tagger(nn.Module):
         self.lstm = nn.LSTM(emb, hidden, batch_first=True, bidirectional=True)
         self.out = nn.Linear(2 * hidden, tags)
 
-    def forward(self, tokens):
-        h, _ = self.lstm(self.emb(tokens))
+    def forward(self, tokens, lengths):
+        """Tag scores (B, T, tags) for padded tokens (B, T) with the sentences' true lengths."""
+        packed = pack_padded_sequence(self.emb(tokens), lengths, batch_first=True,
+                                      enforce_sorted=False)
+        h, _ = self.lstm(packed)
+        h, _ = pad_packed_sequence(h, batch_first=True, total_length=tokens.shape[1])
         return self.out(h)
 
 
 def batchify(sents, word_ix, tag_ix):
-    """Pad a list of (words, tags) to the longest sentence in the batch."""
+    """Pad a list of (words, tags) to the longest sentence in the batch; also the lengths."""
     n = max(len(w) for w, _ in sents)
     toks = dg.zeros(len(sents), n, dtype=dg.long)
     tags = dg.zeros(len(sents), n, dtype=dg.long)
     for i, (w, t) in enumerate(sents):
         toks[i, :len(w)] = dg.tensor([word_ix[x] for x in w])
         tags[i, :len(t)] = dg.tensor([tag_ix[x] for x in t])
-    return toks, tags
+    return toks, tags, [len(w) for w, _ in sents]
 
 
 def main(epochs: int = 8, seed: int = 0):
@@ -87,8 +94,8 @@ def main(epochs: int = 8, seed: int = 0):
         rng.shuffle(train)
         total = 0.0
         for i in range(0, len(train), 32):
-            toks, tags = batchify(train[i:i + 32], word_ix, tag_ix)
-            scores = model(toks)
+            toks, tags, lengths = batchify(train[i:i + 32], word_ix, tag_ix)
+            scores = model(toks, lengths)
             loss = F.cross_entropy(scores.reshape(-1, len(TAGS)), tags.reshape(-1),
                                    ignore_index=PAD)
             opt.zero_grad()
@@ -101,13 +108,13 @@ def main(epochs: int = 8, seed: int = 0):
     model.eval()
     correct = count = 0
     with dg.no_grad():
-        toks, tags = batchify(test, word_ix, tag_ix)
-        pred = model(toks).argmax(-1)
+        toks, tags, lengths = batchify(test, word_ix, tag_ix)
+        pred = model(toks, lengths).argmax(-1)
         mask = tags != PAD
         correct = int(((pred == tags) & mask).sum())
         count = int(mask.sum())
         words, _ = test[0]
-        one = model(dg.tensor([[word_ix[w] for w in words]])).argmax(-1)[0].tolist()
+        one = model(dg.tensor([[word_ix[w] for w in words]]), [len(words)]).argmax(-1)[0].tolist()
     print(f"test token accuracy: {correct / count:.4f}")
     print(" ".join(f"{w}/{TAGS[t]}" for w, t in zip(words, one)))
     return correct / count

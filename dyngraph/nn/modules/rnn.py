@@ -98,6 +98,13 @@ def _packed_steps(x: Tensor, batch_sizes: list) -> list:
     return steps
 
 
+def _reset_parameters(self) -> None:
+    """Draw every weight and bias from uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+    stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+    for weight in self.parameters():
+        init.uniform_(weight, -stdv, stdv)
+
+
 # A recurrent state is one tensor (N, H), or LSTM's tuple (h, c); these act on its rows.
 def _rows(state) -> int:
     return (state[0] if isinstance(state, tuple) else state).shape[0]
@@ -199,11 +206,7 @@ class RNNBase(Module):
                 self._all_weights.append(names)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Draw every weight and bias from uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+    reset_parameters = _reset_parameters
 
     def flatten_parameters(self) -> None:
         """No-op kept for PyTorch compatibility (cuDNN weight packing does not apply here)."""
@@ -514,11 +517,7 @@ class RNNCellBase(Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Draw every weight and bias from uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        for weight in self.parameters():
-            init.uniform_(weight, -stdv, stdv)
+    reset_parameters = _reset_parameters
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
