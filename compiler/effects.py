@@ -186,8 +186,8 @@ def _hook_reads(scan, reads: dict) -> list:
         def hook(obj, name, _get=get):
             v = _get(obj, name)
             src = owners.get(id(obj))
-            if src is not None and not name.startswith("__") and _guardable(v) and \
-                    (id(obj), name) not in reads:
+            if src is not None and not name.startswith("__") and name != "training" and \
+                    _guardable(v) and (id(obj), name) not in reads:   # (training: guarded)
                 reads[(id(obj), name)] = (src.attr(name), v)
             return v
         try:
