@@ -114,6 +114,10 @@ def test_packed_sequence_tuple_and_conversions():
     assert q.data.dtype is dg.float64 and q.batch_sizes is p.batch_sizes
     assert q.sorted_indices.dtype is dg.int64
     assert_close(q.data, p.data.numpy().astype(np.float64))
+    for method, dtype in (("half", dg.float16), ("long", dg.int64), ("int", dg.int32),
+                          ("short", dg.int16), ("char", dg.int8), ("byte", dg.uint8)):
+        assert getattr(p, method)().data.dtype is dtype
+    assert not p.is_pinned() and p.pin_memory() is p
     perm = dg.tensor([2, 0, 1])
     assert R.invert_permutation(perm).tolist() == [1, 2, 0]
     assert R.PackedSequence(data, batch_sizes, perm).unsorted_indices.tolist() == [1, 2, 0]

@@ -65,45 +65,50 @@ class PackedSequence(_PackedSequenceBase):
     def to(self, *args, **kwargs) -> PackedSequence:
         """Convert `data` as `Tensor.to` does; the indices follow its device, batch_sizes stays
         on the CPU. Returns self when nothing changes."""
-        data = self.data.to(*args, **kwargs)
+        return self._with_data(self.data.to(*args, **kwargs))
+
+    def cuda(self, device=None) -> PackedSequence:
+        """`data` (and the indices) on a CUDA device."""
+        return self._with_data(self.data.cuda(device))
+
+    def cpu(self) -> PackedSequence:
+        """`data` (and the indices) on the CPU."""
+        return self.to("cpu")
+
+    def _with_data(self, data: Tensor) -> PackedSequence:
         if data is self.data:
             return self
         return type(self)(data, self.batch_sizes,
                           *(None if i is None else i.to(data.device)
                             for i in (self.sorted_indices, self.unsorted_indices)))
 
-    def cuda(self, *args, **kwargs) -> PackedSequence:
-        """`to` a CUDA device."""
-        return self.to(self.data.cuda(*args, **kwargs).device)
+    def is_pinned(self) -> bool:
+        """False: dyngraph has no pinned host memory."""
+        return False
 
-    def cpu(self) -> PackedSequence:
-        """`to` the CPU."""
-        return self.to("cpu")
-
-    def double(self) -> PackedSequence:
-        """`data` as float64."""
-        return self.to(D.float64)
-
-    def float(self) -> PackedSequence:
-        """`data` as float32."""
-        return self.to(D.float32)
-
-    def half(self) -> PackedSequence:
-        """`data` as float16."""
-        return self.to(D.float16)
-
-    def long(self) -> PackedSequence:
-        """`data` as int64."""
-        return self.to(D.int64)
-
-    def int(self) -> PackedSequence:
-        """`data` as int32."""
-        return self.to(D.int32)
+    def pin_memory(self) -> PackedSequence:
+        """self (dyngraph has no pinned host memory; CPU to GPU copies work without it)."""
+        return self
 
     @property
     def is_cuda(self) -> bool:
         """Whether `data` lives on a CUDA device."""
         return self.data.is_cuda
+
+
+def _conversion(dtype_name: str):
+    """A PackedSequence method converting `data` to one dtype (`packed.double()`, ...)."""
+    def convert(self) -> PackedSequence:
+        return self.to(getattr(D, dtype_name))
+    convert.__doc__ = f"`data` as {dtype_name}."
+    return convert
+
+
+for _name, _dtype in (("double", "float64"), ("float", "float32"), ("half", "float16"),
+                      ("long", "int64"), ("int", "int32"), ("short", "int16"), ("char", "int8"),
+                      ("byte", "uint8")):
+    setattr(PackedSequence, _name, _conversion(_dtype))
+    getattr(PackedSequence, _name).__name__ = _name
 
 
 def invert_permutation(permutation: Tensor | None) -> Tensor | None:
