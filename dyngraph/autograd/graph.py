@@ -208,6 +208,14 @@ class AccumulateGrad:
 def _sum_to(g, shape):
     """Sum gradient `g` down to a broadcast input's `shape`."""
     from .. import ops
+    from ..ops.shape import sum_to_size_op
+    if len(shape) <= g._data.ndim:
+        try:
+            # The shapes broadcast by construction: the op itself, without the public
+            # function's checks (a gradient rule that returned a wrong shape still gets them).
+            return _dispatch.apply(sum_to_size_op, g, shape=tuple(shape))
+        except (ValueError, IndexError):
+            pass
     return ops.sum_to_size(g, shape)
 
 
@@ -271,53 +279,58 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, captur
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph
     Tensor = _dispatch._Tensor
+    capturing = capture is not None
     try:
         while ready:
             node = ready.pop()
             g = pending.pop(node, None)
-            if capture is not None and node in capture:
-                if isinstance(node, AccumulateGrad):
+            if capturing and node in capture:
+                if type(node) is AccumulateGrad:
                     var = node.variable
                     if var is not None and var._hooks:
                         g = _run_hooks(var._hooks, g)
                 elif node._pre_hooks:
                     g = _run_hooks(node._pre_hooks, g)
                 capture[node] = g
-            if isinstance(node, AccumulateGrad):
-                if capture is None and g is not None:
+            if type(node) is AccumulateGrad:
+                if not capturing and g is not None:
                     _accumulate(node, g, create_graph, stored)
                 continue
             if need is not None and node not in need:
                 _release_edges(node, deps, ready, retain_graph)
                 continue
-            if node._pre_hooks and not (capture is not None and node in capture):
+            if node._pre_hooks and not (capturing and node in capture):
                 g = _run_hooks(node._pre_hooks, g)
             if node._retain is not None:
                 owner = node._retain()
                 if owner is not None and g is not None:
                     owner._grad = g if create_graph else g.detach()
+            edges = node.next_functions
             if g is None:
-                grads_in = (None,) * len(node.next_functions)
+                grads_in = (None,) * len(edges)
             else:
                 grads_in = node.apply(g)
             if not retain_graph:
                 node.release()
-            for (nxt, _), gi, meta in zip(node.next_functions, grads_in, node._meta):
+            for (nxt, _), gi, meta in zip(edges, grads_in, node._meta):
                 if nxt is None:
                     continue
                 if gi is not None:
                     if not isinstance(gi, Tensor):
                         gi = _dispatch._wrap(np.asarray(gi))
                     shape, npdt = meta
-                    if gi._data.shape != shape:
+                    a = gi._data
+                    if a.shape != shape:
                         gi = _sum_to(gi, shape)
-                    if gi._data.dtype != npdt:
+                        a = gi._data
+                    if a.dtype != npdt:
                         from .._dtype import from_numpy_dtype
                         gi = gi.to(from_numpy_dtype(npdt))
                     prev = pending.get(nxt)
                     pending[nxt] = gi if prev is None else prev + gi
-                deps[nxt] -= 1
-                if deps[nxt] == 0:
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if not left:
                     ready.append(nxt)
     finally:
         state.grad_enabled = prev_mode

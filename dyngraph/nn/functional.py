@@ -19,7 +19,10 @@ from .. import ops as _ops
 from .._device import get_array_module
 from .._tensor import Tensor
 from ..autograd import no_grad
+from .._dispatch import apply as _apply
 from ..ops._api import inplace as _inplace
+from ..ops.linalg import matmul_op as _matmul_op
+from ..ops.shape.views import permute_op as _permute_op
 from ..ops.registry import composite
 
 __all__ = [
@@ -518,7 +521,21 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input has {got} features in its last dimension (input shape "
             f"{tuple(input.shape)}) but the weight expects in_features={weight.shape[1]} "
             f"(weight shape {tuple(weight.shape)}); reshape the input or change in_features")
-    out = _ops.matmul(input, weight.t() if weight.ndim == 2 else weight)
+    return _linear(input, weight, bias)
+
+
+def _linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """`linear` once its arguments are checked (Linear.forward checks them itself)."""
+    if weight.ndim != 2:
+        out = _ops.matmul(input, weight)
+    else:
+        # The weight's transpose as one permute op, straight into the matmul op when the input
+        # is a matrix of the weight's dtype (the common call: no wrapper checks left to do).
+        wt = _apply(_permute_op, weight, dims=(1, 0))
+        if input._data.ndim == 2 and input._data.dtype is weight._data.dtype:
+            out = _apply(_matmul_op, input, wt)
+        else:
+            out = _ops.matmul(input, wt)
     if bias is not None:
         out = out + bias
     return out

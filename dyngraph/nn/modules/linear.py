@@ -69,6 +69,9 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """Apply the affine map to the last dimension of `input`."""
+        if isinstance(input, Tensor) and input._data.ndim and \
+                input._data.shape[-1] == self.in_features == self.weight._data.shape[-1]:
+            return F._linear(input, self.weight, self.bias)  # checked: skip F.linear's checks
         if not isinstance(input, Tensor):
             raise TypeError(f"Linear: expected a Tensor input, got {type(input).__name__}")
         if input.ndim == 0 or input.shape[-1] != self.in_features:
