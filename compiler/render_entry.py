@@ -33,14 +33,15 @@ from . import vecmath
 from .kernel_ir import Kernel
 from .render_llvm import LLVMRenderer, symbol_name
 
-__all__ = ["Ptr", "KernelCall", "GemmCall", "render_entry", "entry_symbol", "PROBE_IR",
+__all__ = ["Ptr", "KernelCall", "GemmCall", "IndexCall", "render_entry", "entry_symbol", "PROBE_IR",
            "LIST_ITEMS_OFFSET", "ARRAY_DATA_OFFSET", "PARAMS_SLOT",
            "INTS_SLOT", "FIRST_INPUT_SLOT"]
 
 LIST_ITEMS_OFFSET = 24      # PyListObject: refcnt, type, size, then ob_item (PyObject **)
 ARRAY_DATA_OFFSET = 16      # PyArrayObject: refcnt, type, then data (char *)
 PARAMS_SLOT = 1             # int64: [sgemm, dgemm, blas threads fn], dims tables, offsets
-INTS_SLOT = 2               # int32: GEMM sizes and leading dims (Fortran takes them by address)
+INTS_SLOT = 2               # int32: [status], GEMM sizes and leading dims (Fortran: by address)
+STATUS = 0                  # ints[STATUS] != 0: an index was out of bounds (the entry returned)
 FIRST_INPUT_SLOT = 3
 
 
@@ -78,6 +79,100 @@ class GemmCall:
     c: Ptr
 
 
+@dataclasses.dataclass
+class IndexCall:
+    """gather / scatter_add along `dim` (0 or 1) of 2-D arrays (1-D ones seen as one row), as
+    torch defines them. params[`table`:] hold, as int64: the index shape n0, n1, the size of x
+    along dim (the bound), then element strides (two per array) of x, index, out for gather,
+    and of x, index, src, out plus x's shape m0, m1 for scatter_add. ptrs: x, index, out
+    (gather) or x, index, src, out (scatter_add). An index out of bounds sets ints[STATUS] and
+    the entry function returns at once (the runtime then runs the graph step by step, and
+    the op's own check raises the error)."""
+
+    op: str             # "gather" or "scatter_add"
+    dtype: str          # of x, src and out: "float32" or "float64"
+    dim: int
+    table: int
+    ptrs: tuple
+
+
+def _loop_nest(prefix: str, n0: str, n1: str, body: list, after: str) -> list:
+    """Lines of `for i < n0: for j < n1: body` (body sees %{prefix}i, %{prefix}j and ends by
+    branching to label %{prefix}next); the nest falls through to label `after`."""
+    p = prefix
+    return [f"  br label %{p}h0", f"{p}h0:",
+            f"  %{p}i = phi i64 [0, %{p}pre], [%{p}i1, %{p}l0]",
+            f"  %{p}c0 = icmp slt i64 %{p}i, {n0}",
+            f"  br i1 %{p}c0, label %{p}b0, label %{after}", f"{p}b0:", f"  br label %{p}h1",
+            f"{p}h1:", f"  %{p}j = phi i64 [0, %{p}b0], [%{p}j1, %{p}next]",
+            f"  %{p}c1 = icmp slt i64 %{p}j, {n1}",
+            f"  br i1 %{p}c1, label %{p}b1, label %{p}l0", f"{p}b1:", *body,
+            f"{p}next:", f"  %{p}j1 = add i64 %{p}j, 1", f"  br label %{p}h1",
+            f"{p}l0:", f"  %{p}i1 = add i64 %{p}i, 1", f"  br label %{p}h0"]
+
+
+def _offset(p: str, name: str, a: str, sa: str, b: str, sb: str) -> list:
+    """%{p}{name} = a * sa + b * sb."""
+    return [f"  %{p}{name}.a = mul i64 {a}, {sa}", f"  %{p}{name}.b = mul i64 {b}, {sb}",
+            f"  %{p}{name} = add i64 %{p}{name}.a, %{p}{name}.b"]
+
+
+def index_function(op: str, dtype: str, dim: int) -> tuple[str, str]:
+    """(name, LLVM text) of the internal function running one IndexCall kind."""
+    ty = {"float32": "float", "float64": "double"}[dtype]
+    name = f"dg_{op}_{ty}_d{dim}"
+    fields = ["n0", "n1", "bound", "xs0", "xs1", "is0", "is1"]
+    fields += ["os0", "os1"] if op == "gather" else ["ss0", "ss1", "os0", "os1", "m0", "m1"]
+    lines = ["entry:"]
+    for k, f in enumerate(fields):
+        lines += [f"  %{f}.p = getelementptr inbounds i64, ptr %t, i64 {k}",
+                  f"  %{f} = load i64, ptr %{f}.p"]
+
+    def checked_index(p: str) -> list:
+        return [*_offset(p, "io", f"%{p}i", "%is0", f"%{p}j", "%is1"),
+                f"  %{p}ip = getelementptr inbounds i64, ptr %ix, i64 %{p}io",
+                f"  %{p}k = load i64, ptr %{p}ip",
+                f"  %{p}bad = icmp uge i64 %{p}k, %bound",     # negative too (unsigned)
+                f"  br i1 %{p}bad, label %fail, label %{p}ok", f"{p}ok:"]
+
+    def at_k(p: str, s0: str, s1: str) -> list:
+        """offset of (k, j) for dim 0, (i, k) for dim 1 with strides s0, s1."""
+        if dim == 0:
+            return _offset(p, "at", f"%{p}k", s0, f"%{p}j", s1)
+        return _offset(p, "at", f"%{p}i", s0, f"%{p}k", s1)
+
+    if op == "gather":
+        args = "ptr %t, ptr noalias %x, ptr noalias %ix, ptr noalias %o, ptr %st"
+        body = [*checked_index("g"), *at_k("g", "%xs0", "%xs1"),
+                "  %gxp = getelementptr inbounds " + ty + ", ptr %x, i64 %gat",
+                f"  %gv = load {ty}, ptr %gxp",
+                *_offset("g", "oo", "%gi", "%os0", "%gj", "%os1"),
+                f"  %gop = getelementptr inbounds {ty}, ptr %o, i64 %goo",
+                f"  store {ty} %gv, ptr %gop", "  br label %gnext"]
+        lines += ["  br label %gpre", "gpre:", *_loop_nest("g", "%n0", "%n1", body, "done")]
+    else:
+        args = ("ptr %t, ptr noalias %x, ptr noalias %ix, ptr noalias %src, ptr noalias %o, "
+                "ptr %st")
+        copy = [*_offset("c", "xo", "%ci", "%xs0", "%cj", "%xs1"),
+                f"  %cxp = getelementptr inbounds {ty}, ptr %x, i64 %cxo",
+                f"  %cv = load {ty}, ptr %cxp",
+                *_offset("c", "oo", "%ci", "%os0", "%cj", "%os1"),
+                f"  %cop = getelementptr inbounds {ty}, ptr %o, i64 %coo",
+                f"  store {ty} %cv, ptr %cop", "  br label %cnext"]
+        # in order, one element at a time, as numpy's add.at (the same sums, bit for bit)
+        add = [*checked_index("a"), *_offset("a", "so", "%ai", "%ss0", "%aj", "%ss1"),
+               f"  %asp = getelementptr inbounds {ty}, ptr %src, i64 %aso",
+               f"  %asv = load {ty}, ptr %asp", *at_k("a", "%os0", "%os1"),
+               f"  %aop = getelementptr inbounds {ty}, ptr %o, i64 %aat",
+               f"  %aov = load {ty}, ptr %aop", f"  %asum = fadd {ty} %aov, %asv",
+               f"  store {ty} %asum, ptr %aop", "  br label %anext"]
+        lines += ["  br label %cpre", "cpre:", *_loop_nest("c", "%m0", "%m1", copy, "apre"),
+                  "apre:", *_loop_nest("a", "%n0", "%n1", add, "done")]
+    lines += ["done:", "  ret void", "fail:", "  store i32 1, ptr %st", "  ret void"]
+    body = "\n".join(lines)
+    return name, f"define internal void @{name}({args}) nounwind {{\n{body}\n}}\n"
+
+
 PROBE_IR = f"""define i64 @dg_abi_probe(ptr %slots, i64 %i) {{
   %ip = getelementptr inbounds i8, ptr %slots, i64 {LIST_ITEMS_OFFSET}
   %items = load ptr, ptr %ip
@@ -105,6 +200,7 @@ class _Entry:
         self.n = 0
         self.data: dict[int, str] = {}
         self.gemm: dict[str, str] = {}
+        self.failing = False        # an index check may return early (label %fail)
 
     def tmp(self, text: str) -> str:
         self.n += 1
@@ -184,6 +280,17 @@ def render_entry(calls: list) -> tuple[str, str]:
             rows = e.param(c.dims)
             args = ", ".join(f"ptr {e.ptr(p)}" for p in c.ptrs)
             e.lines.append(f"  call void @{sym}(i64 0, i64 {rows}, ptr {table}, {args})")
+        elif isinstance(c, IndexCall):
+            name, text = index_function(c.op, c.dtype, c.dim)
+            fns.setdefault(name, text)
+            args = ", ".join(f"ptr {e.ptr(p)}" for p in c.ptrs)
+            st = e.int_ptr(STATUS)
+            e.lines.append(f"  call void @{name}(ptr {e.param_ptr(c.table)}, {args}, ptr {st})")
+            bad = e.tmp(f"load i32, ptr {st}")
+            failed = e.tmp(f"icmp ne i32 {bad}, 0")
+            e.n += 1
+            e.lines += [f"  br i1 {failed}, label %fail, label %ok{e.n}", f"ok{e.n}:"]
+            e.failing = True
         else:
             ty = {"float32": "float", "float64": "double"}[c.dtype]
             fp = e.gemm_fn(c.dtype)
@@ -203,5 +310,6 @@ def render_entry(calls: list) -> tuple[str, str]:
     parts += list(fns.values())
     module = "\n".join(parts)
     sym = entry_symbol(module + body)
-    fn = f"define void @{sym}(ptr %slots) nounwind {{\nentry:\n{head}{body}\n  ret void\n}}\n"
+    tail = "\n  ret void\nfail:\n  ret void" if e.failing else "\n  ret void"
+    fn = f"define void @{sym}(ptr %slots) nounwind {{\nentry:\n{head}{body}{tail}\n}}\n"
     return module + "\n" + fn, sym

@@ -1,8 +1,11 @@
-"""BLAS through scipy's `cython_blas` function pointers (the route numba takes).
+"""BLAS: the Fortran `sgemm`/`dgemm` of the OpenBLAS that scipy ships, by address.
 
-`scipy.linalg.cython_blas.__pyx_capi__` holds PyCapsules with the addresses of the Fortran
-`sgemm`/`dgemm` of the OpenBLAS scipy ships; we call them through ctypes (which releases the GIL)
-and can hand the same addresses to generated code later. Row-major products are computed as
+The library in `scipy.libs/` is opened with ctypes without importing scipy (`import
+scipy.linalg` alone took 0.5-0.7 s of the first compile) and its `scipy_sgemm_`/`scipy_dgemm_`
+are used; where that library is not found, the addresses come from the PyCapsules of
+`scipy.linalg.cython_blas.__pyx_capi__` (the route numba takes), wrappers with the same
+signature. We call them through ctypes (which releases the GIL) and hand the same addresses to
+generated code. Row-major products are computed as
 column-major ones of the transposes (C^T = B^T A^T), so no operand is copied: a C-contiguous
 matrix is passed as "N", an F-contiguous one (a transposed weight, say) as "T".
 """
@@ -24,10 +27,43 @@ _GEMM_ARGS = [_c.c_char_p, _c.c_char_p, _c.POINTER(_c.c_int), _c.POINTER(_c.c_in
 _fns: dict = {}
 
 
+def _openblas():
+    """scipy's bundled OpenBLAS opened with ctypes (None when not found), found through the
+    package's location only: scipy itself is not imported."""
+    if "lib" not in _fns:
+        lib = None
+        try:
+            import glob
+            import importlib.util
+            import os
+            spec = importlib.util.find_spec("scipy")
+            if spec is not None and spec.origin:
+                root = os.path.dirname(os.path.dirname(spec.origin))
+                for path in sorted(glob.glob(os.path.join(root, "scipy.libs",
+                                                          "libscipy_openblas*.so"))):
+                    lib = _c.CDLL(path)
+                    break
+        except (OSError, ImportError, ValueError):
+            lib = None
+        _fns["lib"] = lib
+    return _fns["lib"]
+
+
+def _symbol(name: str) -> int:
+    lib = _openblas()
+    try:
+        return _c.cast(getattr(lib, name), _c.c_void_p).value or 0 if lib is not None else 0
+    except AttributeError:
+        return 0
+
+
 def gemm_address(dtype) -> int:
     """The address of sgemm (float32) or dgemm (float64)."""
-    from scipy.linalg import cython_blas
     name = {"float32": "sgemm", "float64": "dgemm"}[np.dtype(dtype).name]
+    addr = _symbol(f"scipy_{name}_")
+    if addr:
+        return addr
+    from scipy.linalg import cython_blas
     cap = cython_blas.__pyx_capi__[name]
     get_name = _c.pythonapi.PyCapsule_GetName
     get_name.restype = _c.c_char_p
@@ -49,20 +85,7 @@ def threads_address() -> int:
     """The address of scipy's OpenBLAS `openblas_set_num_threads_local` (0 if not found): it
     sets the thread count for the calling thread only and returns the previous one."""
     if "threads" not in _fns:
-        addr = 0
-        try:
-            import glob
-            import os
-
-            import scipy
-            libdir = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
-            for path in glob.glob(os.path.join(libdir, "libscipy_openblas*.so")):
-                lib = _c.CDLL(path)
-                addr = _c.cast(lib.openblas_set_num_threads_local, _c.c_void_p).value or 0
-                break
-        except (OSError, AttributeError, ImportError):
-            addr = 0
-        _fns["threads"] = addr
+        _fns["threads"] = _symbol("openblas_set_num_threads_local")
     return _fns["threads"]
 
 

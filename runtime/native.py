@@ -28,9 +28,9 @@ import types
 import numpy as np
 
 from compiler.kernel_ir import RUNTIME, Access, InstrKind, KernelBuilder
-from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR, GemmCall,
-                                   KernelCall, Ptr, render_entry)
-from compiler.render_llvm import UnsupportedOp
+from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR, STATUS,
+                                   GemmCall, IndexCall, KernelCall, Ptr, render_entry)
+from compiler.render_llvm import UnsupportedOp, render_llvm
 from dyngraph.ops.registry import OPS, OpKind
 
 from . import blas, jit
@@ -105,7 +105,7 @@ class NativeProgram:
         loc: dict[int, tuple] = {}           # value id -> (root, byte offset)
         roots: list[_Root] = []
         self.view_of: dict[int, object] = {}  # value id -> the view node producing it
-        out_ids = set(prog.out_ids)
+        out_ids = self._out_ids = set(prog.out_ids)
         items: list = []                      # (kind, payload, roots read)
 
         def new_root(kind, vid, a):
@@ -136,31 +136,41 @@ class NativeProgram:
         return {id(loc[v][0]) for v in vids}
 
     def _plan_kernel(self, runner, env, loc, items, new_root, out_ids):
+        """Plan one kernel step. The planning run computes its values with the nodes' eager
+        rules into arrays of the kernel's output layout instead of compiling the kernel on
+        its own (it is compiled once, inside its segment's module); only the rendering is
+        checked here, so an op the renderer lacks still runs in Python."""
         step = runner.step
         ins = [env[spec.value.id] for spec in step.inputs]
-        outs = None
+        sizes = list(step.domain)
+        outs = [np.empty(spec.shape, spec.value.dtype.np) for spec in step.outputs]
+        unit, dims = runner.layout(ins + outs, sizes)
+        unit = tuple(unit)
+        total = int(np.prod(sizes))
+        big = threaded(sizes[0], total)
         if runner.variants is not None:
             try:
-                outs = runner(ins, None)
+                render_llvm(runner.kernel(unit))
             except UnsupportedOp as e:
                 runner.variants = None
                 for n in step.nodes:
                     n.meta["ran"] = f"interpreter: the kernel could not be rendered ({e})"
-        if outs is None:
+        if runner.variants is None:
             for n in step.nodes:
                 self._plan_python(n, env, loc, items, new_root, kind="node")
             return
-        sizes = list(step.domain)
-        unit, dims = runner.layout(ins + outs, sizes)
-        total = int(np.prod(sizes))
+        scratch = dict(env)
+        for n in step.nodes:
+            scratch[n.out.id] = self._prog._node(n, scratch, None)
+        for spec, a in zip(step.outputs, outs):
+            a[...] = scratch[spec.value.id]
         in_vids = [spec.value.id for spec in step.inputs]
         for spec, a in zip(step.outputs, outs):
             env[spec.value.id] = a
             new_root("out" if spec.value.id in out_ids else "arena", spec.value.id, a)
         vids = in_vids + [spec.value.id for spec in step.outputs]
         ptrs = [self._where(v, env, loc) for v in vids]
-        unit = tuple(unit)
-        if threaded(sizes[0], total):
+        if big:
             items.append(("threaded", (runner, unit, dims, ptrs, sizes[0], total),
                           self._reads(vids, loc)))
         else:
@@ -213,6 +223,9 @@ class NativeProgram:
         return cid
 
     def _plan_node(self, node, env, loc, items, new_root):
+        if node.op in ("gather", "scatter_add") and self._plan_index(node, env, loc, items,
+                                                                   new_root):
+            return
         op = OPS.get(node.op)
         vals = node.value_inputs
         if op is not None and op.kind in _VIEW_KINDS and vals:
@@ -232,6 +245,51 @@ class NativeProgram:
             new_root("const", node.out.id, out)
             return
         self._plan_python(node, env, loc, items, new_root, kind="node")
+
+    def _plan_index(self, node, env, loc, items, new_root) -> bool:
+        """gather / scatter_add of 1-D or 2-D float arrays with an int64 index as an IndexCall
+        inside the segment (compiler/render_entry.py), so cross-entropy's forward and backward
+        do not split a training step; False: this node stays a Python step."""
+        vals = node.value_inputs
+        if len(vals) != len(node.inputs) or len(vals) != (2 if node.op == "gather" else 3):
+            return False        # (a number as scatter_add's src)
+        arrs = [env[v.id] for v in vals]
+        x, index = arrs[0], arrs[1]
+        cdt = node.compute_dtype
+        if x.dtype.name not in ("float32", "float64") or index.dtype != np.int64 or \
+                x.ndim not in (1, 2) or index.ndim != x.ndim or \
+                any(a.dtype != x.dtype or a.ndim != x.ndim for a in arrs[2:]) or \
+                (cdt is not None and cdt.np != x.dtype) or not all(
+                    type(a) is np.ndarray and a.size for a in arrs):
+            return False
+        dim = node.attrs["dim"] % x.ndim
+        out = self._prog._node(node, env, None)
+        if type(out) is not np.ndarray or out.dtype != x.dtype or out.shape != (
+                index.shape if node.op == "gather" else x.shape):
+            return False
+        res = np.empty(out.shape, out.dtype)
+        res[...] = out
+        env[node.out.id] = res
+        new_root("out" if node.out.id in self._out_ids else "arena", node.out.id, res)
+        if x.ndim == 1:         # one row: dim 1 of a (1, n) view
+            dim = 1
+
+        def shape2(a):
+            return (1,) + a.shape if a.ndim == 1 else a.shape
+
+        def strides2(a):
+            st = tuple(s // a.itemsize for s in a.strides)
+            return (0,) + st if a.ndim == 1 else st
+
+        table = [*shape2(index), shape2(x)[dim]]
+        for a in arrs + [res]:
+            table += strides2(a)
+        if node.op == "scatter_add":
+            table += shape2(x)
+        vids = [v.id for v in vals] + [node.out.id]
+        call = (node.op, x.dtype.name, dim, table, [self._where(v, env, loc) for v in vids])
+        items.append(("index", call, self._reads(vids, loc)))
+        return True
 
     def _plan_python(self, node, env, loc, items, new_root, kind):
         out = (self._prog._extern(node, env) if kind == "extern"
@@ -291,7 +349,8 @@ class NativeProgram:
         template[0] = self.arena
         self.params = [blas.gemm_address("float32"), blas.gemm_address("float64"),
                        blas.threads_address()] if blas.available() else [0, 0, 0]
-        self.ints: list[int] = []
+        self.ints: list[int] = [0]     # [STATUS], GEMM sizes
+        self.checks = False             # the segments hold index checks (read STATUS)
         for r in roots:
             if r.kind == "arena":
                 r.slot = 0
@@ -301,7 +360,7 @@ class NativeProgram:
         self._env_plan = env
         self._schedule(items)
         template[PARAMS_SLOT] = np.array(self.params, dtype=np.int64)
-        template[INTS_SLOT] = np.array(self.ints or [0], dtype=np.int32)
+        template[INTS_SLOT] = np.array(self.ints, dtype=np.int32)
         self._outputs(prog, env, loc)
         del self._env_plan
         self.runner = self._make_runner()
@@ -315,7 +374,10 @@ class NativeProgram:
         donate = getattr(prog, "donate", None)
         if not donate:
             return
-        last_py = max((i for i, it in enumerate(items) if it[0] == "python"), default=-1)
+        # a Python step, or an index check that can fail (the call then runs again step by
+        # step), must not follow a write into an input
+        last_py = max((i for i, it in enumerate(items) if it[0] in ("python", "index")),
+                      default=-1)
         outs = list(prog.out_ids)
         for out_vid, in_vid in donate.items():
             if outs.count(out_vid) != 1 or in_vid in outs or out_vid not in loc or \
@@ -381,6 +443,12 @@ class NativeProgram:
                                   blas.threads_for(c.m, c.n, c.k)])
                 run.append(GemmCall(c.dtype, c.ta, c.tb, at, self._ptr_of(c.a),
                                     self._ptr_of(c.b), self._ptr_of(c.c)))
+            elif kind == "index":
+                op, dtype, dim, table, ptrs = payload
+                at = len(self.params)
+                self.params.extend(int(d) for d in table)
+                run.append(IndexCall(op, dtype, dim, at, tuple(self._ptr_of(p) for p in ptrs)))
+                self.checks = True
             elif kind == "threaded":
                 flush()
                 runner, unit, dims, ptrs, n0, total = payload
@@ -480,6 +548,9 @@ class NativeProgram:
             if kind == "native":
                 ns[f"N{j}"] = obj
                 lines.append(f"    N{j}(lst)")
+                if self.checks:     # an index out of bounds: run step by step (it raises)
+                    lines += [f"    if T{INTS_SLOT}[{STATUS}]:",
+                              f"        T{INTS_SLOT}[{STATUS}] = 0", "        return None"]
             elif kind == "python":
                 ns[f"P{j}"] = functools.partial(self._python_step, obj)
                 lines += [f"    if not P{j}(lst):", "        return None"]
