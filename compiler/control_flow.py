@@ -216,9 +216,10 @@ def attach_cond_grad(out: Tensor, index: int, pred, true_fn, false_fn, operands,
 def trace_while(parent, cond_fn, body_fn, carried):
     """Record `while_loop` nodes; returns the loop's eager result.
 
-    Gradients through a compiled while_loop are not supported: when a carried value or a
-    tensor the body reads requires grad (in grad mode), `fullgraph=True` raises and otherwise
-    the function runs eagerly (the Python loop, differentiable as usual), noted in explain().
+    A while_loop node has no gradient rule: when a carried value or a tensor the body reads
+    requires grad (in grad mode), `fullgraph=True` raises, and otherwise the loop is unrolled
+    into the trace (each test of the condition a graph break, so the iteration count is
+    guarded at run time), noted in explain().
     """
     c_lift: list = []
     b_lift: list = []
@@ -234,8 +235,11 @@ def trace_while(parent, cond_fn, body_fn, carried):
                 "supported yet (a carried value or a tensor the body reads requires grad); run "
                 "it under dyngraph.no_grad(), use fullgraph=False (the function then runs "
                 "eagerly), or unroll the loop in Python")
-        parent.poison(f"while_loop at {line} needs gradients, which a compiled while_loop does "
-                      "not support yet (the function runs eagerly)")
+        # Unrolled into the graph: each test of the condition is a graph break (its outcome is
+        # guarded at run time, another iteration count retraces), the body's ops are ordinary
+        # nodes, so compiled autograd differentiates through them.
+        parent.notes.append(f"while_loop at {line} needs gradients: unrolled, one graph break "
+                            "per test of its condition")
         vals = tuple(carried)
         while bool(cond_fn(*vals)):
             vals = tuple(body_fn(*vals))

@@ -404,3 +404,39 @@ def test_multinomial_shape_errors_name_the_fix():
         dg.multinomial(dg.ones(2, 2, 2), 1)
     with pytest.raises(RuntimeError, match="n_sample <= 0"):
         dg.multinomial(dg.ones(3), 0)
+
+
+# ----- while_loop with gradients under compile: unrolled at graph breaks ------------------------
+
+def test_while_loop_gradients_compiled_for_varying_iteration_counts():
+    from dyngraph.autograd import gradcheck
+    w = dg.tensor(np.array([0.5, -0.3, 0.8]), requires_grad=True)
+
+    def f(x):
+        i, h = dg.while_loop(lambda i, h: (h.abs().sum() < 10) & (i < 20),
+                             lambda i, h: (i + 1, h * 1.5 + w), (dg.zeros((), dtype=dg.int64), x))
+        return (h * h).sum() + w.sum(), i
+
+    cf = dg.compile(f, backend="interpreter")
+    for s in (0.1, 1.0, 0.1, 3.0, 1.0):
+        x = dg.tensor(np.array([s, -s, 2 * s]))
+        grads = []
+        for fn in (cf, f):
+            loss, i = fn(x)
+            loss.backward()
+            grads.append((loss.item(), int(i), w.grad.numpy().copy()))
+            w.grad = None
+        (l1, i1, g1), (l2, i2, g2) = grads
+        assert i1 == i2 and l1 == pytest.approx(l2, rel=1e-12)
+        np.testing.assert_allclose(g1, g2, rtol=1e-12)
+    (entry,) = cf._cf.entries
+    assert entry.root is not None and "unrolled" in str(cf.explain())
+
+    def g(w2, x):
+        return dg.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, h * w2),
+                             (dg.tensor(0), x))[1].sum()
+
+    cg = dg.compile(g, backend="interpreter")
+    x = dg.tensor(np.array([0.3, 0.7]))
+    assert gradcheck(lambda w2: cg(w2, x), (dg.tensor(np.array([1.1, 0.9]), requires_grad=True),))
+    assert len(cg._cf.entries) == 1 and cg._cf.entries[0].root is not None
