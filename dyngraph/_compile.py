@@ -217,7 +217,8 @@ def while_loop(cond_fn, body_fn, carried):
 
     Under compile the loop is one IR node when no gradient is needed; when a carried value
     (or a tensor the body reads) requires grad, `fullgraph=True` raises NotImplementedError
-    and otherwise the function runs eagerly (differentiable as usual), noted in `explain()`.
+    and otherwise the loop is unrolled into the graph with a graph break at each test of the
+    condition (differentiable by compiled autograd), noted in `explain()`.
 
     Example:
         >>> dyngraph.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2), (i0, x))
