@@ -175,7 +175,7 @@ def apply(op: Op, *inputs, **attrs):
     result = _wrap(out)
     if op.is_view:
         src = inputs[0]
-        if out.base is not None and xp.may_share_memory(out, src._data):
+        if _views(out, src._data, xp):
             result._vc = src._vc
             result._base = src._base if src._base is not None else src
     if needs_grad and state.grad_enabled and op.differentiable:
@@ -183,6 +183,16 @@ def apply(op: Op, *inputs, **attrs):
         if k == "f" or k == "V":  # "V": ml_dtypes' bfloat16
             _Node(op, inputs, attrs, result)
     return result
+
+
+def _views(out, a, xp) -> bool:
+    """Whether a view op's result `out` shares memory with its input array `a`. numpy points a
+    view's `base` at the array that owns the memory, so the identity tests settle the common
+    case without may_share_memory's bounds computation (~1 us of a ~3 us view op)."""
+    base = out.base
+    if base is None:
+        return False
+    return base is a or (base is a.base and base is not None) or xp.may_share_memory(out, a)
 
 
 def _apply_one(op: Op, x, attrs):
@@ -210,7 +220,7 @@ def _apply_one(op: Op, x, attrs):
     if dt is not None and rule != "bool" and out.dtype != npdt and out.dtype.kind != "b":
         out = out.astype(npdt)
     result = _wrap(out)
-    if op.is_view and out.base is not None and np.may_share_memory(out, x._data):
+    if op.is_view and _views(out, x._data, np):
         result._vc = x._vc
         result._base = x._base if x._base is not None else x
     if x._rg and state.grad_enabled and op.differentiable:
@@ -231,7 +241,7 @@ def _apply_two(op: Op, x, y, a, b, attrs):
     if type(out) is not _ndarray:
         out = np.asarray(out)
     result = _wrap(out)
-    if op.is_view and out.base is not None and np.may_share_memory(out, a):
+    if op.is_view and _views(out, a, np):
         result._vc = x._vc
         result._base = x._base if x._base is not None else x
     if (x._rg or getattr(y, "_rg", False)) and state.grad_enabled and op.differentiable:
