@@ -689,6 +689,9 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     return out[0] if squeeze else out
 
 
+Tensor.multinomial = multinomial
+
+
 def _check_multinomial_weights(w, num_samples: int, replacement: bool) -> None:
     """Raise multinomial's errors. Compiled, the error code is a graph break (a new code re-runs
     the call eagerly, which raises); under fullgraph=True only the traced call is checked."""
