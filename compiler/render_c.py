@@ -81,8 +81,13 @@ _HELPERS = {
 
 
 class KernelRenderer:
-    """The target-independent walk over one kernel; a subclass per target fills in the
-    primitives (see the module docstring). Instantiate per kernel: it holds the function."""
+    """The target-independent walk over one kernel; instantiate per kernel (it holds the function).
+
+    A target defines the primitives: `size`, `loop`, `stride_step`, `offset_add` (and
+    `start_count`/`step_count` for counted inner loops), `const`, `load`, `store`, `convert`,
+    `reduce_loop`, and for the shared op rules `arith`, `compare`, `select`, `logic`, `bitwise`,
+    `extreme`, `builtin` (a math function the target has built in), `libm` and `table_op`.
+    """
 
     types: dict = C_TYPES       # kernel dtype -> the target's type name
     begin, end = "begin", "end"  # the bounds of outer dim 0 (the runtime splits it over threads)
