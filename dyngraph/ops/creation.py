@@ -649,8 +649,9 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
 
     Args:
         input: weights, shape (K,) or (R, K); non-negative, finite, with a positive sum per row.
-        num_samples: samples per row (at most the number of positive weights without
-            replacement).
+        num_samples: samples per row (at most K without replacement; once a row's positive
+            weights are used up, its zero-weight categories follow in index order, as in
+            PyTorch).
         replacement: draw with replacement.
         generator: a `dyngraph.Generator` on the input's device (default: the global one).
 
@@ -674,7 +675,7 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     w = input.detach()
     squeeze = w.ndim == 1
     w = (w.unsqueeze(0) if squeeze else w).to(D.float64)
-    _check_multinomial_weights(w, num_samples, replacement)
+    _check_multinomial_weights(w)
     draws = num_samples if replacement else k          # (one arrival time per category)
     u = rand((w.shape[0], draws), generator=generator, dtype=D.float64, device=w.device)
     if replacement:
@@ -692,15 +693,12 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
 Tensor.multinomial = multinomial
 
 
-def _check_multinomial_weights(w, num_samples: int, replacement: bool) -> None:
+def _check_multinomial_weights(w) -> None:
     """Raise multinomial's errors. Compiled, the error code is a graph break (a new code re-runs
     the call eagerly, which raises); under fullgraph=True only the traced call is checked."""
     import dyngraph as dg
     bad = ((w < 0) | ~w.isfinite()).any()
     code = dg.where(bad, 1, dg.where((w.sum(-1) <= 0).any(), 2, 0))
-    if not replacement:
-        few = ((w > 0).sum(-1) < num_samples).any()
-        code = dg.where((code == 0) & few, 3, code)
     if state.tracer is not None and getattr(state.tracer, "fullgraph", False):
         data = code._data
         value = int(data if type(data) is np.ndarray else data.get())
@@ -712,10 +710,6 @@ def _check_multinomial_weights(w, num_samples: int, replacement: bool) -> None:
     if value == 2:
         raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
                            "probabilities <= 0)")
-    if value == 3:
-        raise RuntimeError("multinomial: invalid multinomial distribution (with "
-                           "replacement=False, not enough non-negative category to sample): "
-                           f"a row has fewer than {num_samples} positive weights")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from tests.conftest import to_np
+from tests.conftest import to_np, torch
 
 SIZES = (10, 20, 30, 200, 201, 13)
 
@@ -359,6 +359,12 @@ def test_multinomial_without_replacement_is_sequential_sampling():
     assert _chi2_pvalue(np.bincount(draws[:, 1], minlength=6), second) > 1e-3
     full = dg.multinomial(dg.tensor(_W), 4).numpy()     # every positive category once
     assert sorted(full) == [1, 2, 4, 5]
+    # positives used up: zero-weight categories follow in index order, as in PyTorch
+    for w, n in (([0.0, 1.0, 0.0], 2), ([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]], 3)):
+        got = dg.multinomial(dg.tensor(w), n).numpy()
+        if torch is not None:
+            np.testing.assert_array_equal(got, torch.multinomial(torch.tensor(w), n).numpy())
+        assert got.tolist() == ([1, 0] if n == 2 else [[1, 0, 2], [2, 0, 1]])
 
 
 @pytest.mark.parametrize("replacement", [True, False])
@@ -384,12 +390,14 @@ def test_multinomial_compiled_equals_eager_under_the_same_seed(replacement):
 
 @pytest.mark.parametrize("weights,match", [
     ([-1.0, 2.0], "inf, nan or element < 0"), ([float("nan"), 1.0], "inf, nan"),
-    ([float("inf"), 1.0], "inf, nan"), ([0.0, 0.0], "sum of probabilities <= 0"),
-    ([0.0, 1.0, 0.0], "not enough non-negative category")])
+    ([float("inf"), 1.0], "inf, nan"), ([0.0, 0.0], "sum of probabilities <= 0")])
 def test_multinomial_errors_eager_and_on_cached_compiled_calls(weights, match):
     f = lambda w: dg.multinomial(w, 2)  # noqa: E731
     with pytest.raises(RuntimeError, match=match):
         f(dg.tensor(weights))
+    if torch is not None:                       # PyTorch refuses the same weights
+        with pytest.raises(RuntimeError):
+            torch.multinomial(torch.tensor(weights), 2)
     cf = dg.compile(f, backend="interpreter")
     good = [1.0] * len(weights)
     cf(dg.tensor(good))
