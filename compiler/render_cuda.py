@@ -31,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 
 from .kernel_ir import RUNTIME, InstrKind, Kernel, ReduceKind, ReduceLoop
-from .render_c import C_TYPES, CRenderer, UnsupportedOp, _accesses, is_float, symbol_name
+from .render_base import C_TYPES, UnsupportedOp, _accesses, is_float, symbol_name
+from .render_c import CRenderer
 
 __all__ = ["Variant", "CUDARenderer", "render_cuda", "choose_variant", "launch_config",
            "kernel_names", "UnsupportedOp", "splittable", "split_count", "max_vec",

@@ -9,7 +9,7 @@ remaining outer dims, then, per `ReduceLoop`/`MapLoop`, over the inner dims. `di
 domain sizes followed by every buffer's stride (in elements) for every domain dim; strides the
 kernel IR fixes to 0 or 1 are not read, which is what lets the vectoriser see unit-stride loops.
 
-`LLVMRenderer` is a `KernelRenderer` (compiler/render_c.py): the loop nest, offsets, values,
+`LLVMRenderer` is a `KernelRenderer` (compiler/render_base.py): the loop nest, offsets, values,
 reduction identities, op dispatch and the per-element rules they share with the C and CUDA
 renderers are written there once; this file gives LLVM's primitives (loops as basic blocks,
 loads and stores through `getelementptr`, conversions, comparisons, intrinsics), the reduction
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from . import vecmath
 from .kernel_ir import InstrKind, Kernel, ReduceKind, ReduceLoop
-from .render_c import KernelRenderer, UnsupportedOp, is_float, symbol_name
+from .render_base import KernelRenderer, UnsupportedOp, is_float, symbol_name
 from .vecmath import fconst
 
 __all__ = ["LLVMRenderer", "render_llvm", "symbol_name", "LL_TYPES", "UnsupportedOp"]
