@@ -14,6 +14,9 @@ Expressions are evaluated with these names bound: `a` (positional args), `kw` (k
 
 from __future__ import annotations
 
+import inspect
+import os
+import sys
 import types
 from typing import Any
 
@@ -89,6 +92,8 @@ class Scan:
         self.attr_owners: list[tuple] = []       # (Source, object): attribute writes are too
         self.generators: list[tuple] = []        # (Source, random.Random / numpy generator)
         self._seen: set[int] = set()
+        self._codes: set[int] = set()            # functions already scanned (by code object)
+        self._globals: dict[int, str] = {}       # id(globals dict) -> its G<i> name
         self._consts: dict[int, str] = {}
 
     def bind(self, prefix: str, obj) -> str:
@@ -198,11 +203,61 @@ class Scan:
             if isinstance(k, str) and k.isidentifier():
                 self.watch(src.attr(k), x, depth + 1)
 
+    def scan_function(self, fn, cls=None, depth: int = 0, root: bool = False) -> None:
+        """Scan what a function's code can reach: its closure cells, the globals it names, its
+        default values; and, recursively, the user functions it names (globals, closure cells,
+        methods of `cls` named in the code), so a helper's globals are inputs or guards too.
+        Functions of dyngraph, the standard library and installed packages are not entered."""
+        fn = getattr(fn, "__func__", fn)
+        code = getattr(fn, "__code__", None)
+        if code is None or depth > _MAX_DEPTH or id(code) in self._codes or (
+                not root and _library_code(code)):
+            return
+        self._codes.add(id(code))
+        names = _code_names(code)
+        for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+            try:
+                obj = cell.cell_contents
+            except ValueError:
+                continue
+            if isinstance(obj, (types.FunctionType, types.MethodType)):
+                self.scan_function(obj, cls, depth + 1)
+            elif not isinstance(obj, (types.ModuleType, type)):
+                self.visit(Source(f"{self.bind('C', cell)}.cell_contents", name), obj)
+        defaults = list(getattr(fn, "__defaults__", None) or ()) + list(
+            (getattr(fn, "__kwdefaults__", None) or {}).values())
+        for obj in defaults:        # (def f(x, cfg=CFG): the default object is reachable)
+            if not isinstance(obj, PY_SCALARS + (types.FunctionType, types.ModuleType, type)):
+                self.visit(self.const_source(obj, f"{fn.__name__}.<default>"), obj)
+        glb = getattr(fn, "__globals__", None)
+        if glb is not None:
+            for name in sorted(names):
+                if name not in glb:
+                    continue
+                obj = glb[name]
+                if isinstance(obj, types.FunctionType):
+                    self.scan_function(obj, None, depth + 1)
+                elif not isinstance(obj, (types.ModuleType, type, types.BuiltinFunctionType)):
+                    self.visit(Source(f"{self._globals_name(glb)}[{name!r}]", name), obj)
+        if cls is not None:
+            for name in sorted(names):
+                meth = inspect.getattr_static(cls, name, None)
+                if isinstance(meth, (types.FunctionType, staticmethod, classmethod)):
+                    self.scan_function(getattr(meth, "__func__", meth), cls, depth + 1)
+
+    def _globals_name(self, glb: dict) -> str:
+        name = self._globals.get(id(glb))
+        if name is None:
+            name = self._globals[id(glb)] = self.bind("G", glb)
+        return name
+
     def _visit_module(self, src: Source, mod) -> None:
         self.objects.append((src, mod))
         for name, m in _named_modules(mod):
             msrc = _path(src, name)
             self.modules.append((msrc, m))
+            if not _library_code(getattr(type(m).forward, "__code__", None)):
+                self.scan_function(type(m).forward, type(m))    # (globals its forward reads)
             self.attr_owners.append((msrc, m))     # (self._count += 1, self.training = ...)
             for k, x in vars(m).items():
                 if isinstance(x, (bool, int, float, str)) and not k.startswith("_") \
@@ -292,6 +347,20 @@ def _path(src: Source, dotted: str) -> Source:
     return out
 
 
+_LIBRARY_DIRS = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), d) + os.sep
+    for d in ("dyngraph", "compiler", "runtime")) + tuple(
+    {p + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if p and p != os.sep})
+
+
+def _library_code(code) -> bool:
+    """Code of dyngraph itself, the standard library or an installed package (not scanned)."""
+    if code is None:
+        return True
+    f = code.co_filename
+    return f.startswith("<frozen") or os.path.abspath(f).startswith(_LIBRARY_DIRS)
+
+
 def _code_names(code: types.CodeType) -> set[str]:
     names = set(code.co_names)
     for c in code.co_consts:
@@ -313,32 +382,7 @@ def scan_roots(fn, args, kwargs, self_obj=None) -> Scan:
     if getattr(fn, "__self__", None) is not None and self_obj is None:
         obj = fn.__self__
         sc.visit(Source(sc.bind("K", obj), "self"), obj)
-    code = getattr(f, "__code__", None)
-    if code is None:
-        fwd = getattr(type(f), "forward", None) or type(f).__call__
-        code = getattr(fwd, "__code__", None)
-        if code is None:
-            return sc
-    if getattr(f, "__closure__", None):
-        for name, cell in zip(code.co_freevars, f.__closure__):
-            try:
-                obj = cell.cell_contents
-            except ValueError:
-                continue
-            if isinstance(obj, (types.FunctionType, types.ModuleType, type)):
-                continue
-            sc.visit(Source(f"{sc.bind('C', cell)}.cell_contents", name), obj)
-    glb = getattr(f, "__globals__", None)
-    if glb is not None:
-        gname = None
-        for name in sorted(_code_names(code)):
-            if name not in glb:
-                continue
-            obj = glb[name]
-            if isinstance(obj, (types.FunctionType, types.ModuleType, type,
-                                types.BuiltinFunctionType)):
-                continue
-            if gname is None:
-                gname = sc.bind("G", glb)
-            sc.visit(Source(f"{gname}[{name!r}]", name), obj)
+    if not isinstance(f, types.FunctionType):       # a module or another callable object
+        f = getattr(type(f), "forward", None) or type(f).__call__
+    sc.scan_function(f, root=True)
     return sc

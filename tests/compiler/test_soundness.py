@@ -449,3 +449,49 @@ def test_while_loop_gradients_compiled_for_varying_iteration_counts():
     x = dg.tensor(np.array([0.3, 0.7]))
     assert gradcheck(lambda w2: cg(w2, x), (dg.tensor(np.array([1.1, 0.9]), requires_grad=True),))
     assert len(cg._cf.entries) == 1 and cg._cf.entries[0].root is not None
+
+
+# ----- values a helper, a module's forward or a default argument reads --------------------------
+
+_SCALE = 2.0
+_OFFSET = dg.zeros(2)
+
+
+def _helper(x):
+    return x * _SCALE + _OFFSET
+
+
+def _calls_helper(x):
+    return _helper(x)
+
+
+class _ScaledNet(dg.nn.Module):
+    def forward(self, x):
+        return self._scaled(x)
+
+    def _scaled(self, x):
+        return x * _SCALE
+
+
+def _with_default(x, cfg={"s": 2.0}):  # noqa: B006 - the mutable default is the point
+    return x * cfg["s"]
+
+
+def test_values_read_by_helpers_forwards_and_defaults_are_not_baked_in():
+    global _SCALE
+    x = dg.ones(2)
+    cf = dg.compile(_calls_helper, backend="interpreter")
+    cm = dg.compile(_ScaledNet(), backend="interpreter")
+    cd = dg.compile(_with_default, backend="interpreter")
+    try:
+        for _ in range(3):
+            np.testing.assert_allclose(to_np(cf(x)), to_np(_calls_helper(x)))
+            np.testing.assert_allclose(to_np(cm(x)), np.full(2, _SCALE))
+            np.testing.assert_allclose(to_np(cd(x)), to_np(_with_default(x)))
+            _SCALE += 1.0                               # a global a helper reads: guarded
+            _OFFSET.add_(1.0)                           # a tensor a helper reads: an input
+            _with_default.__defaults__[0]["s"] += 1.0   # a dict default: guarded by content
+    finally:
+        _SCALE = 2.0
+        _OFFSET.zero_()
+    assert len(cf._cf.entries) == 3 and "_SCALE == 2.0" in str(cf.explain())
