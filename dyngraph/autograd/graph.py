@@ -16,7 +16,7 @@ import numpy as np
 from .. import _dispatch
 from .._dispatch import state
 
-__all__ = ["Node", "AccumulateGrad", "run_backward"]
+__all__ = ["Node", "AccumulateGrad", "run_backward", "join_backward"]
 
 
 _NO_EDGE = (None, 0)
@@ -48,6 +48,7 @@ class Node:
     _freed = False
     _pre_hooks = None
     _retain = None
+    _n_slots = 0         # > 0: gradients arrive per edge slot, not summed (see _JoinNode)
     ctx = None
 
     def __init__(self, op, inputs, attrs, result):
@@ -185,6 +186,7 @@ class AccumulateGrad:
     """The node of a leaf tensor: gradients that reach it accumulate into `.grad`."""
 
     __slots__ = ("_var", "next_functions", "__weakref__")
+    _n_slots = 0
 
     def __init__(self, t):
         self._var = weakref.ref(t)
@@ -199,6 +201,66 @@ class AccumulateGrad:
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces with one shared backward (unbind, split, chunk)
+# --------------------------------------------------------------------------------------------
+
+class _JoinNode(Node):
+    """The backward of splitting a tensor into pieces: it receives each piece's gradient in its
+    own slot (edge i of piece i) and joins them with one stack or cat, so the backward of k
+    pieces is linear in the tensor's size instead of k scatters into full-size zeros."""
+
+    def __init__(self, name, input, piece_meta, dim, stacked):
+        self.op = None
+        self.attrs = {"dim": dim}
+        self._name = name
+        self._piece_meta = piece_meta
+        self._stacked = stacked
+        self._n_slots = len(piece_meta)
+        self.next_functions = (_edge(input),)
+        self._meta = [(input._data.shape, input._data.dtype)]
+
+    def name(self) -> str:
+        return _node_name(self._name)
+
+    def apply(self, grads):
+        from .. import ops
+        from .._dtype import from_numpy_dtype
+        dev = next(g.device for g in grads if g is not None)
+        parts = [g if g is not None else
+                 ops.zeros(shape, dtype=from_numpy_dtype(npdt), device=dev)
+                 for g, (shape, npdt) in zip(grads, self._piece_meta)]
+        dim = self.attrs["dim"]
+        return (ops.stack(parts, dim) if self._stacked else ops.cat(parts, dim),)
+
+
+class _PieceNode(Node):
+    """The grad_fn of one piece: hands its gradient to its slot of the shared `_JoinNode`."""
+
+    def __init__(self, join, slot, piece):
+        self.op = None
+        self.attrs = {}
+        self._join = join
+        self.next_functions = ((join, slot),)
+        self._meta = [(piece._data.shape, piece._data.dtype)]
+
+    def name(self) -> str:
+        return self._join.name()
+
+    def apply(self, grad):
+        return (grad,)
+
+
+def join_backward(name: str, input, pieces, dim: int, stacked: bool):
+    """Give `pieces` (views of `input` made without recording, along `dim`) one shared backward
+    that stacks (`stacked`, for unbind) or concatenates their gradients; returns the pieces."""
+    join = _JoinNode(name, input, [(p._data.shape, p._data.dtype) for p in pieces], dim, stacked)
+    for i, p in enumerate(pieces):
+        p.grad_fn = _PieceNode(join, i, p)
+        p._rg = True
+    return pieces
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +374,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, captur
                 grads_in = node.apply(g)
             if not retain_graph:
                 node.release()
-            for (nxt, _), gi, meta in zip(edges, grads_in, node._meta):
+            for (nxt, nr), gi, meta in zip(edges, grads_in, node._meta):
                 if nxt is None:
                     continue
                 if gi is not None:
@@ -326,8 +388,14 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, captur
                     if a.dtype != npdt:
                         from .._dtype import from_numpy_dtype
                         gi = gi.to(from_numpy_dtype(npdt))
-                    prev = pending.get(nxt)
-                    pending[nxt] = gi if prev is None else prev + gi
+                    if nxt._n_slots:
+                        slots = pending.get(nxt)
+                        if slots is None:
+                            slots = pending[nxt] = [None] * nxt._n_slots
+                        slots[nr] = gi if slots[nr] is None else slots[nr] + gi
+                    else:
+                        prev = pending.get(nxt)
+                        pending[nxt] = gi if prev is None else prev + gi
                 left = deps[nxt] - 1
                 deps[nxt] = left
                 if not left:

@@ -7,6 +7,7 @@ import builtins
 
 import numpy as np
 
+from ..._dispatch import state
 from .._api import Tensor, apply, register_method, wrap_dim, write_out
 from ..index import getitem_op
 from ..registry import OpKind, composite, defop
@@ -21,6 +22,21 @@ MOVEMENT = OpKind.MOVEMENT
 
 def _slice_at(input: Tensor, d: int, k) -> Tensor:
     return apply(getitem_op, input, key=(slice(None),) * d + (k,))
+
+
+def _pieces(input: Tensor, d: int, keys, name: str, stacked: bool) -> tuple:
+    """The slices `keys` of dim `d`. Recorded eagerly, they share one backward that stacks or
+    concatenates their gradients (autograd/graph.py: join_backward), linear in the input's
+    size; a trace records one getitem per piece."""
+    if len(keys) > 1 and input._rg and state.grad_enabled and state.tracer is None:
+        from ...autograd.graph import join_backward
+        state.grad_enabled = False
+        try:
+            pieces = [_slice_at(input, d, k) for k in keys]
+        finally:
+            state.grad_enabled = True
+        return tuple(join_backward(name, input, pieces, d, stacked))
+    return tuple(_slice_at(input, d, k) for k in keys)
 
 
 @composite("narrow", "getitem with a slice at dim")
@@ -94,11 +110,11 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         if builtins.sum(sizes) != n or builtins.min(sizes, default=0) < 0:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
                                f"tensor's size at dimension {d}), but got split_sizes={sizes}")
-    out, start = [], 0
+    keys, start = [], 0
     for s in sizes:
-        out.append(_slice_at(tensor, d, slice(start, start + s)))
+        keys.append(slice(start, start + s))
         start += s
-    return tuple(out)
+    return _pieces(tensor, d, keys, "split", stacked=False)
 
 
 @register_method("split")
@@ -130,7 +146,7 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     if input.ndim == 0:
         raise IndexError("unbind: dimension specified as 0 but tensor has no dimensions")
     d = wrap_dim(dim, input.ndim, "unbind")
-    return tuple(_slice_at(input, d, i) for i in range(input.shape[d]))
+    return _pieces(input, d, range(input.shape[d]), "unbind", stacked=True)
 
 
 Tensor.unbind = unbind
