@@ -371,10 +371,10 @@ def plan_dims(plan: dict, trace_result, attempt: dict) -> dict:
 # Two traces can agree on `c * s` by coincidence: `var` divides by n - 1, which at (5, 4) and
 # (6, 5) looks exactly like the other dim `s1`; `n // 2 * 2` is `n` at every even n. So every
 # unified graph is checked against a third trace at independent sizes (primes above both traced
-# sizes where the Python size checks allow): every shape, attribute, scalar and constant of the
-# symbolic graph, evaluated at those sizes, must equal what the third trace recorded, or the graph
-# stays static. A number that stays constant over all three sizes and changes later (`n // 64`)
-# is still beyond what three samples can see.
+# sizes + 64 where the Python size checks allow): every shape, attribute, scalar and constant of
+# the symbolic graph, evaluated at those sizes, must equal what the third trace recorded, or the
+# graph stays static. Python's own `n // 64` is pinned by a guard (compiler/symsize.py); one
+# computed out of sight (through numpy) is caught here only when the third size changes it.
 
 class SizeCheck:
     """The third trace that verifies a unified graph (`unify_traces(..., check=)`).

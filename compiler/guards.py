@@ -10,7 +10,9 @@ Covered: the number and names of arguments, each input tensor's type, shape (sym
 checked for >= 2, as 0 and 1 specialise), dtype, device and requires_grad, whether each trainable
 leaf has a `.grad`, grad mode, module training flags, module/optimizer identity, and the Python
 values (ints, floats, bools, strings, tuples) in arguments, closures, globals, module attributes and
-optimizer hyperparameters that may have steered the trace.
+optimizer hyperparameters that may have steered the trace, scalars the trace read from user objects
+(`compiler/effects.py`), and for symbolic entries the size checks and pinned size-derived values
+Python computed (`compiler/symsize.py`).
 """
 
 from __future__ import annotations
