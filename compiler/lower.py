@@ -85,6 +85,10 @@ LOWERING.update({
     "constant_pad": "interpreter: numpy pad",
     "max_pool2d_indices": "interpreter: numpy windowed argmax",
     "adaptive_max_pool2d_indices": "interpreter: numpy windowed argmax",
+    "lstm_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    "lstm_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    "gru_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    "gru_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
 })
 
 

@@ -10,3 +10,4 @@ from .sorting import *  # noqa: F401,F403
 from .index import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
 from .conv_ops import *  # noqa: F401,F403
+from .rnn_ops import *  # noqa: F401,F403

@@ -5,7 +5,10 @@ Parameter names, shapes, gate order (LSTM: i, f, g, o; GRU: r, z, n), initialisa
 a PyTorch state dict loads unchanged.
 
 A layer projects the whole input sequence with one matmul (x @ W_ih^T + b_ih for every time
-step), then loops over time for the recurrent part, which is inherently sequential.
+step), then loops over time for the recurrent part, which is inherently sequential. For LSTM
+(without proj_size) and GRU in float32/float64 that loop is one op per layer and direction
+(`lstm_layer` / `gru_layer`, dyngraph/ops/rnn_ops.py), which runs all gates of a step in a few
+array calls; other cases compose each step from dyngraph ops. The cells live in rnn_cells.py.
 
 The layers also take a `PackedSequence` (dyngraph.nn.utils.rnn): each sequence then runs exactly
 to its own length (time step t updates only the batch_sizes[t] sequences still running), the
@@ -21,47 +24,16 @@ import warnings
 from ... import ops as _ops
 from ..._tensor import Tensor
 from .. import functional as F
-from .. import init
 from ..parameter import Parameter
 from ..utils.rnn import PackedSequence
 from .module import Module
+from .rnn_cells import (GRUCell, LSTMCell, RNNCell, RNNCellBase, _fusable, _gru_step,
+                        _gru_workspace, _lstm_step, _lstm_workspace, _reset_parameters,
+                        _rnn_step)
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
-
-
-# ----------------------------------------------------------------------------------------------
-# One time step of each cell, written in dyngraph ops (shared by the layers and the cells).
-# `gi` is the input contribution x @ W_ih^T + b_ih, already computed.
-# ----------------------------------------------------------------------------------------------
-
-def _rnn_step(gi, h, w_hh, b_hh, relu: bool):
-    pre = gi + F.linear(h, w_hh, b_hh)
-    return pre.relu() if relu else pre.tanh()
-
-
-def _lstm_step(gi, h, c, w_hh, b_hh, w_hr=None):
-    gates = gi + F.linear(h, w_hh, b_hh)
-    H = c.shape[-1]
-    i = gates[..., :H].sigmoid()
-    f = gates[..., H:2 * H].sigmoid()
-    g = gates[..., 2 * H:3 * H].tanh()
-    o = gates[..., 3 * H:].sigmoid()
-    c = f * c + i * g
-    h = o * c.tanh()
-    if w_hr is not None:
-        h = F.linear(h, w_hr)
-    return h, c
-
-
-def _gru_step(gi, h, w_hh, b_hh):
-    gh = F.linear(h, w_hh, b_hh)
-    H = h.shape[-1]
-    r = (gi[..., :H] + gh[..., :H]).sigmoid()
-    z = (gi[..., H:2 * H] + gh[..., H:2 * H]).sigmoid()
-    n = (gi[..., 2 * H:] + r * gh[..., 2 * H:]).tanh()
-    return n + z * (h - n)  # (1 - z) * n + z * h
 
 
 def _time_steps(seq: Tensor) -> list:
@@ -98,13 +70,6 @@ def _packed_steps(x: Tensor, batch_sizes: list) -> list:
     return steps
 
 
-def _reset_parameters(self) -> None:
-    """Draw every weight and bias from uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
-    stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-    for weight in self.parameters():
-        init.uniform_(weight, -stdv, stdv)
-
-
 # A recurrent state is one tensor (N, H), or LSTM's tuple (h, c); these act on its rows.
 def _rows(state) -> int:
     return (state[0] if isinstance(state, tuple) else state).shape[0]
@@ -114,6 +79,23 @@ def _take_rows(state, start: int, stop: int):
     if isinstance(state, tuple):
         return tuple(s[start:stop] for s in state)
     return state[start:stop]
+
+
+def _last_rows(ws: Tensor, batch_sizes, reverse: bool) -> Tensor:
+    """The rows of a fused op's per-step result at each sequence's final step (N, width)."""
+    if batch_sizes is None:
+        return ws[0] if reverse else ws[-1]
+    N = batch_sizes[0]
+    if reverse:  # backwards in time every sequence ends at step 0, the first N rows
+        return ws[:N]
+    if batch_sizes[-1] == N:
+        return ws[-N:]
+    offsets = [0]
+    for b in batch_sizes:
+        offsets.append(offsets[-1] + b)
+    lengths = [sum(1 for b in batch_sizes if b > r) for r in range(N)]
+    rows = [offsets[n - 1] + r for r, n in enumerate(lengths)]
+    return ws.index_select(0, _ops.tensor(rows, device=ws.device))
 
 
 def _cat_rows(states: list):
@@ -313,13 +295,21 @@ class RNNBase(Module):
         `states` per layer*direction. Returns (output, final state of each)."""
         D = 2 if self.bidirectional else 1
         batch_sizes = None if packed is None else packed.batch_sizes.tolist()
+        fused = self.mode in ("LSTM", "GRU") and not self.proj_size and _fusable(x) and \
+            x.shape[0] > 0
         finals = []
         for layer in range(self.num_layers):
             outs = []
             for direction in range(D):
                 w_ih, w_hh, b_ih, b_hh, w_hr = self._weights(layer, direction)
-                gi = F.linear(x, w_ih, b_ih)  # all steps in one matmul
                 state = states[layer * D + direction]
+                if fused:
+                    out, state = self._run_fused(x, state, (w_ih, w_hh, b_ih, b_hh),
+                                                 batch_sizes, direction == 1)
+                    outs.append(out)
+                    finals.append(state)
+                    continue
+                gi = F.linear(x, w_ih, b_ih)  # all steps in one matmul
                 weights = (w_hh, b_hh, w_hr)
                 if batch_sizes is None:
                     out, state = self._run_padded(gi, state, weights, direction == 1)
@@ -332,6 +322,20 @@ class RNNBase(Module):
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         return x, finals
+
+    def _run_fused(self, x: Tensor, state, weights, batch_sizes, reverse: bool):
+        """One direction of an LSTM/GRU layer as one fused op: (output h of every step, final
+        state)."""
+        H = self.hidden_size
+        if self.mode == "LSTM":
+            ws = _lstm_workspace(x, state[0], state[1], *weights, reverse=reverse,
+                                 batch_sizes=batch_sizes)
+        else:
+            ws = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)
+        last = _last_rows(ws, batch_sizes, reverse)
+        if self.mode == "LSTM":
+            return ws[..., :H], (last[:, :H], last[:, H:2 * H])
+        return ws[..., :H], last[:, :H]
 
     def _step(self, gi: Tensor, state, weights):
         """One time step of this layer's cell: (new state, output h)."""
@@ -491,126 +495,3 @@ class LSTM(RNNBase):
         if not is_batched:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
         return self._finish(out, is_batched, packed), (h_n, c_n)
-
-
-# ----------------------------------------------------------------------------------------------
-# Cells
-# ----------------------------------------------------------------------------------------------
-
-class RNNCellBase(Module):
-    """Parameters and checks shared by RNNCell, LSTMCell and GRUCell."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
-                 device=None, dtype=None) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.bias = bias
-        kw = {"device": device, "dtype": dtype}
-        self.weight_ih = Parameter(_ops.empty(num_chunks * hidden_size, input_size, **kw))
-        self.weight_hh = Parameter(_ops.empty(num_chunks * hidden_size, hidden_size, **kw))
-        if bias:
-            self.bias_ih = Parameter(_ops.empty(num_chunks * hidden_size, **kw))
-            self.bias_hh = Parameter(_ops.empty(num_chunks * hidden_size, **kw))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    reset_parameters = _reset_parameters
-
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        nl = getattr(self, "nonlinearity", "tanh")
-        if nl != "tanh":
-            s += f", nonlinearity={nl}"
-        return s
-
-    def _prepare(self, input: Tensor, hx, name: str):
-        """Check ranks/sizes; return (batched input, [batched states], is_batched)."""
-        if input.ndim not in (1, 2):
-            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead "
-                             f"(shape {tuple(input.shape)})")
-        if input.shape[-1] != self.input_size:
-            raise RuntimeError(f"{name}: input has inconsistent input_size: got "
-                               f"{input.shape[-1]} expected {self.input_size} (input shape "
-                               f"{tuple(input.shape)})")
-        is_batched = input.ndim == 2
-        if not is_batched:
-            input = input.unsqueeze(0)
-        n = input.shape[0]
-        states = []
-        for h in hx:
-            if h is None:
-                h = _ops.zeros(n, self.hidden_size, dtype=input.dtype, device=input.device)
-            else:
-                if h.ndim != (2 if is_batched else 1):
-                    raise RuntimeError(f"{name}: Expected hidden to be {2 if is_batched else 1}D "
-                                       f"for {2 if is_batched else 1}D input, got {h.ndim}D "
-                                       "instead")
-                if not is_batched:
-                    h = h.unsqueeze(0)
-                if tuple(h.shape) != (n, self.hidden_size):
-                    raise RuntimeError(f"{name}: hidden has shape {tuple(h.shape)}, expected "
-                                       f"{(n, self.hidden_size)} (batch {n}, hidden_size "
-                                       f"{self.hidden_size})")
-            states.append(h)
-        return input, states, is_batched
-
-
-class RNNCell(RNNCellBase):
-    """One Elman RNN step: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu).
-
-    Example:
-        >>> cell = nn.RNNCell(10, 20)
-        >>> h = cell(dyngraph.randn(3, 10))
-        >>> h.shape
-        dyngraph.Size([3, 20])
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", device=None, dtype=None) -> None:
-        super().__init__(input_size, hidden_size, bias, 1, device, dtype)
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"Unknown nonlinearity: {nonlinearity}")
-        self.nonlinearity = nonlinearity
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """One step: returns h' of shape (N, hidden_size) (or (hidden_size) unbatched)."""
-        x, (h,), batched = self._prepare(input, (hx,), "RNNCell")
-        gi = F.linear(x, self.weight_ih, self.bias_ih)
-        h = _rnn_step(gi, h, self.weight_hh, self.bias_hh, self.nonlinearity == "relu")
-        return h if batched else h.squeeze(0)
-
-
-class LSTMCell(RNNCellBase):
-    """One LSTM step; hx is (h, c) and the result is (h', c')."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
-                 dtype=None) -> None:
-        super().__init__(input_size, hidden_size, bias, 4, device, dtype)
-
-    def forward(self, input: Tensor, hx: tuple | None = None):
-        """One step: returns (h', c')."""
-        h0, c0 = hx if hx is not None else (None, None)
-        x, (h, c), batched = self._prepare(input, (h0, c0), "LSTMCell")
-        gi = F.linear(x, self.weight_ih, self.bias_ih)
-        h, c = _lstm_step(gi, h, c, self.weight_hh, self.bias_hh)
-        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
-
-
-class GRUCell(RNNCellBase):
-    """One GRU step (gates r, z, n as in PyTorch)."""
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None,
-                 dtype=None) -> None:
-        super().__init__(input_size, hidden_size, bias, 3, device, dtype)
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        """One step: returns h'."""
-        x, (h,), batched = self._prepare(input, (hx,), "GRUCell")
-        gi = F.linear(x, self.weight_ih, self.bias_ih)
-        h = _gru_step(gi, h, self.weight_hh, self.bias_hh)
-        return h if batched else h.squeeze(0)

@@ -1,0 +1,181 @@
+"""OpInfo cases for dyngraph/ops/rnn_ops.py: the fused LSTM/GRU layer ops (padded and packed,
+both directions) against a plain step-by-step reference in numpy float64 and in PyTorch, and
+their BPTT backward ops against a plain numpy backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dyngraph._dispatch import apply
+from dyngraph.ops.rnn_ops import (gru_layer_backward_op, gru_layer_op, lstm_layer_backward_op,
+                                  lstm_layer_op)
+from tests.conftest import torch
+from tests.opinfo import OpCase, rand
+
+H = 3
+PACKED = (3, 3, 2, 1)   # batch sizes of a packed batch of lengths 4, 3, 2
+
+
+class _Lib:
+    """The array calls the references need, for numpy or torch."""
+
+    def __init__(self, mod):
+        self.mod = mod
+
+    def cat(self, xs, axis):
+        return np.concatenate(xs, axis) if self.mod is np else torch.cat(xs, axis)
+
+    def tanh(self, x):
+        return self.mod.tanh(x)
+
+    def sigmoid(self, x):
+        return 1 / (1 + self.mod.exp(-x))
+
+
+def _steps(T_or_L, N, batch_sizes, reverse):
+    sizes = batch_sizes if batch_sizes is not None else (N,) * T_or_L
+    steps, off = [], 0
+    for b in sizes:
+        steps.append((off, b))
+        off += b
+    return steps[::-1] if reverse else steps
+
+
+def _rows(lib, carry, new, b):
+    return new if b == carry.shape[0] else lib.cat([new, carry[b:]], 0)
+
+
+def _lstm_ref(lib, gi, h0, c0, w, reverse=False, batch_sizes=None):
+    """[h, c, i, f, g, o] of every step, one step at a time."""
+    gi2 = gi.reshape(-1, gi.shape[-1])
+    steps = _steps(gi.shape[0], h0.shape[0], batch_sizes, reverse)
+    h, c, rows = h0, c0, {}
+    for off, b in steps:
+        gates = gi2[off:off + b] + h[:b] @ w.T
+        i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
+        i, f, g, o = lib.sigmoid(i), lib.sigmoid(f), lib.tanh(g), lib.sigmoid(o)
+        cn = f * c[:b] + i * g
+        hn = o * lib.tanh(cn)
+        rows[off] = lib.cat([hn, cn, i, f, g, o], 1)
+        h, c = _rows(lib, h, hn, b), _rows(lib, c, cn, b)
+    out = lib.cat([rows[k] for k in sorted(rows)], 0)
+    return out.reshape(tuple(gi.shape[:-1]) + (6 * H,))
+
+
+def _gru_ref(lib, gi, h0, w, bias, reverse=False, batch_sizes=None):
+    """[h, r, z, n, W_hn h + b_hn] of every step, one step at a time."""
+    gi2 = gi.reshape(-1, gi.shape[-1])
+    steps = _steps(gi.shape[0], h0.shape[0], batch_sizes, reverse)
+    h, rows = h0, {}
+    for off, b in steps:
+        x, gh = gi2[off:off + b], h[:b] @ w.T + bias
+        r = lib.sigmoid(x[:, :H] + gh[:, :H])
+        z = lib.sigmoid(x[:, H:2 * H] + gh[:, H:2 * H])
+        n = lib.tanh(x[:, 2 * H:] + r * gh[:, 2 * H:])
+        hn = (1 - z) * n + z * h[:b]
+        rows[off] = lib.cat([hn, r, z, n, gh[:, 2 * H:]], 1)
+        h = _rows(lib, h, hn, b)
+    out = lib.cat([rows[k] for k in sorted(rows)], 0)
+    return out.reshape(tuple(gi.shape[:-1]) + (5 * H,))
+
+
+def _prev(out2, h0, steps, col):
+    prev, carry = np.empty((out2.shape[0], H)), h0.copy()
+    for off, b in steps:
+        prev[off:off + b] = carry[:b]
+        carry[:b] = out2[off:off + b, col:col + H]
+    return prev
+
+
+def _lstm_backward_ref(grad, out, h0, c0, w, reverse=False, batch_sizes=None):
+    """Plain BPTT from the workspace: [d gi, d h0, d c0, d w] flattened."""
+    g2, o2 = grad.reshape(-1, 6 * H), out.reshape(-1, 6 * H)
+    steps = _steps(out.shape[0], h0.shape[0], batch_sizes, reverse)
+    hp, cp = _prev(o2, h0, steps, 0), _prev(o2, c0, steps, H)
+    dgi = np.zeros((o2.shape[0], 4 * H))
+    dh_next, dc_next = np.zeros_like(h0), np.zeros_like(c0)
+    for off, b in reversed(steps):
+        G = g2[off:off + b]
+        c, i, f, g, o = (o2[off:off + b, k * H:(k + 1) * H] for k in range(1, 6))
+        dh = G[:, :H] + dh_next[:b]
+        dc = G[:, H:2 * H] + dc_next[:b] + dh * o * (1 - np.tanh(c) ** 2)
+        di = (G[:, 2 * H:3 * H] + dc * g) * i * (1 - i)
+        df = (G[:, 3 * H:4 * H] + dc * cp[off:off + b]) * f * (1 - f)
+        dg = (G[:, 4 * H:5 * H] + dc * i) * (1 - g * g)
+        do = (G[:, 5 * H:] + dh * np.tanh(c)) * o * (1 - o)
+        dgi[off:off + b] = np.concatenate([di, df, dg, do], 1)
+        dh_next[:b] = dgi[off:off + b] @ w
+        dc_next[:b] = dc * f
+    return np.concatenate([dgi.ravel(), dh_next.ravel(), dc_next.ravel(),
+                           (dgi.T @ hp).ravel()])
+
+
+def _gru_backward_ref(grad, out, h0, w, reverse=False, batch_sizes=None):
+    """Plain BPTT from the workspace: [d gi, d h0, d w, d bias] flattened."""
+    g2, o2 = grad.reshape(-1, 5 * H), out.reshape(-1, 5 * H)
+    steps = _steps(out.shape[0], h0.shape[0], batch_sizes, reverse)
+    hp = _prev(o2, h0, steps, 0)
+    dgi, dgh = np.zeros((o2.shape[0], 3 * H)), np.zeros((o2.shape[0], 3 * H))
+    dh_next = np.zeros_like(h0)
+    for off, b in reversed(steps):
+        G, h = g2[off:off + b], hp[off:off + b]
+        r, z, n, ghn = (o2[off:off + b, k * H:(k + 1) * H] for k in range(1, 5))
+        dh = G[:, :H] + dh_next[:b]
+        dpre_n = (G[:, 3 * H:4 * H] + dh * (1 - z)) * (1 - n * n)
+        dpre_r = (G[:, H:2 * H] + dpre_n * ghn) * r * (1 - r)
+        dpre_z = (G[:, 2 * H:3 * H] + dh * (h - n)) * z * (1 - z)
+        dgi[off:off + b] = np.concatenate([dpre_r, dpre_z, dpre_n], 1)
+        dgh[off:off + b] = np.concatenate([dpre_r, dpre_z, G[:, 4 * H:] + dpre_n * r], 1)
+        dh_next[:b] = dgh[off:off + b] @ w + dh * z
+    return np.concatenate([dgi.ravel(), dh_next.ravel(), (dgh.T @ hp).ravel(),
+                           dgh.sum(0).ravel()])
+
+
+def _lstm_case(name, lead, N, reverse, batch_sizes, seed):
+    inputs = [rand(*lead, 4 * H, seed=seed), rand(N, H, seed=seed + 1),
+              rand(N, H, seed=seed + 2), rand(4 * H, H, low=-0.8, high=0.8, seed=seed + 3)]
+    kw = dict(reverse=reverse, batch_sizes=batch_sizes)
+    return OpCase("lstm_layer", lambda *xs: apply(lstm_layer_op, *xs, **kw), inputs,
+                  ref=lambda *xs: _lstm_ref(_Lib(np), *xs, **kw),
+                  torch_fn=lambda *xs: _lstm_ref(_Lib(torch), *xs, **kw), name=name)
+
+
+def _gru_case(name, lead, N, reverse, batch_sizes, seed):
+    inputs = [rand(*lead, 3 * H, seed=seed), rand(N, H, seed=seed + 1),
+              rand(3 * H, H, low=-0.8, high=0.8, seed=seed + 2), rand(3 * H, seed=seed + 3)]
+    kw = dict(reverse=reverse, batch_sizes=batch_sizes)
+    return OpCase("gru_layer", lambda *xs: apply(gru_layer_op, *xs, **kw), inputs,
+                  ref=lambda *xs: _gru_ref(_Lib(np), *xs, **kw),
+                  torch_fn=lambda *xs: _gru_ref(_Lib(torch), *xs, **kw), name=name)
+
+
+def _lstm_backward_case(name, lead, N, reverse, batch_sizes, seed):
+    gi, h0, c0 = rand(*lead, 4 * H, seed=seed), rand(N, H, seed=seed + 1), rand(N, H, seed=seed)
+    w = rand(4 * H, H, low=-0.8, high=0.8, seed=seed + 2)
+    kw = dict(reverse=reverse, batch_sizes=batch_sizes)
+    out = _lstm_ref(_Lib(np), gi, h0, c0, w, **kw)   # a workspace the forward would give
+    inputs = [rand(*out.shape, seed=seed + 3), out, h0, c0, w]
+    return OpCase("lstm_layer_backward", lambda *xs: apply(lstm_layer_backward_op, *xs, **kw),
+                  inputs, ref=lambda *xs: _lstm_backward_ref(*xs, **kw), grad=False, name=name)
+
+
+def _gru_backward_case(name, lead, N, reverse, batch_sizes, seed):
+    gi, h0 = rand(*lead, 3 * H, seed=seed), rand(N, H, seed=seed + 1)
+    w, bias = rand(3 * H, H, low=-0.8, high=0.8, seed=seed + 2), rand(3 * H, seed=seed + 4)
+    kw = dict(reverse=reverse, batch_sizes=batch_sizes)
+    out = _gru_ref(_Lib(np), gi, h0, w, bias, **kw)
+    inputs = [rand(*out.shape, seed=seed + 3), out, h0, w]
+    return OpCase("gru_layer_backward", lambda *xs: apply(gru_layer_backward_op, *xs, **kw),
+                  inputs, ref=lambda *xs: _gru_backward_ref(*xs, **kw), grad=False, name=name)
+
+
+_LAYOUTS = [("padded", (4, 2), 2, False, None), ("padded_reverse", (4, 2), 2, True, None),
+            ("packed", (sum(PACKED),), PACKED[0], False, PACKED),
+            ("packed_reverse", (sum(PACKED),), PACKED[0], True, PACKED)]
+
+CASES = []
+for _k, (_name, _lead, _N, _rev, _bs) in enumerate(_LAYOUTS):
+    CASES += [_lstm_case(_name, _lead, _N, _rev, _bs, 700 + 10 * _k),
+              _gru_case(_name, _lead, _N, _rev, _bs, 750 + 10 * _k),
+              _lstm_backward_case(_name, _lead, _N, _rev, _bs, 800 + 10 * _k),
+              _gru_backward_case(_name, _lead, _N, _rev, _bs, 850 + 10 * _k)]
