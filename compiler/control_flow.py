@@ -81,6 +81,35 @@ def _subtrace_with(parent, fn, operands, allow_none=False, lifted_tensors=None):
     return sub.graph, lifted, result
 
 
+class _branch_effects:
+    """Python side effects of functions traced as subgraphs (both `cond` branches, a loop's
+    condition and body, traced once each besides the real run): each subtrace's effects are
+    undone, and any effect poisons the trace (the compiled node could not replay it), with
+    the function named in explain()."""
+
+    def __init__(self, parent, what: str):
+        self.parent, self.what, self.changed = parent, what, []
+
+    def __enter__(self):
+        from .hidden import snapshot_python
+        self.saved = snapshot_python(self.parent.scan)
+        return self
+
+    def done(self, name: str) -> None:
+        from .hidden import python_changed, restore_python
+        if python_changed(self.saved):
+            self.changed.append(name)
+            restore_python(self.saved)
+
+    def __exit__(self, *exc):
+        if self.changed:
+            from .trace import user_frame
+            self.parent.poison(f"dyngraph.{self.what} at {user_frame()}: "
+                               f"{' and '.join(self.changed)} changes Python state (a list, dict, "
+                               "object attribute or random generator), which the compiled graph "
+                               "cannot replay (the function runs eagerly)")
+
+
 def _fresh(t: Tensor) -> Tensor:
     from dyngraph._tensor import _wrap
     out = _wrap(t._data.view())
@@ -116,8 +145,13 @@ def trace_cond(parent, pred: Tensor, true_fn, false_fn, operands):
     gradients, so the backward graph keeps both outcomes too)."""
     t_lift: list = []
     f_lift: list = []
-    tg, tl, tres = _subtrace(parent, true_fn, operands, t_lift)
-    fg, fl, fres = _subtrace(parent, false_fn, operands, f_lift)
+    with _branch_effects(parent, "cond") as effects:
+        tg, tl, tres = _subtrace(parent, true_fn, operands, t_lift)
+        effects.done("true_fn")
+        fg, fl, fres = _subtrace(parent, false_fn, operands, f_lift)
+        effects.done("false_fn")
+    if effects.changed:         # (poisoned: the call goes on eagerly, the taken branch once)
+        return (true_fn if bool(pred._data.reshape(()).item()) else false_fn)(*operands)
     single = isinstance(tres, Tensor)
     tres, fres = _as_tuple(tres, "true_fn"), _as_tuple(fres, "false_fn")
     if len(tres) != len(fres) or any(a.shape != b.shape or a.dtype is not b.dtype
@@ -223,8 +257,16 @@ def trace_while(parent, cond_fn, body_fn, carried):
     """
     c_lift: list = []
     b_lift: list = []
-    cg, cl, _ = _subtrace(parent, cond_fn, carried, c_lift)
-    bg, bl, _ = _subtrace(parent, body_fn, carried, b_lift)
+    with _branch_effects(parent, "while_loop") as effects:
+        cg, cl, _ = _subtrace(parent, cond_fn, carried, c_lift)
+        effects.done("cond_fn")
+        bg, bl, _ = _subtrace(parent, body_fn, carried, b_lift)
+        effects.done("body_fn")
+    if effects.changed:         # (poisoned: the call goes on eagerly, as a Python loop)
+        vals = tuple(carried)
+        while bool(cond_fn(*vals)):
+            vals = tuple(body_fn(*vals))
+        return vals
     needs_grad = state.grad_enabled and any(t._rg for t in list(carried) + c_lift + b_lift)
     if needs_grad:
         from .trace import user_frame

@@ -12,7 +12,8 @@ import contextlib
 
 import numpy as np
 
-__all__ = ["snapshot_state", "restore_state", "preserved_state"]
+__all__ = ["snapshot_state", "restore_state", "preserved_state", "snapshot_python",
+           "restore_python", "python_changed"]
 
 
 def snapshot_state(scan):
@@ -31,12 +32,12 @@ def snapshot_state(scan):
                                   if isinstance(st, dict)}) for _, o in scan.optimizers]
     gens = [creation.default_generator] + list(creation._cuda_generators.values())
     rng = (gens, [g.get_state() for g in gens], random.getstate(), np.random.get_state())
-    return tensors, optims, rng, _snapshot_python(scan)
+    return tensors, optims, rng, snapshot_python(scan)
 
 
-def _snapshot_python(scan) -> list:
+def snapshot_python(scan) -> list:
     """Python state a hidden trace could change: lists, dicts, attributes of user objects and
-    modules, user-held random generators (restored shallowly by `_restore_python`)."""
+    modules, user-held random generators (restored shallowly by `restore_python`)."""
     import random
     out = [(obj, list(obj) if isinstance(obj, list) else dict(obj)) for _, obj in scan.containers]
     out += [(vars(obj), dict(vars(obj))) for _, obj in scan.attr_owners]
@@ -49,7 +50,27 @@ def _snapshot_python(scan) -> list:
     return out
 
 
-def _restore_python(saved: list) -> None:
+def python_changed(saved: list) -> bool:
+    """Whether Python state saved by `snapshot_python` changed since (identity compare)."""
+    import pickle
+    import random
+    for obj, old in saved:
+        if isinstance(obj, list):
+            if len(obj) != len(old) or any(a is not b for a, b in zip(obj, old)):
+                return True
+        elif isinstance(obj, dict):
+            if obj.keys() != old.keys() or any(obj[k] is not v for k, v in old.items()):
+                return True
+        elif isinstance(obj, random.Random):
+            if obj.getstate() != old:
+                return True
+        elif pickle.dumps(obj.state) != pickle.dumps(old):
+            return True
+    return False
+
+
+def restore_python(saved: list) -> None:
+    """Put back what `snapshot_python` saved."""
     import random
     for obj, old in saved:
         if isinstance(obj, list):
@@ -67,7 +88,7 @@ def restore_state(snap) -> None:
     """Put reachable state back as `snapshot_state` found it."""
     import random
     tensors, optims, rng, python = snap
-    _restore_python(python)
+    restore_python(python)
     for t, arr, copy, vc, g, fn, rg, gdata in tensors:
         t._data = arr
         if getattr(arr.flags, "writeable", True):

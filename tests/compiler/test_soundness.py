@@ -495,3 +495,40 @@ def test_values_read_by_helpers_forwards_and_defaults_are_not_baked_in():
         _SCALE = 2.0
         _OFFSET.zero_()
     assert len(cf._cf.entries) == 3 and "_SCALE == 2.0" in str(cf.explain())
+
+
+def test_side_effects_in_cond_branches_and_loop_bodies_happen_as_often_as_eagerly():
+    c = _Counter()
+
+    def branchy(x):
+        def t(x):
+            c.log.append("t")
+            return x + 1
+
+        def f(x):
+            c.log.append("f")
+            return x - 1
+
+        y = dg.cond(x.sum() > 0, t, f, (x,))
+        _, y = dg.while_loop(lambda i, y: i < 2, lambda i, y: (i + 1, y * 2 + c.calls),
+                             (dg.tensor(0), y))
+        return y
+
+    def counting(x):
+        return dg.while_loop(lambda i, y: i < 3, lambda i, y: (_tick(c, i), y + 1),
+                             (dg.tensor(0), x))[1]
+
+    cf = dg.compile(branchy, backend="interpreter")
+    for s in (1.0, -1.0, 1.0):
+        x = dg.full((2,), s)
+        np.testing.assert_allclose(to_np(cf(x)), to_np(branchy(x)))
+    assert c.log == ["t", "t", "f", "f", "t", "t"]       # each call: one branch, once
+    cw = dg.compile(counting, backend="interpreter")
+    for _ in range(2):
+        cw(dg.zeros(2))
+    assert c.calls == 6 and "body_fn changes Python state" in str(cw.explain())
+
+
+def _tick(c, i):
+    c.calls += 1
+    return i + 1
