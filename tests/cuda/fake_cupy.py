@@ -66,6 +66,17 @@ def _wrapped(fn):
     return call
 
 
+class _RandomState:
+    """cupy.random.RandomState's surface that dyngraph's CUDA generator uses (cupy takes 64-bit
+    seeds; numpy's RandomState only 32-bit ones, so the seed is folded)."""
+
+    def __init__(self, seed: int = 0):
+        self._rs = np.random.RandomState(int(seed) % (2**32))
+
+    def __getattr__(self, name):
+        return _wrapped(getattr(self._rs, name))
+
+
 class _Module(types.ModuleType):
     """numpy with every function's arrays turned into `FakeArray` (types and ufuncs pass
     through: ufuncs keep the subclass of their inputs)."""
@@ -76,6 +87,7 @@ class _Module(types.ModuleType):
         self.copies = 0         # host -> "device" copies made by asarray
         self.calls = 0          # module functions called (the interpreter used this module)
         self.cuda = types.SimpleNamespace(Device=_Device, is_available=lambda: True)
+        self.random = types.SimpleNamespace(RandomState=_RandomState)
 
     def is_available(self) -> bool:
         return True

@@ -188,3 +188,24 @@ def test_constants_from_cuda_tensors_fold_on_the_host(monkeypatch):
         copies = fake.copies
         f(xd)
         assert fake.copies == copies       # the folded constant stays on the device
+
+
+def test_multinomial_draws_on_the_device_and_compiles_to_the_same_samples(monkeypatch):
+    # multinomial is composed of captured ops driven by the CUDA generator (the double's
+    # RandomState takes cupy's 64-bit seeds)
+    with fc.installed(monkeypatch):
+        w = _wrap(fc.on_device(np.array([[0.1, 0.0, 0.9, 0.5], [1.0, 1.0, 0.0, 2.0]])))
+
+        def draw(w):
+            return dg.multinomial(w, 3)
+
+        dg.cuda.manual_seed(123)
+        eager = draw(w)
+        assert isinstance(eager._data, fc.FakeArray)
+        rows = eager._data.get()
+        for row, weights in zip(rows, w._data.get()):
+            assert len(set(row.tolist())) == 3              # no repeats without replacement
+            assert all(weights[i] > 0 for i in row)         # only categories with weight
+        dg.cuda.manual_seed(123)
+        compiled = dg.compile(draw, backend="interpreter")(w)
+        np.testing.assert_array_equal(compiled._data.get(), rows)
