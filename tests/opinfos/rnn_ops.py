@@ -25,6 +25,9 @@ class _Lib:
     def cat(self, xs, axis):
         return np.concatenate(xs, axis) if self.mod is np else torch.cat(xs, axis)
 
+    def stack(self, xs):
+        return np.stack(xs) if self.mod is np else torch.stack(xs)
+
     def tanh(self, x):
         return self.mod.tanh(x)
 
@@ -45,6 +48,14 @@ def _rows(lib, carry, new, b):
     return new if b == carry.shape[0] else lib.cat([new, carry[b:]], 0)
 
 
+def _slabs(lib, rows, lead):
+    """Per-step lists of k quantities -> (k, *lead, H) slabs in row order."""
+    offs = sorted(rows)
+    k = len(rows[offs[0]])
+    out = lib.stack([lib.cat([rows[o][j] for o in offs], 0) for j in range(k)])
+    return out.reshape((k,) + tuple(lead) + (H,))
+
+
 def _lstm_ref(lib, gi, h0, c0, w, reverse=False, batch_sizes=None):
     """[h, c, i, f, g, o] of every step, one step at a time."""
     gi2 = gi.reshape(-1, gi.shape[-1])
@@ -56,10 +67,9 @@ def _lstm_ref(lib, gi, h0, c0, w, reverse=False, batch_sizes=None):
         i, f, g, o = lib.sigmoid(i), lib.sigmoid(f), lib.tanh(g), lib.sigmoid(o)
         cn = f * c[:b] + i * g
         hn = o * lib.tanh(cn)
-        rows[off] = lib.cat([hn, cn, i, f, g, o], 1)
+        rows[off] = [hn, cn, i, f, g, o]
         h, c = _rows(lib, h, hn, b), _rows(lib, c, cn, b)
-    out = lib.cat([rows[k] for k in sorted(rows)], 0)
-    return out.reshape(tuple(gi.shape[:-1]) + (6 * H,))
+    return _slabs(lib, rows, gi.shape[:-1])
 
 
 def _gru_ref(lib, gi, h0, w, bias, reverse=False, batch_sizes=None):
@@ -73,36 +83,35 @@ def _gru_ref(lib, gi, h0, w, bias, reverse=False, batch_sizes=None):
         z = lib.sigmoid(x[:, H:2 * H] + gh[:, H:2 * H])
         n = lib.tanh(x[:, 2 * H:] + r * gh[:, 2 * H:])
         hn = (1 - z) * n + z * h[:b]
-        rows[off] = lib.cat([hn, r, z, n, gh[:, 2 * H:]], 1)
+        rows[off] = [hn, r, z, n, gh[:, 2 * H:]]
         h = _rows(lib, h, hn, b)
-    out = lib.cat([rows[k] for k in sorted(rows)], 0)
-    return out.reshape(tuple(gi.shape[:-1]) + (5 * H,))
+    return _slabs(lib, rows, gi.shape[:-1])
 
 
-def _prev(out2, h0, steps, col):
-    prev, carry = np.empty((out2.shape[0], H)), h0.copy()
+def _prev(hs, h0, steps):
+    prev, carry = np.empty_like(hs), h0.copy()
     for off, b in steps:
         prev[off:off + b] = carry[:b]
-        carry[:b] = out2[off:off + b, col:col + H]
+        carry[:b] = hs[off:off + b]
     return prev
 
 
 def _lstm_backward_ref(grad, out, h0, c0, w, reverse=False, batch_sizes=None):
     """Plain BPTT from the workspace: [d gi, d h0, d c0, d w] flattened."""
-    g2, o2 = grad.reshape(-1, 6 * H), out.reshape(-1, 6 * H)
-    steps = _steps(out.shape[0], h0.shape[0], batch_sizes, reverse)
-    hp, cp = _prev(o2, h0, steps, 0), _prev(o2, c0, steps, H)
-    dgi = np.zeros((o2.shape[0], 4 * H))
+    g2, o2 = grad.reshape(6, -1, H), out.reshape(6, -1, H)
+    steps = _steps(out.shape[1], h0.shape[0], batch_sizes, reverse)
+    hp, cp = _prev(o2[0], h0, steps), _prev(o2[1], c0, steps)
+    dgi = np.zeros((o2.shape[1], 4 * H))
     dh_next, dc_next = np.zeros_like(h0), np.zeros_like(c0)
     for off, b in reversed(steps):
-        G = g2[off:off + b]
-        c, i, f, g, o = (o2[off:off + b, k * H:(k + 1) * H] for k in range(1, 6))
-        dh = G[:, :H] + dh_next[:b]
-        dc = G[:, H:2 * H] + dc_next[:b] + dh * o * (1 - np.tanh(c) ** 2)
-        di = (G[:, 2 * H:3 * H] + dc * g) * i * (1 - i)
-        df = (G[:, 3 * H:4 * H] + dc * cp[off:off + b]) * f * (1 - f)
-        dg = (G[:, 4 * H:5 * H] + dc * i) * (1 - g * g)
-        do = (G[:, 5 * H:] + dh * np.tanh(c)) * o * (1 - o)
+        G = g2[:, off:off + b]
+        c, i, f, g, o = o2[1:, off:off + b]
+        dh = G[0] + dh_next[:b]
+        dc = G[1] + dc_next[:b] + dh * o * (1 - np.tanh(c) ** 2)
+        di = (G[2] + dc * g) * i * (1 - i)
+        df = (G[3] + dc * cp[off:off + b]) * f * (1 - f)
+        dg = (G[4] + dc * i) * (1 - g * g)
+        do = (G[5] + dh * np.tanh(c)) * o * (1 - o)
         dgi[off:off + b] = np.concatenate([di, df, dg, do], 1)
         dh_next[:b] = dgi[off:off + b] @ w
         dc_next[:b] = dc * f
@@ -112,20 +121,20 @@ def _lstm_backward_ref(grad, out, h0, c0, w, reverse=False, batch_sizes=None):
 
 def _gru_backward_ref(grad, out, h0, w, reverse=False, batch_sizes=None):
     """Plain BPTT from the workspace: [d gi, d h0, d w, d bias] flattened."""
-    g2, o2 = grad.reshape(-1, 5 * H), out.reshape(-1, 5 * H)
-    steps = _steps(out.shape[0], h0.shape[0], batch_sizes, reverse)
-    hp = _prev(o2, h0, steps, 0)
-    dgi, dgh = np.zeros((o2.shape[0], 3 * H)), np.zeros((o2.shape[0], 3 * H))
+    g2, o2 = grad.reshape(5, -1, H), out.reshape(5, -1, H)
+    steps = _steps(out.shape[1], h0.shape[0], batch_sizes, reverse)
+    hp = _prev(o2[0], h0, steps)
+    dgi, dgh = np.zeros((o2.shape[1], 3 * H)), np.zeros((o2.shape[1], 3 * H))
     dh_next = np.zeros_like(h0)
     for off, b in reversed(steps):
-        G, h = g2[off:off + b], hp[off:off + b]
-        r, z, n, ghn = (o2[off:off + b, k * H:(k + 1) * H] for k in range(1, 5))
-        dh = G[:, :H] + dh_next[:b]
-        dpre_n = (G[:, 3 * H:4 * H] + dh * (1 - z)) * (1 - n * n)
-        dpre_r = (G[:, H:2 * H] + dpre_n * ghn) * r * (1 - r)
-        dpre_z = (G[:, 2 * H:3 * H] + dh * (h - n)) * z * (1 - z)
+        G, h = g2[:, off:off + b], hp[off:off + b]
+        r, z, n, ghn = o2[1:, off:off + b]
+        dh = G[0] + dh_next[:b]
+        dpre_n = (G[3] + dh * (1 - z)) * (1 - n * n)
+        dpre_r = (G[1] + dpre_n * ghn) * r * (1 - r)
+        dpre_z = (G[2] + dh * (h - n)) * z * (1 - z)
         dgi[off:off + b] = np.concatenate([dpre_r, dpre_z, dpre_n], 1)
-        dgh[off:off + b] = np.concatenate([dpre_r, dpre_z, G[:, 4 * H:] + dpre_n * r], 1)
+        dgh[off:off + b] = np.concatenate([dpre_r, dpre_z, G[4] + dpre_n * r], 1)
         dh_next[:b] = dgh[off:off + b] @ w + dh * z
     return np.concatenate([dgi.ravel(), dh_next.ravel(), (dgh.T @ hp).ravel(),
                            dgh.sum(0).ravel()])

@@ -81,21 +81,22 @@ def _take_rows(state, start: int, stop: int):
     return state[start:stop]
 
 
-def _last_rows(ws: Tensor, batch_sizes, reverse: bool) -> Tensor:
-    """The rows of a fused op's per-step result at each sequence's final step (N, width)."""
+def _last_rows(states: Tensor, batch_sizes, reverse: bool) -> Tensor:
+    """From per-step states (k, L, N, H) (padded) or (k, T, H) (packed), those of each
+    sequence's final step: (k, N, H)."""
     if batch_sizes is None:
-        return ws[0] if reverse else ws[-1]
+        return states[:, 0] if reverse else states[:, -1]
     N = batch_sizes[0]
     if reverse:  # backwards in time every sequence ends at step 0, the first N rows
-        return ws[:N]
+        return states[:, :N]
     if batch_sizes[-1] == N:
-        return ws[-N:]
+        return states[:, -N:]
     offsets = [0]
     for b in batch_sizes:
         offsets.append(offsets[-1] + b)
     lengths = [sum(1 for b in batch_sizes if b > r) for r in range(N)]
     rows = [offsets[n - 1] + r for r, n in enumerate(lengths)]
-    return ws.index_select(0, _ops.tensor(rows, device=ws.device))
+    return states.index_select(1, _ops.tensor(rows, device=states.device))
 
 
 def _cat_rows(states: list):
@@ -326,16 +327,13 @@ class RNNBase(Module):
     def _run_fused(self, x: Tensor, state, weights, batch_sizes, reverse: bool):
         """One direction of an LSTM/GRU layer as one fused op: (output h of every step, final
         state)."""
-        H = self.hidden_size
         if self.mode == "LSTM":
             ws = _lstm_workspace(x, state[0], state[1], *weights, reverse=reverse,
                                  batch_sizes=batch_sizes)
-        else:
-            ws = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)
-        last = _last_rows(ws, batch_sizes, reverse)
-        if self.mode == "LSTM":
-            return ws[..., :H], (last[:, :H], last[:, H:2 * H])
-        return ws[..., :H], last[:, :H]
+            h_n, c_n = _last_rows(ws[:2], batch_sizes, reverse)
+            return ws[0], (h_n, c_n)
+        ws = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)
+        return ws[0], _last_rows(ws[:1], batch_sizes, reverse)[0]
 
     def _step(self, gi: Tensor, state, weights):
         """One time step of this layer's cell: (new state, output h)."""

@@ -75,8 +75,9 @@ def _fusable(x: Tensor) -> bool:
 
 def _lstm_workspace(x: Tensor, h0: Tensor, c0: Tensor, w_ih, w_hh, b_ih, b_hh, *,
                     reverse: bool = False, batch_sizes=None) -> Tensor:
-    """[h, c, i, f, g, o] of every step of one LSTM direction over x ((L, N, H_in) padded, or
-    packed data (T, H_in) with `batch_sizes`): one input-projection matmul, one lstm_layer op."""
+    """Slabs h, c, i, f, g, o of every step of one LSTM direction over x ((L, N, H_in) padded,
+    or packed data (T, H_in) with `batch_sizes`): one input-projection matmul, one lstm_layer
+    op. The result is (6, L, N, H) (or (6, T, H))."""
     bias = b_ih + b_hh if b_ih is not None else None
     gi = F.linear(x, w_ih, bias)
     return apply(lstm_layer_op, gi, h0, c0, w_hh, reverse=reverse, batch_sizes=batch_sizes)
@@ -84,7 +85,8 @@ def _lstm_workspace(x: Tensor, h0: Tensor, c0: Tensor, w_ih, w_hh, b_ih, b_hh, *
 
 def _gru_workspace(x: Tensor, h0: Tensor, w_ih, w_hh, b_ih, b_hh, *, reverse: bool = False,
                    batch_sizes=None) -> Tensor:
-    """[h, r, z, n, W_hn h + b_hn] of every step of one GRU direction (see `_lstm_workspace`)."""
+    """Slabs h, r, z, n, W_hn h + b_hn of every step of one GRU direction (5, ...), as
+    `_lstm_workspace`."""
     gi = F.linear(x, w_ih, b_ih)
     if b_hh is None:
         b_hh = _ops.zeros(w_hh.shape[0], dtype=gi.dtype, device=gi.device)
@@ -195,10 +197,9 @@ class LSTMCell(RNNCellBase):
         h0, c0 = hx if hx is not None else (None, None)
         x, (h, c), batched = self._prepare(input, (h0, c0), "LSTMCell")
         if _fusable(x):
-            H = self.hidden_size
             ws = _lstm_workspace(x.unsqueeze(0), h, c, self.weight_ih, self.weight_hh,
-                                 self.bias_ih, self.bias_hh)[0]
-            h, c = ws[:, :H], ws[:, H:2 * H]
+                                 self.bias_ih, self.bias_hh)
+            h, c = ws[0, 0], ws[1, 0]
         else:
             gi = F.linear(x, self.weight_ih, self.bias_ih)
             h, c = _lstm_step(gi, h, c, self.weight_hh, self.bias_hh)
@@ -217,7 +218,7 @@ class GRUCell(RNNCellBase):
         x, (h,), batched = self._prepare(input, (hx,), "GRUCell")
         if _fusable(x):
             h = _gru_workspace(x.unsqueeze(0), h, self.weight_ih, self.weight_hh, self.bias_ih,
-                               self.bias_hh)[0, :, :self.hidden_size]
+                               self.bias_hh)[0, 0]
         else:
             gi = F.linear(x, self.weight_ih, self.bias_ih)
             h = _gru_step(gi, h, self.weight_hh, self.bias_hh)
