@@ -30,7 +30,7 @@ def snapshot_state(scan):
                         None if g is None else (g._data, g._data.copy(), g._vc[0])))
     optims = [(o, dict(o.state), {p: dict(st) for p, st in o.state.items()
                                   if isinstance(st, dict)}) for _, o in scan.optimizers]
-    gens = [creation.default_generator] + list(creation._cuda_generators.values())
+    gens = list(creation._GENERATORS)      # dyngraph's default, CUDA and user-held generators
     rng = (gens, [g.get_state() for g in gens], random.getstate(), np.random.get_state())
     return tensors, optims, rng, snapshot_python(scan)
 

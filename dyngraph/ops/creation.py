@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import math
 import sys
+import weakref
 
 import numpy as np
 
@@ -416,6 +417,10 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad=
 class Generator:
     """A random number generator (PCG64 on the CPU, cupy's generator on CUDA).
 
+    On CUDA the state is (seed, number of draws) and each draw uses a cupy generator seeded from
+    both, as PyTorch's Philox generator keeps (seed, offset): `get_state`/`set_state` restore it
+    exactly, which cupy's own generators cannot do.
+
     Example:
         >>> g = dyngraph.Generator().manual_seed(0)
         >>> dyngraph.rand(2, generator=g).shape
@@ -426,12 +431,20 @@ class Generator:
         self.device = _dev(device)
         self._seed = 67280421310721
         self._reset()
+        _GENERATORS.add(self)
 
     def _reset(self) -> None:
-        if self.device.type == "cpu":
-            self._rng = np.random.Generator(np.random.PCG64(self._seed))
-        else:
-            self._rng = cupy_module().random.RandomState(self._seed % (2**63))
+        self._draws = 0
+        self._rng = (np.random.Generator(np.random.PCG64(self._seed))
+                     if self.device.type == "cpu" else None)
+
+    def _stream(self):
+        """What the next draw samples from (on CUDA a fresh generator for draw number n)."""
+        if self._rng is not None:
+            return self._rng
+        mixed = np.random.SeedSequence([self._seed, self._draws]).generate_state(2, np.uint64)
+        self._draws += 1
+        return cupy_module().random.RandomState(int(mixed[0]) % (2**63))
 
     def manual_seed(self, seed: int) -> "Generator":
         """Reset the generator to `seed` (returns self)."""
@@ -452,7 +465,7 @@ class Generator:
         """The generator state as a uint8 tensor (restore with `set_state`)."""
         import json
         st = json.dumps({"seed": self._seed, "state": self._rng.bit_generator.state}
-                        if self.device.type == "cpu" else {"seed": self._seed})
+                        if self._rng is not None else {"seed": self._seed, "draws": self._draws})
         return _wrap(np.frombuffer(st.encode(), dtype=np.uint8).copy())
 
     def set_state(self, new_state: Tensor) -> "Generator":
@@ -462,12 +475,14 @@ class Generator:
         self._reset()
         if "state" in st:
             self._rng.bit_generator.state = st["state"]
+        self._draws = st.get("draws", 0)
         return self
 
     def __repr__(self) -> str:
         return f"<dyngraph.Generator object on {self.device}>"
 
 
+_GENERATORS: "weakref.WeakSet[Generator]" = weakref.WeakSet()   # every live generator
 default_generator = Generator()
 _cuda_generators: dict[int, Generator] = {}
 
@@ -535,7 +550,7 @@ def _draw(kind: str, rng, shape, npdt, **kw):
 @nondiff("random", OpKind.CREATION, "a random draw has no gradient", dtype_rule="none")
 def random_op(xp, *, kind, shape, dtype, device, generator, **kw):
     g = _gen(generator, device)
-    return _draw(kind, g._rng, shape, dtype.np, **kw)
+    return _draw(kind, g._stream(), shape, dtype.np, **kw)
 
 
 def _random(kind, size, dtype, device, generator, requires_grad, **kw):

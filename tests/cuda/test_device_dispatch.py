@@ -209,3 +209,19 @@ def test_multinomial_draws_on_the_device_and_compiles_to_the_same_samples(monkey
         dg.cuda.manual_seed(123)
         compiled = dg.compile(draw, backend="interpreter")(w)
         np.testing.assert_array_equal(compiled._data.get(), rows)
+
+
+def test_cuda_generator_state_restores_exactly(monkeypatch):
+    # (seed, draws) is the CUDA generator's whole state, so set_state replays the same draws
+    with fc.installed(monkeypatch):
+        g = dg.Generator(device="cuda").manual_seed(7)
+        head = dg.rand(4, generator=g, device="cuda")._data.get()
+        state = g.get_state()
+        first = [dg.rand(5, generator=g, device="cuda")._data.get() for _ in range(3)]
+        assert not np.array_equal(first[0], first[1])
+        g.set_state(state)
+        again = [dg.rand(5, generator=g, device="cuda")._data.get() for _ in range(3)]
+        np.testing.assert_array_equal(np.stack(first), np.stack(again))
+        other = dg.Generator(device="cuda").manual_seed(7)      # same seed, same stream
+        np.testing.assert_array_equal(dg.rand(4, generator=other, device="cuda")._data.get(),
+                                      head)
