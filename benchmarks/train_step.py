@@ -4,8 +4,10 @@ PyTorch eager vs a hand-written numpy step, at batch 128 and batch 8; and one st
 
 A step is zero_grad + forward + loss + backward + optimizer update. All three start from the same
 weights and the script checks that their losses agree before timing. Prints medians and ratios
-measured in one run. Not a test: `python benchmarks/train_step.py [--threads N]` (default 1 thread
-for numpy's BLAS and PyTorch, so the comparison is fair on a shared machine).
+measured in one run, the implementations taking turns within each timing round. Not a test:
+`python benchmarks/train_step.py [--threads N] [--clock cpu]` (default 1 thread for numpy's BLAS
+and PyTorch, so the comparison is fair on a shared machine; `--clock cpu` times this process's
+CPU time, which a busy machine disturbs less than wall time).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ if __name__ == "__main__":
     _parser = argparse.ArgumentParser(description="MLP training-step benchmark")
     _parser.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
     _parser.add_argument("--repeat", type=int, default=7, help="timing rounds per case")
+    _parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                         help="wall time, or this process's CPU time (user + system, page "
+                              "faults included), which other processes on a busy machine "
+                              "disturb less")
     ARGS = _parser.parse_args()
     # BLAS reads these when numpy is first imported, so set them before the imports below.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -39,21 +45,27 @@ SIZES = (784, 512, 512, 10)
 LR = 0.01
 
 
-def bench(fn, *, repeat: int = 7, min_time: float = 0.2) -> float:
-    """Median seconds per call over `repeat` rounds, each long enough to last `min_time`."""
-    fn()
-    fn()  # warm-up: allocations, lazy imports, BLAS thread start
-    t0 = time.perf_counter()
-    fn()
-    once = time.perf_counter() - t0
-    n = max(1, int(min_time / max(once, 1e-9)))
-    times = []
-    for _ in range(repeat):
+def bench(fns: dict, *, repeat: int = 7, min_time: float = 0.2) -> dict:
+    """Median seconds per call of each function over `repeat` rounds, each call repeated long
+    enough to last `min_time`. The functions take turns within every round, so a change in the
+    machine's load falls on all of them alike."""
+    clock = time.process_time if ARGS.clock == "cpu" else time.perf_counter
+    counts = {}
+    for name, fn in fns.items():
+        fn()
+        fn()  # warm-up: allocations, lazy imports, BLAS thread start
         t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        times.append((time.perf_counter() - t0) / n)
-    return statistics.median(times)
+        fn()
+        counts[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-9)))
+    times: dict = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            n = counts[name]
+            t0 = clock()
+            for _ in range(n):
+                fn()
+            times[name].append((clock() - t0) / n)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def init_weights(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -183,15 +195,15 @@ def main() -> None:
     weights = init_weights()
     rng = np.random.default_rng(1)
     print(f"MLP {'-'.join(map(str, SIZES))}, ReLU, cross-entropy, SGD(lr={LR}); "
-          f"{ARGS.threads} thread(s); numpy {np.__version__}"
+          f"{ARGS.threads} thread(s), {ARGS.clock} clock; numpy {np.__version__}"
           + (f", torch {torch.__version__}" if torch is not None else ", torch not installed"))
     print("median ms per training step (zero_grad + forward + loss + backward + update)")
     for batch in (128, 8):
         x = rng.standard_normal((batch, 784)).astype(np.float32)
         y = rng.integers(0, 10, batch).astype(np.int64)
         check_agreement(makers, weights, x, y)
-        times = {name: bench(make(weights, x, y), repeat=ARGS.repeat)
-                 for name, make in makers.items()}
+        times = bench({name: make(weights, x, y) for name, make in makers.items()},
+                      repeat=ARGS.repeat)
         cells = [f"batch {batch:>3}:"]
         for name, t in times.items():
             cells.append(f"{name} {t * 1e3:8.3f} ms")
@@ -246,7 +258,7 @@ def cnn_main() -> None:
     losses = {name: _as_float(fn()) for name, fn in fns.items()}
     if len(losses) == 2 and abs(losses["dyngraph"] - losses["torch"]) > 1e-4:
         raise SystemExit(f"CNN losses disagree: {losses}")
-    times = {name: bench(fn, repeat=ARGS.repeat) for name, fn in fns.items()}
+    times = bench(fns, repeat=ARGS.repeat)
     cells = ["CNN b32: "] + [f"{name} {t * 1e3:8.3f} ms" for name, t in times.items()]
     if "torch" in times:
         cells.append(f"dyngraph/torch {times['dyngraph'] / times['torch']:5.2f}x")
