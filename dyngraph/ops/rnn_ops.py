@@ -48,21 +48,21 @@ def _steps(rows_shape: tuple, batch_sizes, reverse: bool) -> list:
     return steps[::-1] if reverse else steps
 
 
-def _gate_consts(xp, dtype, sigmoid_gates):
-    """(scale, tanh_gates) for act(x) = 1 / (1 + exp(scale x)): scale -1 gives sigmoid(x), -2
-    gives sigmoid(2x), which `2 y - 1` turns into tanh(x) on the gates in `tanh_gates` (a slice).
+def _gate_scale(xp, dtype, H: int, gates):
+    """Per-column factors for W_hh's rows and gi's columns: -1 on sigmoid gates, -2 on tanh
+    gates ("tanh", computed as 2 sigmoid(2x) - 1), 1 on gates used as they are ("keep").
 
-    One exp covers every gate of a step: numpy's float32 exp is vectorised where its tanh is not
-    (3x faster on AVX2 machines). exp overflows to inf for very negative inputs, which gives the
-    right limit 0; the callers silence that warning."""
-    scale = np.array([-1.0 if sig else -2.0 for sig in sigmoid_gates]).reshape(-1, 1, 1)
-    tanh_at = [k for k, sig in enumerate(sigmoid_gates) if not sig]
-    tanh_gates = slice(tanh_at[0], tanh_at[-1] + 1) if tanh_at else slice(0, 0)
-    return xp.asarray(scale, dtype=dtype), tanh_gates
+    Scaling by -1 or -2 is exact, so one matmul and one add give exp's argument for every gate:
+    act = 1 / (1 + exp(-x)). numpy's float32 exp is vectorised where its tanh is not (3x faster
+    on AVX2 machines); exp overflows to inf for very negative x, which gives the right limit 0
+    (the callers silence that warning)."""
+    factor = {"sigmoid": -1.0, "tanh": -2.0, "keep": 1.0}
+    col = np.repeat(np.array([factor[g] for g in gates]), H)
+    return xp.asarray(col, dtype=dtype)
 
 
 def _activate(xp, gates, tanh_gates) -> None:
-    """Scaled gate pre-activations (G, b, H) -> activations, in place (see `_gate_consts`)."""
+    """exp arguments (G, b, H) -> gate activations, in place (see `_gate_scale`)."""
     xp.exp(gates, out=gates)
     gates += 1
     xp.reciprocal(gates, out=gates)
@@ -71,26 +71,28 @@ def _activate(xp, gates, tanh_gates) -> None:
     t -= 1
 
 
-def _slope_consts(xp, dtype, sigmoid_gates):
-    """(k, m) with d act / d x = y (k - y) + m from the activation y: y (1 - y) on sigmoid
-    gates, 1 - y^2 on tanh gates; shaped (G, 1, 1) for (G, b, H) gate slabs."""
-    k = np.array([1.0 if sig else 0.0 for sig in sigmoid_gates]).reshape(-1, 1, 1)
-    return xp.asarray(k, dtype=dtype), xp.asarray(1 - k, dtype=dtype)
+def _slopes(xp, acts, gates):
+    """d act / d x of every step from the activations (G, T, H): y (1 - y) on sigmoid gates,
+    1 - y^2 on tanh gates (computed once per call, not per step)."""
+    k = np.array([1.0 if g == "sigmoid" else 0.0 for g in gates]).reshape(-1, 1, 1)
+    s = xp.subtract(xp.asarray(k, dtype=acts.dtype), acts)
+    s *= acts
+    s += xp.asarray(1 - k, dtype=acts.dtype)
+    return s
 
 
-def _mul_slope(xp, d, y, consts) -> None:
-    """d *= d act / d x, from the activations y."""
-    k, m = consts
-    s = xp.subtract(k, y)
-    s *= y
-    s += m
-    d *= s
-
-
-def _prev_rows(xp, hs, h0, steps):
+def _prev_states(xp, hs, h0, steps, batch_sizes, reverse: bool):
     """For every row of the per-step states `hs` (T, H), the state that row's step started
     from: the previous step's, or the initial state's for rows that start there."""
     prev = xp.empty_like(hs)
+    N = h0.shape[0]
+    if batch_sizes is None:   # padded: the states shifted by one step
+        if hs.shape[0]:
+            if reverse:
+                prev[:-N], prev[-N:] = hs[N:], h0
+            else:
+                prev[N:], prev[:N] = hs[:-N], h0
+        return prev
     carry = h0.copy()
     for off, b in steps:
         prev[off:off + b] = carry[:b]
@@ -101,6 +103,38 @@ def _prev_rows(xp, hs, h0, steps):
 def _as_gate_slabs(rows, G: int, H: int):
     """(b, G * H) rows viewed as (G, b, H) gate slabs (no copy)."""
     return rows.reshape(rows.shape[0], G, H).transpose(1, 0, 2)
+
+
+def _scaled_slabs(xp, gi, scale, G: int, H: int):
+    """gi (..., G * H) times the column factors, as (G, T, H) slabs (one pass over gi)."""
+    gi2 = gi.reshape(-1, G * H)
+    out = xp.empty((G, gi2.shape[0], H), dtype=gi.dtype)
+    xp.multiply(_as_gate_slabs(gi2, G, H), scale.reshape(G, 1, H), out=out)
+    return out
+
+
+class _Carry:
+    """The state each step starts from. Padded input, and packed input forwards in time, read
+    the previous step's rows of the output directly; packed input backwards in time joins rows
+    from their initial state, so a carried copy is kept."""
+
+    def __init__(self, states, init, direct: bool):
+        self.states, self.init, self.direct = states, init, direct
+        self.prev = None
+        self.copy = None if direct else [s.copy() for s in init]
+
+    def get(self, b: int) -> list:
+        if self.copy is not None:
+            return [s[:b] for s in self.copy]
+        if self.prev is None:
+            return [s[:b] for s in self.init]
+        return [s[self.prev:self.prev + b] for s in self.states]
+
+    def advance(self, off: int, b: int) -> None:
+        if self.copy is not None:
+            for c, s in zip(self.copy, self.states):
+                c[:b] = s[off:off + b]
+        self.prev = off
 
 
 class _quiet:
@@ -122,39 +156,39 @@ class _quiet:
 # LSTM
 # ----------------------------------------------------------------------------------------------
 
-_LSTM_SIGMOID = (True, True, False, True)   # i, f, g, o
+_LSTM_GATES = ("sigmoid", "sigmoid", "tanh", "sigmoid")   # i, f, g, o
 
 
 @defop("lstm_layer", OpKind.OTHER, save=("inputs[1:]", "output"),
-       doc="an LSTM layer over every time step: slabs [h, c, i, f, g, o] of every step")
+       doc="an LSTM layer over every time step: slabs h, c, i, f, g, o, tanh(c) of every step")
 def lstm_layer_op(xp, gi, h0, c0, weight_hh, reverse=False, batch_sizes=None):
     H = weight_hh.shape[1]
-    gi2 = gi.reshape(-1, gi.shape[-1])
-    T = gi2.shape[0]
+    scale = _gate_scale(xp, gi.dtype, H, _LSTM_GATES)
+    gis = _scaled_slabs(xp, gi, scale, 4, H)
+    w_t = (weight_hh * scale[:, None]).T
+    T = gis.shape[1]
     # Slab layout (one (T, H) array per quantity): every array call below reads and writes
-    # contiguous blocks, ~3x faster than column slices of (b, 6H) rows at these sizes.
-    out = xp.empty((6, T, H), dtype=gi.dtype)
-    scale, tanh_gates = _gate_consts(xp, gi.dtype, _LSTM_SIGMOID)
-    w_t = weight_hh.T
+    # contiguous blocks, ~3x faster than column slices of (b, 7H) rows at these sizes.
+    out = xp.empty((7, T, H), dtype=gi.dtype)
     rows = xp.empty((h0.shape[0], 4 * H), dtype=gi.dtype)
-    h, c = h0.copy(), c0.copy()
+    carry = _Carry((out[0], out[1]), (h0, c0), batch_sizes is None or not reverse)
     with _quiet(xp):
         for off, b in _steps(gi.shape[:-1], batch_sizes, reverse):
+            hp, cp = carry.get(b)
             pre = rows[:b]
-            xp.matmul(h[:b], w_t, out=pre)
-            pre += gi2[off:off + b]
-            gates = out[2:, off:off + b]
-            xp.multiply(_as_gate_slabs(pre, 4, H), scale, out=gates)
-            _activate(xp, gates, tanh_gates)
+            xp.matmul(hp, w_t, out=pre)
+            gates = out[2:6, off:off + b]
+            xp.add(_as_gate_slabs(pre, 4, H), gis[:, off:off + b], out=gates)
+            _activate(xp, gates, slice(2, 3))
             i, f, g, o = gates
-            hn, cn = out[0, off:off + b], out[1, off:off + b]
-            xp.multiply(f, c[:b], out=cn)
-            cn += i * g
-            xp.tanh(cn, out=hn)
-            hn *= o
-            h[:b] = hn
-            c[:b] = cn
-    return out.reshape((6,) + gi.shape[:-1] + (H,))
+            hn, cn, tc = out[0, off:off + b], out[1, off:off + b], out[6, off:off + b]
+            xp.multiply(f, cp, out=cn)
+            xp.multiply(i, g, out=tc)
+            cn += tc
+            xp.tanh(cn, out=tc)
+            xp.multiply(o, tc, out=hn)
+            carry.advance(off, b)
+    return out.reshape((7,) + gi.shape[:-1] + (H,))
 
 
 @nondiff("lstm_layer_backward", OpKind.OTHER,
@@ -164,36 +198,40 @@ def lstm_layer_backward_op(xp, grad, out, h0, c0, weight_hh, reverse=False, batc
     """Backpropagation through time; returns [d gi, d h0, d c0, d weight_hh] flattened."""
     H = weight_hh.shape[1]
     N = h0.shape[0]
-    G, Y = grad.reshape(6, -1, H), out.reshape(6, -1, H)
+    G, Y = grad.reshape(7, -1, H), out.reshape(7, -1, H)
     T = Y.shape[1]
-    flat = xp.empty(T * 4 * H + 2 * N * H + 4 * H * H, dtype=out.dtype)
+    flat = xp.zeros(T * 4 * H + 2 * N * H + 4 * H * H, dtype=out.dtype)
     dgi = flat[:T * 4 * H].reshape(T, 4 * H)
     dh_carry = flat[T * 4 * H:T * 4 * H + N * H].reshape(N, H)
     dc_carry = flat[T * 4 * H + N * H:T * 4 * H + 2 * N * H].reshape(N, H)
     dw = flat[T * 4 * H + 2 * N * H:].reshape(4 * H, H)
-    dh_carry[...] = 0
-    dc_carry[...] = 0
     steps = _steps(out.shape[1:-1], batch_sizes, reverse)
-    hprev, cprev = _prev_rows(xp, Y[0], h0, steps), _prev_rows(xp, Y[1], c0, steps)
-    slope = _slope_consts(xp, out.dtype, _LSTM_SIGMOID)
+    hprev = _prev_states(xp, Y[0], h0, steps, batch_sizes, reverse)
+    cprev = _prev_states(xp, Y[1], c0, steps, batch_sizes, reverse)
+    slope = _slopes(xp, Y[2:6], _LSTM_GATES)
+    tc_slope = Y[6] * Y[6]
+    xp.subtract(1, tc_slope, out=tc_slope)
+    # Gradients reaching the gate and tanh(c) slabs are zero unless a caller reads them (the
+    # layers read only h and c): skip those adds when they are.
+    extra = bool(G[2:].any())
     slabs = xp.empty((4, N, H), dtype=out.dtype)
     for off, b in reversed(steps):
-        c, i, f, g, o = Y[1:, off:off + b]
-        dh = G[0, off:off + b] + dh_carry[:b]
-        tc = xp.tanh(c)
-        dc = G[1, off:off + b] + dc_carry[:b]
-        t = tc * tc
-        xp.subtract(1, t, out=t)
-        t *= o
-        t *= dh
+        c, i, f, g, o, tc = Y[1:, off:off + b]
+        dh = xp.add(G[0, off:off + b], dh_carry[:b])
+        dc = xp.add(G[1, off:off + b], dc_carry[:b])
+        t = dh * o                        # d loss / d tanh(c)
+        if extra:
+            t += G[6, off:off + b]
+        t *= tc_slope[off:off + b]
         dc += t
         d = slabs[:, :b]
-        d[...] = G[2:, off:off + b]      # gradients arriving at the gates themselves
-        d[0] += dc * g
-        d[1] += dc * cprev[off:off + b]
-        d[2] += dc * i
-        d[3] += dh * tc
-        _mul_slope(xp, d, Y[2:, off:off + b], slope)
+        xp.multiply(dc, g, out=d[0])
+        xp.multiply(dc, cprev[off:off + b], out=d[1])
+        xp.multiply(dc, i, out=d[2])
+        xp.multiply(dh, tc, out=d[3])
+        if extra:
+            d += G[2:6, off:off + b]
+        d *= slope[:, off:off + b]
         da = dgi[off:off + b]
         _as_gate_slabs(da, 4, H)[...] = d
         xp.matmul(da, weight_hh, out=dh_carry[:b])
@@ -231,7 +269,7 @@ def _lstm_backward_composed(grad, out, h0, c0, w, reverse=False, batch_sizes=Non
     """lstm_layer's gradient in differentiable dyngraph ops (for create_graph=True)."""
     from .shape import cat
     H = w.shape[1]
-    G, Y = grad.reshape(6, -1, H), out.reshape(6, -1, H)
+    G, Y = grad.reshape(7, -1, H), out.reshape(7, -1, H)
     steps = _steps(tuple(out.shape[1:-1]), batch_sizes, reverse)
     prev_h, prev_c = _prev_rows_t(Y[0], h0, steps), _prev_rows_t(Y[1], c0, steps)
     dh_carry, dc_carry = h0 * 0, c0 * 0
@@ -240,10 +278,9 @@ def _lstm_backward_composed(grad, out, h0, c0, w, reverse=False, batch_sizes=Non
     for s in range(len(steps) - 1, -1, -1):
         off, b = steps[s]
         Gs, Ys = G[:, off:off + b], Y[:, off:off + b]
-        c, i, f, g, o = (Ys[k] for k in range(1, 6))
+        c, i, f, g, o, tc = (Ys[k] for k in range(1, 7))
         dh = Gs[0] + dh_carry[:b]
-        tc = c.tanh()
-        dc = Gs[1] + dc_carry[:b] + dh * o * (1 - tc * tc)
+        dc = Gs[1] + dc_carry[:b] + (dh * o + Gs[6]) * (1 - tc * tc)
         di = (Gs[2] + dc * g) * i * (1 - i)
         df = (Gs[3] + dc * prev_c[s]) * f * (1 - f)
         dg = (Gs[4] + dc * i) * (1 - g * g)
@@ -262,39 +299,40 @@ def _lstm_backward_composed(grad, out, h0, c0, w, reverse=False, batch_sizes=Non
 # GRU
 # ----------------------------------------------------------------------------------------------
 
-_GRU_SIGMOID = (True, True)   # r, z
+_GRU_GATES = ("sigmoid", "sigmoid", "keep")   # r, z, and W_hn h used as it is
 
 
 @defop("gru_layer", OpKind.OTHER, save=("inputs[1:]", "output"),
-       doc="a GRU layer over every time step: slabs [h, r, z, n, W_hn h + b_hn] of every step")
+       doc="a GRU layer over every time step: slabs h, r, z, n, W_hn h + b_hn of every step")
 def gru_layer_op(xp, gi, h0, weight_hh, bias_hh, reverse=False, batch_sizes=None):
     H = weight_hh.shape[1]
-    gi2 = gi.reshape(-1, gi.shape[-1])
-    out = xp.empty((5, gi2.shape[0], H), dtype=gi.dtype)
-    w_t = weight_hh.T
+    scale = _gate_scale(xp, gi.dtype, H, _GRU_GATES)
+    gis = _scaled_slabs(xp, gi, scale, 3, H)
+    gis[:2] -= bias_hh[:2 * H].reshape(2, 1, H)   # r and z take both biases: fold b_hr, b_hz
+    b_hn = bias_hh[2 * H:]
+    w_t = (weight_hh * scale[:, None]).T
+    out = xp.empty((5, gis.shape[1], H), dtype=gi.dtype)
     rows = xp.empty((h0.shape[0], 3 * H), dtype=gi.dtype)
-    h = h0.copy()
+    carry = _Carry((out[0],), (h0,), batch_sizes is None or not reverse)
     with _quiet(xp):
         for off, b in _steps(gi.shape[:-1], batch_sizes, reverse):
+            hp, = carry.get(b)
             gh = rows[:b]
-            hp = h[:b]
             xp.matmul(hp, w_t, out=gh)
-            gh += bias_hh
-            ghs, xs = _as_gate_slabs(gh, 3, H), _as_gate_slabs(gi2[off:off + b], 3, H)
+            ghs = _as_gate_slabs(gh, 3, H)
             rz = out[1:3, off:off + b]
-            xp.add(xs[:2], ghs[:2], out=rz)
-            xp.negative(rz, out=rz)
+            xp.add(ghs[:2], gis[:2, off:off + b], out=rz)
             _activate(xp, rz, slice(0, 0))
             r, z = rz
             n, ghn, hn = out[3, off:off + b], out[4, off:off + b], out[0, off:off + b]
-            ghn[...] = ghs[2]
+            xp.add(ghs[2], b_hn, out=ghn)
             xp.multiply(r, ghn, out=n)
-            n += xs[2]
+            n += gis[2, off:off + b]
             xp.tanh(n, out=n)
             xp.subtract(hp, n, out=hn)   # h' = n + z (h - n) = (1 - z) n + z h
             hn *= z
             hn += n
-            hp[...] = hn
+            carry.advance(off, b)
     return out.reshape((5,) + gi.shape[:-1] + (H,))
 
 
@@ -307,40 +345,42 @@ def gru_layer_backward_op(xp, grad, out, h0, weight_hh, reverse=False, batch_siz
     N = h0.shape[0]
     G, Y = grad.reshape(5, -1, H), out.reshape(5, -1, H)
     T = Y.shape[1]
-    flat = xp.empty(T * 3 * H + N * H + 3 * H * H + 3 * H, dtype=out.dtype)
+    flat = xp.zeros(T * 3 * H + N * H + 3 * H * H + 3 * H, dtype=out.dtype)
     dgi = flat[:T * 3 * H].reshape(T, 3 * H)
     dh_carry = flat[T * 3 * H:T * 3 * H + N * H].reshape(N, H)
     dw = flat[T * 3 * H + N * H:T * 3 * H + N * H + 3 * H * H].reshape(3 * H, H)
     db = flat[T * 3 * H + N * H + 3 * H * H:]
-    dh_carry[...] = 0
     dgh = xp.empty((T, 3 * H), dtype=out.dtype)
     steps = _steps(out.shape[1:-1], batch_sizes, reverse)
-    hprev = _prev_rows(xp, Y[0], h0, steps)
-    slope = _slope_consts(xp, out.dtype, _GRU_SIGMOID)
+    hprev = _prev_states(xp, Y[0], h0, steps, batch_sizes, reverse)
+    rz_slope = _slopes(xp, Y[1:3], _GRU_GATES[:2])
+    one_minus_z = xp.subtract(1, Y[2])
+    n_slope = Y[3] * Y[3]
+    xp.subtract(1, n_slope, out=n_slope)
+    extra = bool(G[1:].any())   # gradients reaching r, z, n, W_hn h (see lstm_layer_backward)
     slabs = xp.empty((3, N, H), dtype=out.dtype)
     for off, b in reversed(steps):
         hp = hprev[off:off + b]
         r, z, n, ghn = Y[1:, off:off + b]
-        dh = G[0, off:off + b] + dh_carry[:b]
+        dh = xp.add(G[0, off:off + b], dh_carry[:b])
         d = slabs[:, :b]                 # d pre-activation of r, z, n
-        d[:2] = G[1:3, off:off + b]
         t = hp - n
-        t *= dh
-        d[1] += t
-        dn = 1 - z
-        dn *= dh
-        dn += G[3, off:off + b]
-        t = n * n
-        xp.subtract(1, t, out=t)
-        xp.multiply(dn, t, out=d[2])
-        d[0] += d[2] * ghn
-        _mul_slope(xp, d[:2], Y[1:3, off:off + b], slope)
+        xp.multiply(t, dh, out=d[1])
+        dn = one_minus_z[off:off + b] * dh
+        if extra:
+            dn += G[3, off:off + b]
+        xp.multiply(dn, n_slope[off:off + b], out=d[2])
+        xp.multiply(d[2], ghn, out=d[0])
+        if extra:
+            d[:2] += G[1:3, off:off + b]
+        d[:2] *= rz_slope[:, off:off + b]
         _as_gate_slabs(dgi[off:off + b], 3, H)[...] = d
         dg = dgh[off:off + b]
         dgs = _as_gate_slabs(dg, 3, H)
         dgs[:2] = d[:2]
         xp.multiply(d[2], r, out=dgs[2])
-        dgs[2] += G[4, off:off + b]
+        if extra:
+            dgs[2] += G[4, off:off + b]
         xp.matmul(dg, weight_hh, out=dh_carry[:b])
         dh *= z
         dh_carry[:b] += dh

@@ -57,7 +57,7 @@ def _slabs(lib, rows, lead):
 
 
 def _lstm_ref(lib, gi, h0, c0, w, reverse=False, batch_sizes=None):
-    """[h, c, i, f, g, o] of every step, one step at a time."""
+    """Slabs h, c, i, f, g, o, tanh(c) of every step, one step at a time."""
     gi2 = gi.reshape(-1, gi.shape[-1])
     steps = _steps(gi.shape[0], h0.shape[0], batch_sizes, reverse)
     h, c, rows = h0, c0, {}
@@ -67,13 +67,13 @@ def _lstm_ref(lib, gi, h0, c0, w, reverse=False, batch_sizes=None):
         i, f, g, o = lib.sigmoid(i), lib.sigmoid(f), lib.tanh(g), lib.sigmoid(o)
         cn = f * c[:b] + i * g
         hn = o * lib.tanh(cn)
-        rows[off] = [hn, cn, i, f, g, o]
+        rows[off] = [hn, cn, i, f, g, o, lib.tanh(cn)]
         h, c = _rows(lib, h, hn, b), _rows(lib, c, cn, b)
     return _slabs(lib, rows, gi.shape[:-1])
 
 
 def _gru_ref(lib, gi, h0, w, bias, reverse=False, batch_sizes=None):
-    """[h, r, z, n, W_hn h + b_hn] of every step, one step at a time."""
+    """Slabs h, r, z, n, W_hn h + b_hn of every step, one step at a time."""
     gi2 = gi.reshape(-1, gi.shape[-1])
     steps = _steps(gi.shape[0], h0.shape[0], batch_sizes, reverse)
     h, rows = h0, {}
@@ -98,20 +98,20 @@ def _prev(hs, h0, steps):
 
 def _lstm_backward_ref(grad, out, h0, c0, w, reverse=False, batch_sizes=None):
     """Plain BPTT from the workspace: [d gi, d h0, d c0, d w] flattened."""
-    g2, o2 = grad.reshape(6, -1, H), out.reshape(6, -1, H)
+    g2, o2 = grad.reshape(7, -1, H), out.reshape(7, -1, H)
     steps = _steps(out.shape[1], h0.shape[0], batch_sizes, reverse)
     hp, cp = _prev(o2[0], h0, steps), _prev(o2[1], c0, steps)
     dgi = np.zeros((o2.shape[1], 4 * H))
     dh_next, dc_next = np.zeros_like(h0), np.zeros_like(c0)
     for off, b in reversed(steps):
         G = g2[:, off:off + b]
-        c, i, f, g, o = o2[1:, off:off + b]
+        c, i, f, g, o, tc = o2[1:, off:off + b]
         dh = G[0] + dh_next[:b]
-        dc = G[1] + dc_next[:b] + dh * o * (1 - np.tanh(c) ** 2)
+        dc = G[1] + dc_next[:b] + (dh * o + G[6]) * (1 - tc ** 2)
         di = (G[2] + dc * g) * i * (1 - i)
         df = (G[3] + dc * cp[off:off + b]) * f * (1 - f)
         dg = (G[4] + dc * i) * (1 - g * g)
-        do = (G[5] + dh * np.tanh(c)) * o * (1 - o)
+        do = (G[5] + dh * tc) * o * (1 - o)
         dgi[off:off + b] = np.concatenate([di, df, dg, do], 1)
         dh_next[:b] = dgi[off:off + b] @ w
         dc_next[:b] = dc * f
@@ -158,22 +158,32 @@ def _gru_case(name, lead, N, reverse, batch_sizes, seed):
                   torch_fn=lambda *xs: _gru_ref(_Lib(torch), *xs, **kw), name=name)
 
 
-def _lstm_backward_case(name, lead, N, reverse, batch_sizes, seed):
+def _only_states(grad, k):
+    """grad with zeros on every slab after the first k (what the layers pass: they read only
+    h and c, and the backward ops skip the zero slabs)."""
+    grad = grad.copy()
+    grad[k:] = 0
+    return grad
+
+
+def _lstm_backward_case(name, lead, N, reverse, batch_sizes, seed, states_only=False):
     gi, h0, c0 = rand(*lead, 4 * H, seed=seed), rand(N, H, seed=seed + 1), rand(N, H, seed=seed)
     w = rand(4 * H, H, low=-0.8, high=0.8, seed=seed + 2)
     kw = dict(reverse=reverse, batch_sizes=batch_sizes)
     out = _lstm_ref(_Lib(np), gi, h0, c0, w, **kw)   # a workspace the forward would give
-    inputs = [rand(*out.shape, seed=seed + 3), out, h0, c0, w]
+    grad = rand(*out.shape, seed=seed + 3)
+    inputs = [_only_states(grad, 2) if states_only else grad, out, h0, c0, w]
     return OpCase("lstm_layer_backward", lambda *xs: apply(lstm_layer_backward_op, *xs, **kw),
                   inputs, ref=lambda *xs: _lstm_backward_ref(*xs, **kw), grad=False, name=name)
 
 
-def _gru_backward_case(name, lead, N, reverse, batch_sizes, seed):
+def _gru_backward_case(name, lead, N, reverse, batch_sizes, seed, states_only=False):
     gi, h0 = rand(*lead, 3 * H, seed=seed), rand(N, H, seed=seed + 1)
     w, bias = rand(3 * H, H, low=-0.8, high=0.8, seed=seed + 2), rand(3 * H, seed=seed + 4)
     kw = dict(reverse=reverse, batch_sizes=batch_sizes)
     out = _gru_ref(_Lib(np), gi, h0, w, bias, **kw)
-    inputs = [rand(*out.shape, seed=seed + 3), out, h0, w]
+    grad = rand(*out.shape, seed=seed + 3)
+    inputs = [_only_states(grad, 1) if states_only else grad, out, h0, w]
     return OpCase("gru_layer_backward", lambda *xs: apply(gru_layer_backward_op, *xs, **kw),
                   inputs, ref=lambda *xs: _gru_backward_ref(*xs, **kw), grad=False, name=name)
 
@@ -187,4 +197,8 @@ for _k, (_name, _lead, _N, _rev, _bs) in enumerate(_LAYOUTS):
     CASES += [_lstm_case(_name, _lead, _N, _rev, _bs, 700 + 10 * _k),
               _gru_case(_name, _lead, _N, _rev, _bs, 750 + 10 * _k),
               _lstm_backward_case(_name, _lead, _N, _rev, _bs, 800 + 10 * _k),
-              _gru_backward_case(_name, _lead, _N, _rev, _bs, 850 + 10 * _k)]
+              _gru_backward_case(_name, _lead, _N, _rev, _bs, 850 + 10 * _k),
+              _lstm_backward_case(_name + "_states_only", _lead, _N, _rev, _bs, 900 + 10 * _k,
+                                  states_only=True),
+              _gru_backward_case(_name + "_states_only", _lead, _N, _rev, _bs, 950 + 10 * _k,
+                                 states_only=True)]
