@@ -200,11 +200,14 @@ def lstm_layer_backward_op(xp, grad, out, h0, c0, weight_hh, reverse=False, batc
     N = h0.shape[0]
     G, Y = grad.reshape(7, -1, H), out.reshape(7, -1, H)
     T = Y.shape[1]
-    flat = xp.zeros(T * 4 * H + 2 * N * H + 4 * H * H, dtype=out.dtype)
+    # every part is written below (each row of dgi by its step); only the carries start at 0
+    flat = xp.empty(T * 4 * H + 2 * N * H + 4 * H * H, dtype=out.dtype)
     dgi = flat[:T * 4 * H].reshape(T, 4 * H)
     dh_carry = flat[T * 4 * H:T * 4 * H + N * H].reshape(N, H)
     dc_carry = flat[T * 4 * H + N * H:T * 4 * H + 2 * N * H].reshape(N, H)
     dw = flat[T * 4 * H + 2 * N * H:].reshape(4 * H, H)
+    dh_carry[...] = 0
+    dc_carry[...] = 0
     steps = _steps(out.shape[1:-1], batch_sizes, reverse)
     hprev = _prev_states(xp, Y[0], h0, steps, batch_sizes, reverse)
     cprev = _prev_states(xp, Y[1], c0, steps, batch_sizes, reverse)
@@ -345,9 +348,10 @@ def gru_layer_backward_op(xp, grad, out, h0, weight_hh, reverse=False, batch_siz
     N = h0.shape[0]
     G, Y = grad.reshape(5, -1, H), out.reshape(5, -1, H)
     T = Y.shape[1]
-    flat = xp.zeros(T * 3 * H + N * H + 3 * H * H + 3 * H, dtype=out.dtype)
+    flat = xp.empty(T * 3 * H + N * H + 3 * H * H + 3 * H, dtype=out.dtype)
     dgi = flat[:T * 3 * H].reshape(T, 3 * H)
     dh_carry = flat[T * 3 * H:T * 3 * H + N * H].reshape(N, H)
+    dh_carry[...] = 0
     dw = flat[T * 3 * H + N * H:T * 3 * H + N * H + 3 * H * H].reshape(3 * H, H)
     db = flat[T * 3 * H + N * H + 3 * H * H:]
     dgh = xp.empty((T, 3 * H), dtype=out.dtype)
