@@ -73,13 +73,22 @@ def _fusable(x: Tensor) -> bool:
     return x.dtype in (_dtype.float32, _dtype.float64)
 
 
+def _input_projection(x: Tensor, w_ih: Tensor, bias) -> Tensor:
+    """x @ w_ih^T + bias for every step at once, as one 2-D matmul: F.linear on (L, N, H_in)
+    runs L batched products forwards and sums L weight gradients backwards."""
+    if x.ndim == 2:
+        return F.linear(x, w_ih, bias)
+    L, N = x.shape[0], x.shape[1]
+    return F.linear(x.reshape(L * N, x.shape[2]), w_ih, bias).reshape(L, N, w_ih.shape[0])
+
+
 def _lstm_workspace(x: Tensor, h0: Tensor, c0: Tensor, w_ih, w_hh, b_ih, b_hh, *,
                     reverse: bool = False, batch_sizes=None) -> Tensor:
     """Slabs h, c, i, f, g, o of every step of one LSTM direction over x ((L, N, H_in) padded,
     or packed data (T, H_in) with `batch_sizes`): one input-projection matmul, one lstm_layer
     op. The result is (6, L, N, H) (or (6, T, H))."""
     bias = b_ih + b_hh if b_ih is not None else None
-    gi = F.linear(x, w_ih, bias)
+    gi = _input_projection(x, w_ih, bias)
     return apply(lstm_layer_op, gi, h0, c0, w_hh, reverse=reverse, batch_sizes=batch_sizes)
 
 
@@ -87,7 +96,7 @@ def _gru_workspace(x: Tensor, h0: Tensor, w_ih, w_hh, b_ih, b_hh, *, reverse: bo
                    batch_sizes=None) -> Tensor:
     """Slabs h, r, z, n, W_hn h + b_hn of every step of one GRU direction (5, ...), as
     `_lstm_workspace`."""
-    gi = F.linear(x, w_ih, b_ih)
+    gi = _input_projection(x, w_ih, b_ih)
     if b_hh is None:
         b_hh = _ops.zeros(w_hh.shape[0], dtype=gi.dtype, device=gi.device)
     return apply(gru_layer_op, gi, h0, w_hh, b_hh, reverse=reverse, batch_sizes=batch_sizes)
