@@ -3,7 +3,13 @@ MLP training step (forward + loss.backward()) and a whole Adam step (zero_grad, 
 optimizer.step()), and the per-call overhead of a compiled function
 (guard checking) against the eager function, with torch.compile beside it where installed.
 
-Run: python benchmarks/compile_overhead.py [--torch]
+It also times the first compile of the MLP 784-512-512-10 SGD training step (issue 5's target:
+< 1 s cold, < 0.1 s cached) in fresh processes: one with an empty object cache, then one reading
+the cache the first filled (benchmarks/mlp_compiled.py's child mode: three calls, minus three
+eager numpy steps), and, in a third fresh process, what that includes: the imports a cold
+process pays (dyngraph.nn, networkx, llvmlite), each measured alone.
+
+Run: python benchmarks/compile_overhead.py [--torch] [--fresh-rounds N]
 """
 
 from __future__ import annotations
@@ -98,10 +104,43 @@ def bench_torch():
     return first, cached
 
 
+def import_costs() -> str:
+    """Seconds of the imports a fresh process pays on its first compile, measured in a child."""
+    import subprocess
+    code = ("import time\nfor m in ('numpy', 'dyngraph', 'dyngraph.nn', 'networkx', "
+            "'llvmlite.binding'):\n    t = time.perf_counter(); __import__(m)\n"
+            "    print(f'{m} {time.perf_counter() - t:.3f} s', end='; ')\n")
+    root = __file__.rsplit("/benchmarks/", 1)[0]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def fresh_compiles(rounds: int) -> list:
+    """[(cold s, modules compiled, cached s, disk hits)] of the MLP step's first compile."""
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    from mlp_compiled import first_compile
+    out = []
+    for _ in range(rounds):
+        (cold, c1, _), (warm, _, h2) = first_compile()
+        out.append((cold, c1, warm, h2))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--torch", action="store_true", help="also time torch.compile (slow, ~10 s)")
+    ap.add_argument("--fresh-rounds", type=int, default=3,
+                    help="fresh-process first compiles of the MLP step (0: skip)")
     args = ap.parse_args()
+    if args.fresh_rounds:
+        runs = fresh_compiles(args.fresh_rounds)
+        for cold, c1, warm, h2 in runs:
+            print(f"MLP 784-512-512-10 SGD step, first compile in a fresh process: cold "
+                  f"{cold:.3f} s ({c1} LLVM modules), cached {warm:.3f} s ({h2} disk hits)")
+        colds, warms = sorted(r[0] for r in runs), sorted(r[2] for r in runs)
+        print(f"  medians: cold {colds[len(colds) // 2]:.3f} s, cached "
+              f"{warms[len(warms) // 2]:.3f} s")
+        print(f"  imports a fresh process pays (each alone, cumulative): {import_costs()}")
     rows, guard, call, eager, base = bench_dyngraph()
     print(f"{'case':<16}{'trace (1st call)':>18}{'compile+run (2nd)':>19}{'cached call':>13}"
           f"{'eager call':>12}")
