@@ -221,3 +221,32 @@ def test_large_outputs_are_recycled_only_when_nobody_holds_them():
     last = f(dg.tensor(xs[3]))           # dropped: its memory is reused
     assert last._data.ctypes.data == ptr
     _close(last.numpy(), np.exp(xs[3].astype(np.float64) * 2))
+
+
+def test_training_step_compiles_one_module_no_standalone_kernels(tmp_path, monkeypatch):
+    """The planning run computes kernel values with eager rules: the step asks the JIT for
+    one module, its native segment's (cross-entropy included), and no kernel on its own."""
+    monkeypatch.setenv("DYNGRAPH_CACHE_DIR", str(tmp_path))
+    native.abi_ok()
+    dg.manual_seed(3)
+    m = dg.nn.Sequential(dg.nn.Linear(13, 11), dg.nn.Tanh(), dg.nn.Linear(11, 7))
+    opt = dg.optim.SGD(m.parameters(), lr=0.1)
+
+    @dg.compile(backend="llvm")
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y = dg.randn(5, 13), dg.randint(0, 7, (5,))
+    def requests():
+        return jit.STATS["compiled"] + jit.STATS["memory_hits"] + jit.STATS["disk_hits"]
+
+    before = requests()
+    for _ in range(3):
+        step(x, y)
+    plans = _plans(step)
+    assert [[k for k, _ in p.schedule] for p in plans] == [["native"]]
+    assert requests() - before == 1
