@@ -89,6 +89,8 @@ LOWERING.update({
     "lstm_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
     "gru_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",
     "gru_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    "rnn_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    "rnn_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
 })
 
 

@@ -1,4 +1,4 @@
-"""Primitives for recurrent layers: a whole LSTM or GRU layer (one direction) as one op.
+"""Primitives for recurrent layers: a whole RNN, LSTM or GRU layer (one direction) as one op.
 
 A recurrent layer written in per-step dyngraph ops costs ~20 recorded ops per time step (gate
 slices, four nonlinearities, the cell update), each with its dispatch and autograd node; at the
@@ -8,17 +8,18 @@ record one autograd node per layer and direction.
 
 `lstm_layer(gi, h0, c0, weight_hh)` takes the input projection of every step, `gi` = x W_ih^T +
 b_ih + b_hh: (L, N, 4H) for padded input, or (T, 4H) with `batch_sizes` for a PackedSequence's
-data (step t updates the first batch_sizes[t] rows). It returns the workspace (6, L, N, H) (or
-(6, T, H)): slabs h, c, i, f, g, o of every step (gates in PyTorch's order, after their
+data (step t updates the first batch_sizes[t] rows). It returns the workspace (7, L, N, H) (or
+(7, T, H)): slabs h, c, i, f, g, o, tanh(c) of every step (gates in PyTorch's order, after their
 nonlinearity). Callers read h = ws[0] (already the layer's output layout) and c = ws[1]; the
-gates are what the gradient rule needs. `gru_layer(gi, h0, weight_hh, bias_hh)` likewise returns
-slabs h, r, z, n, W_hn h + b_hn (5, ...), gi = x W_ih^T + b_ih.
+rest is what the gradient rule needs. `gru_layer(gi, h0, weight_hh, bias_hh)` likewise returns
+slabs h, r, z, n, W_hn h + b_hn (5, ...), gi = x W_ih^T + b_ih. `rnn_layer(gi, h0, weight_hh,
+nonlinearity)` (gi = x W_ih^T + b_ih + b_hh) returns h of every step, shaped like gi.
 With `reverse=True` the layer runs from the last step to the first (the backward direction of a
 bidirectional layer; packed sequences then start each row at its own last step).
 
 Gradients follow PyTorch's fused LSTM cell: when the backward itself is not recorded (grad mode
-off, the usual `loss.backward()`), the rule calls `lstm_layer_backward` / `gru_layer_backward`,
-which run backpropagation through time in their eager rule; with `create_graph=True` it composes
+off, the usual `loss.backward()`), the rule calls `lstm_layer_backward` (`gru_`, `rnn_`), which
+run backpropagation through time in their eager rule; with `create_graph=True` it composes
 differentiable dyngraph ops step by step instead, so double backward works.
 """
 
@@ -432,6 +433,95 @@ def _gru_backward_composed(grad, out, h0, w, reverse=False, batch_sizes=None):
     order = sorted(range(len(steps)), key=lambda k: steps[k][0])
     d_gi = cat([dgi[k] for k in order], 0).reshape(tuple(out.shape[1:-1]) + (3 * H,))
     return d_gi, dh_carry, dw, db
+
+
+# ----------------------------------------------------------------------------------------------
+# Elman RNN (tanh or relu)
+# ----------------------------------------------------------------------------------------------
+
+@defop("rnn_layer", OpKind.OTHER, save=("inputs[1:]", "output"),
+       doc="an Elman RNN layer (tanh or relu) over every time step: h of every step")
+def rnn_layer_op(xp, gi, h0, weight_hh, nonlinearity="tanh", reverse=False, batch_sizes=None):
+    H = weight_hh.shape[1]
+    gi2 = gi.reshape(-1, H)
+    out = xp.empty_like(gi2)
+    w_t = weight_hh.T
+    carry = _Carry((out,), (h0,), batch_sizes is None or not reverse)
+    for off, b in _steps(gi.shape[:-1], batch_sizes, reverse):
+        hp, = carry.get(b)
+        hn = out[off:off + b]
+        xp.matmul(hp, w_t, out=hn)
+        hn += gi2[off:off + b]
+        if nonlinearity == "tanh":
+            xp.tanh(hn, out=hn)
+        else:
+            xp.maximum(hn, 0, out=hn)
+        carry.advance(off, b)
+    return out.reshape(gi.shape)
+
+
+@nondiff("rnn_layer_backward", OpKind.OTHER,
+         "runs only while the backward is not recorded; with create_graph=True rnn_layer's "
+         "rule composes differentiable ops instead")
+def rnn_layer_backward_op(xp, grad, out, h0, weight_hh, nonlinearity="tanh", reverse=False,
+                          batch_sizes=None):
+    """Backpropagation through time; returns [d gi, d h0, d weight_hh] flattened."""
+    H = weight_hh.shape[1]
+    N = h0.shape[0]
+    G, Y = grad.reshape(-1, H), out.reshape(-1, H)
+    T = Y.shape[0]
+    flat = xp.empty(T * H + N * H + H * H, dtype=out.dtype)
+    dgi = flat[:T * H].reshape(T, H)
+    dh_carry = flat[T * H:T * H + N * H].reshape(N, H)
+    dw = flat[T * H + N * H:].reshape(H, H)
+    dh_carry[...] = 0
+    steps = _steps(out.shape[:-1], batch_sizes, reverse)
+    hprev = _prev_states(xp, Y, h0, steps, batch_sizes, reverse)
+    if nonlinearity == "tanh":
+        slope = Y * Y
+        xp.subtract(1, slope, out=slope)
+    else:
+        slope = (Y > 0).astype(Y.dtype)
+    for off, b in reversed(steps):
+        da = dgi[off:off + b]
+        xp.add(G[off:off + b], dh_carry[:b], out=da)
+        da *= slope[off:off + b]
+        xp.matmul(da, weight_hh, out=dh_carry[:b])
+    xp.matmul(dgi.T, hprev, out=dw)
+    return flat
+
+
+@rnn_layer_op.def_grad
+def _(ctx, g):
+    _, h0, w = ctx.inputs
+    attrs = ctx.attrs
+    if not _api.state.grad_enabled:
+        flat = _api.apply(rnn_layer_backward_op, g, ctx.out, h0, w, **attrs)
+        return _unflatten(flat, ctx.input_shape(0), [h0.shape, w.shape])
+    return _rnn_backward_composed(g, ctx.out, h0, w, **attrs)
+
+
+def _rnn_backward_composed(grad, out, h0, w, nonlinearity="tanh", reverse=False,
+                           batch_sizes=None):
+    """rnn_layer's gradient in differentiable dyngraph ops (for create_graph=True)."""
+    from .shape import cat
+    H = w.shape[1]
+    G, Y = grad.reshape(-1, H), out.reshape(-1, H)
+    steps = _steps(tuple(out.shape[:-1]), batch_sizes, reverse)
+    prev_h = _prev_rows_t(Y, h0, steps)
+    dh_carry = h0 * 0
+    dgi = [None] * len(steps)
+    dw = None
+    for s in range(len(steps) - 1, -1, -1):
+        off, b = steps[s]
+        y = Y[off:off + b]
+        dh = G[off:off + b] + dh_carry[:b]
+        da = dh * (1 - y * y) if nonlinearity == "tanh" else dh * (y > 0).to(dh.dtype)
+        dgi[s] = da
+        dw = _add(dw, da.T @ prev_h[s])
+        dh_carry = _set_rows(dh_carry, da @ w, b)
+    order = sorted(range(len(steps)), key=lambda k: steps[k][0])
+    return cat([dgi[k] for k in order], 0).reshape(tuple(out.shape)), dh_carry, dw
 
 
 # ----------------------------------------------------------------------------------------------

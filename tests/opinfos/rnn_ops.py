@@ -1,4 +1,4 @@
-"""OpInfo cases for dyngraph/ops/rnn_ops.py: the fused LSTM/GRU layer ops (padded and packed,
+"""OpInfo cases for dyngraph/ops/rnn_ops.py: the fused RNN/LSTM/GRU layer ops (padded and packed,
 both directions) against a plain step-by-step reference in numpy float64 and in PyTorch, and
 their BPTT backward ops against a plain numpy backward."""
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from dyngraph._dispatch import apply
 from dyngraph.ops.rnn_ops import (gru_layer_backward_op, gru_layer_op, lstm_layer_backward_op,
-                                  lstm_layer_op)
+                                  lstm_layer_op, rnn_layer_backward_op, rnn_layer_op)
 from tests.conftest import torch
 from tests.opinfo import OpCase, rand
 
@@ -86,6 +86,33 @@ def _gru_ref(lib, gi, h0, w, bias, reverse=False, batch_sizes=None):
         rows[off] = [hn, r, z, n, gh[:, 2 * H:]]
         h = _rows(lib, h, hn, b)
     return _slabs(lib, rows, gi.shape[:-1])
+
+
+def _rnn_ref(lib, gi, h0, w, nonlinearity="tanh", reverse=False, batch_sizes=None):
+    """h of every step, one step at a time."""
+    gi2 = gi.reshape(-1, gi.shape[-1])
+    steps = _steps(gi.shape[0], h0.shape[0], batch_sizes, reverse)
+    h, rows = h0, {}
+    for off, b in steps:
+        pre = gi2[off:off + b] + h[:b] @ w.T
+        hn = lib.tanh(pre) if nonlinearity == "tanh" else pre * (pre > 0)
+        rows[off] = [hn]
+        h = _rows(lib, h, hn, b)
+    return _slabs(lib, rows, gi.shape[:-1])[0]
+
+
+def _rnn_backward_ref(grad, out, h0, w, nonlinearity="tanh", reverse=False, batch_sizes=None):
+    """Plain BPTT from the outputs: [d gi, d h0, d w] flattened."""
+    g2, o2 = grad.reshape(-1, H), out.reshape(-1, H)
+    steps = _steps(out.shape[0], h0.shape[0], batch_sizes, reverse)
+    hp = _prev(o2, h0, steps)
+    dgi, dh_next = np.zeros_like(o2), np.zeros_like(h0)
+    for off, b in reversed(steps):
+        y = o2[off:off + b]
+        slope = 1 - y * y if nonlinearity == "tanh" else (y > 0) * 1.0
+        dgi[off:off + b] = (g2[off:off + b] + dh_next[:b]) * slope
+        dh_next[:b] = dgi[off:off + b] @ w
+    return np.concatenate([dgi.ravel(), dh_next.ravel(), (dgi.T @ hp).ravel()])
 
 
 def _prev(hs, h0, steps):
@@ -188,6 +215,27 @@ def _gru_backward_case(name, lead, N, reverse, batch_sizes, seed, states_only=Fa
                   inputs, ref=lambda *xs: _gru_backward_ref(*xs, **kw), grad=False, name=name)
 
 
+def _rnn_case(name, lead, N, reverse, batch_sizes, seed, nonlinearity):
+    inputs = [rand(*lead, H, seed=seed), rand(N, H, seed=seed + 1),
+              rand(H, H, low=-0.8, high=0.8, seed=seed + 2)]
+    kw = dict(nonlinearity=nonlinearity, reverse=reverse, batch_sizes=batch_sizes)
+    return OpCase("rnn_layer", lambda *xs: apply(rnn_layer_op, *xs, **kw), inputs,
+                  ref=lambda *xs: _rnn_ref(_Lib(np), *xs, **kw),
+                  torch_fn=lambda *xs: _rnn_ref(_Lib(torch), *xs, **kw),
+                  name=f"{name}_{nonlinearity}")
+
+
+def _rnn_backward_case(name, lead, N, reverse, batch_sizes, seed, nonlinearity):
+    gi, h0 = rand(*lead, H, seed=seed), rand(N, H, seed=seed + 1)
+    w = rand(H, H, low=-0.8, high=0.8, seed=seed + 2)
+    kw = dict(nonlinearity=nonlinearity, reverse=reverse, batch_sizes=batch_sizes)
+    out = _rnn_ref(_Lib(np), gi, h0, w, **kw)
+    inputs = [rand(*out.shape, seed=seed + 3), out, h0, w]
+    return OpCase("rnn_layer_backward", lambda *xs: apply(rnn_layer_backward_op, *xs, **kw),
+                  inputs, ref=lambda *xs: _rnn_backward_ref(*xs, **kw), grad=False,
+                  name=f"{name}_{nonlinearity}")
+
+
 _LAYOUTS = [("padded", (4, 2), 2, False, None), ("padded_reverse", (4, 2), 2, True, None),
             ("packed", (sum(PACKED),), PACKED[0], False, PACKED),
             ("packed_reverse", (sum(PACKED),), PACKED[0], True, PACKED)]
@@ -202,3 +250,6 @@ for _k, (_name, _lead, _N, _rev, _bs) in enumerate(_LAYOUTS):
                                   states_only=True),
               _gru_backward_case(_name + "_states_only", _lead, _N, _rev, _bs, 950 + 10 * _k,
                                  states_only=True)]
+    for _nl in ("tanh", "relu"):
+        CASES += [_rnn_case(_name, _lead, _N, _rev, _bs, 600 + 10 * _k, _nl),
+                  _rnn_backward_case(_name, _lead, _N, _rev, _bs, 650 + 10 * _k, _nl)]

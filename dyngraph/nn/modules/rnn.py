@@ -5,10 +5,11 @@ Parameter names, shapes, gate order (LSTM: i, f, g, o; GRU: r, z, n), initialisa
 a PyTorch state dict loads unchanged.
 
 A layer projects the whole input sequence with one matmul (x @ W_ih^T + b_ih for every time
-step), then loops over time for the recurrent part, which is inherently sequential. For LSTM
-(without proj_size) and GRU in float32/float64 that loop is one op per layer and direction
-(`lstm_layer` / `gru_layer`, dyngraph/ops/rnn_ops.py), which runs all gates of a step in a few
-array calls; other cases compose each step from dyngraph ops. The cells live in rnn_cells.py.
+step), then loops over time for the recurrent part, which is inherently sequential. In
+float32/float64 (and without LSTM's proj_size) that loop is one op per layer and direction
+(`rnn_layer` / `lstm_layer` / `gru_layer`, dyngraph/ops/rnn_ops.py), which runs all gates of a
+step in a few array calls; other cases compose each step from dyngraph ops. The cells live in
+rnn_cells.py.
 
 The layers also take a `PackedSequence` (dyngraph.nn.utils.rnn): each sequence then runs exactly
 to its own length (time step t updates only the batch_sizes[t] sequences still running), the
@@ -29,7 +30,7 @@ from ..utils.rnn import PackedSequence
 from .module import Module
 from .rnn_cells import (GRUCell, LSTMCell, RNNCell, RNNCellBase, _fusable, _gru_step,
                         _gru_workspace, _lstm_step, _lstm_workspace, _reset_parameters,
-                        _rnn_step)
+                        _rnn_outputs, _rnn_step)
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -296,8 +297,7 @@ class RNNBase(Module):
         `states` per layer*direction. Returns (output, final state of each)."""
         D = 2 if self.bidirectional else 1
         batch_sizes = None if packed is None else packed.batch_sizes.tolist()
-        fused = self.mode in ("LSTM", "GRU") and not self.proj_size and _fusable(x) and \
-            x.shape[0] > 0
+        fused = not self.proj_size and _fusable(x) and x.shape[0] > 0
         finals = []
         for layer in range(self.num_layers):
             outs = []
@@ -325,15 +325,18 @@ class RNNBase(Module):
         return x, finals
 
     def _run_fused(self, x: Tensor, state, weights, batch_sizes, reverse: bool):
-        """One direction of an LSTM/GRU layer as one fused op: (output h of every step, final
-        state)."""
+        """One direction of a layer as one fused op: (output h of every step, final state)."""
         if self.mode == "LSTM":
             ws = _lstm_workspace(x, state[0], state[1], *weights, reverse=reverse,
                                  batch_sizes=batch_sizes)
             h_n, c_n = _last_rows(ws[:2], batch_sizes, reverse)
             return ws[0], (h_n, c_n)
-        ws = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)
-        return ws[0], _last_rows(ws[:1], batch_sizes, reverse)[0]
+        if self.mode == "GRU":
+            ws = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)
+            return ws[0], _last_rows(ws[:1], batch_sizes, reverse)[0]
+        hs = _rnn_outputs(x, state, *weights, relu=self.mode == "RNN_RELU", reverse=reverse,
+                          batch_sizes=batch_sizes)
+        return hs, _last_rows(hs.unsqueeze(0), batch_sizes, reverse)[0]
 
     def _step(self, gi: Tensor, state, weights):
         """One time step of this layer's cell: (new state, output h)."""

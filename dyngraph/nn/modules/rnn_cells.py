@@ -1,10 +1,10 @@
 """Single-step recurrent cells (RNNCell, LSTMCell, GRUCell) and the step arithmetic shared with
 the multi-layer layers in `rnn.py`.
 
-LSTM and GRU steps in float32/float64 run as one `lstm_layer` / `gru_layer` op
+Steps in float32/float64 run as one `rnn_layer` / `lstm_layer` / `gru_layer` op
 (dyngraph/ops/rnn_ops.py: all gates of a step in one eager rule, one autograd node); other
 dtypes and LSTM projections (proj_size) compose the step from elementwise dyngraph ops
-(`_lstm_step`, `_gru_step`). Both give PyTorch's equations, gate orders and results.
+(`_rnn_step`, `_lstm_step`, `_gru_step`). Both give PyTorch's equations, gate orders and results.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ... import _dtype
 from ... import ops as _ops
 from ..._dispatch import apply
 from ..._tensor import Tensor
-from ...ops.rnn_ops import gru_layer_op, lstm_layer_op
+from ...ops.rnn_ops import gru_layer_op, lstm_layer_op, rnn_layer_op
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -90,6 +90,15 @@ def _lstm_workspace(x: Tensor, h0: Tensor, c0: Tensor, w_ih, w_hh, b_ih, b_hh, *
     bias = b_ih + b_hh if b_ih is not None else None
     gi = _input_projection(x, w_ih, bias)
     return apply(lstm_layer_op, gi, h0, c0, w_hh, reverse=reverse, batch_sizes=batch_sizes)
+
+
+def _rnn_outputs(x: Tensor, h0: Tensor, w_ih, w_hh, b_ih, b_hh, *, relu: bool,
+                 reverse: bool = False, batch_sizes=None) -> Tensor:
+    """h of every step of one Elman RNN direction (shaped like x with H features)."""
+    bias = b_ih + b_hh if b_ih is not None else None
+    gi = _input_projection(x, w_ih, bias)
+    return apply(rnn_layer_op, gi, h0, w_hh, nonlinearity="relu" if relu else "tanh",
+                 reverse=reverse, batch_sizes=batch_sizes)
 
 
 def _gru_workspace(x: Tensor, h0: Tensor, w_ih, w_hh, b_ih, b_hh, *, reverse: bool = False,
@@ -189,8 +198,12 @@ class RNNCell(RNNCellBase):
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         """One step: returns h' of shape (N, hidden_size) (or (hidden_size) unbatched)."""
         x, (h,), batched = self._prepare(input, (hx,), "RNNCell")
-        gi = F.linear(x, self.weight_ih, self.bias_ih)
-        h = _rnn_step(gi, h, self.weight_hh, self.bias_hh, self.nonlinearity == "relu")
+        if _fusable(x):
+            h = _rnn_outputs(x.unsqueeze(0), h, self.weight_ih, self.weight_hh, self.bias_ih,
+                             self.bias_hh, relu=self.nonlinearity == "relu")[0]
+        else:
+            gi = F.linear(x, self.weight_ih, self.bias_ih)
+            h = _rnn_step(gi, h, self.weight_hh, self.bias_hh, self.nonlinearity == "relu")
         return h if batched else h.squeeze(0)
 
 
