@@ -25,6 +25,8 @@ if __name__ == "__main__":
                     help="skip torch.compile (it takes seconds to compile)")
     _p.add_argument("--compare-column", action="store_true",
                     help="also time the step with column kernels off (strided bias gradients)")
+    _p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall time, or this process's CPU time (less disturbed by other jobs)")
     _p.add_argument("--compile-child", default=None, help=argparse.SUPPRESS)
     ARGS = _p.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -36,8 +38,12 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dyngraph as dg  # noqa: E402
+import train_step  # noqa: E402
 from train_step import (LR, bench, init_weights, numpy_step_fn,  # noqa: E402
                         torch_step_fn)
+
+if __name__ == "__main__":
+    train_step.ARGS = ARGS      # bench() reads its clock choice from the module's ARGS
 
 try:
     import torch
@@ -101,7 +107,6 @@ def small_mlp():
     rng = np.random.default_rng(0)
     w1, w2 = (rng.standard_normal((16, 16)).astype(np.float32) * 0.25 for _ in range(2))
     x = rng.standard_normal((16, 16)).astype(np.float32)
-    results = {}
 
     def np_step():
         h = x @ w1
@@ -113,7 +118,7 @@ def small_mlp():
         gh = ga * (1 - a * a)
         return x.T @ gh, gw2
 
-    results["numpy floor"] = bench(np_step)
+    fns = {"numpy floor": np_step}
     p1, p2 = dg.tensor(w1, requires_grad=True), dg.tensor(w2, requires_grad=True)
     xt = dg.tensor(x)
 
@@ -125,7 +130,7 @@ def small_mlp():
         p1.grad = p2.grad = None
         fwd(xt).sum().backward()
 
-    results["dyngraph llvm"] = bench(dg_step)
+    fns["dyngraph llvm"] = dg_step
     if torch is not None:
         t1, t2 = (torch.tensor(w, requires_grad=True) for w in (w1, w2))
         tx = torch.from_numpy(x)
@@ -134,8 +139,8 @@ def small_mlp():
             t1.grad = t2.grad = None
             ((tx @ t1).tanh() @ t2).sum().backward()
 
-        results["torch eager"] = bench(torch_step)
-    return results
+        fns["torch eager"] = torch_step
+    return bench(fns, repeat=ARGS.repeat)
 
 
 def compile_child(batch: int) -> None:
@@ -178,7 +183,7 @@ def main() -> None:
     if torch is not None:
         torch.set_num_threads(ARGS.threads)
     print(f"numpy {np.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
-          f"{ARGS.threads} BLAS thread(s) for numpy/torch; median ms")
+          f"{ARGS.threads} BLAS thread(s) for numpy/torch; {ARGS.clock} clock; median ms")
     weights = init_weights()
     rng = np.random.default_rng(1)
     for batch in (128, 8):
@@ -191,8 +196,9 @@ def main() -> None:
             makers["torch eager"] = torch_step_fn
             if ARGS.torch_compile:
                 makers["torch.compile"] = torch_compiled_step
-        times = {name: bench(make(weights, x, y), repeat=ARGS.repeat)
-                 for name, make in makers.items()}
+        # the implementations take turns within every timing round (train_step.bench)
+        times = bench({name: make(weights, x, y) for name, make in makers.items()},
+                      repeat=ARGS.repeat)
         ours = times["dyngraph llvm"]
         cells = [f"MLP 784-512-512-10 step, batch {batch:>3}:"]
         cells += [f"{n} {t * 1e3:.3f}" for n, t in times.items()]
