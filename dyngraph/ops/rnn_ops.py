@@ -120,7 +120,7 @@ class _Carry:
     from their initial state, so a carried copy is kept."""
 
     def __init__(self, states, init, direct: bool):
-        self.states, self.init, self.direct = states, init, direct
+        self.states, self.init = states, init
         self.prev = None
         self.copy = None if direct else [s.copy() for s in init]
 
