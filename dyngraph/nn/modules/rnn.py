@@ -329,11 +329,13 @@ class RNNBase(Module):
         if self.mode == "LSTM":
             ws = _lstm_workspace(x, state[0], state[1], *weights, reverse=reverse,
                                  batch_sizes=batch_sizes)
-            h_n, c_n = _last_rows(ws[:2], batch_sizes, reverse)
-            return ws[0], (h_n, c_n)
+            # one slice of the workspace: each slice's gradient is materialised at its size
+            hc = ws[:2]
+            h_n, c_n = _last_rows(hc, batch_sizes, reverse)
+            return hc[0], (h_n, c_n)
         if self.mode == "GRU":
-            ws = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)
-            return ws[0], _last_rows(ws[:1], batch_sizes, reverse)[0]
+            hs = _gru_workspace(x, state, *weights, reverse=reverse, batch_sizes=batch_sizes)[0]
+            return hs, _last_rows(hs.unsqueeze(0), batch_sizes, reverse)[0]
         hs = _rnn_outputs(x, state, *weights, relu=self.mode == "RNN_RELU", reverse=reverse,
                           batch_sizes=batch_sizes)
         return hs, _last_rows(hs.unsqueeze(0), batch_sizes, reverse)[0]
