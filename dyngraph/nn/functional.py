@@ -534,6 +534,12 @@ def _linear(input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         wt = _apply(_permute_op, weight, dims=(1, 0))
         if input._data.ndim == 2 and input._data.dtype is weight._data.dtype:
             out = _apply(_matmul_op, input, wt)
+        elif (input._data.ndim > 2 and input._data.dtype is weight._data.dtype
+              and input._data.flags.c_contiguous):
+            # (*, in) as one (N, in) matrix: one GEMM each way and a weight gradient with no
+            # per-batch products to sum, as PyTorch folds the leading dims
+            flat = input.reshape(-1, input.shape[-1])
+            out = _apply(_matmul_op, flat, wt).reshape(*input.shape[:-1], weight.shape[0])
         else:
             out = _ops.matmul(input, wt)
     if bias is not None:

@@ -58,6 +58,16 @@ def test_linear(bias):
     d = nn.Linear(in_features=5, out_features=3, bias=bias)
     t = torch.nn.Linear(5, 3, bias=bias)
     _check_parity(d, t, _x(4, 5))
+
+
+@requires_torch
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 1, 3, 5), (0, 3, 5)])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_linear_on_leading_dims(shape, contiguous):
+    # (*, in) inputs: contiguous ones are folded into one matrix, others take the batched matmul
+    d, t = nn.Linear(5, 4), torch.nn.Linear(5, 4)
+    x = _x(*shape) if contiguous else np.swapaxes(_x(*shape[:-2], shape[-1], shape[-2]), -1, -2)
+    _check_parity(d, t, x, modes=("train",))
     _check_parity(d, t, _x(2, 3, 5))  # leading batch dims
     _check_parity(d, t, _x(5))  # a single vector
 

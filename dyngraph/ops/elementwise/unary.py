@@ -126,11 +126,16 @@ tanh_op = _float_unary("tanh", "tanh", "output", lambda g, y: g * (1 - y * y))
 @defop("sigmoid", UNARY, dtype_rule="float", save=("output",))
 @_errstate
 def sigmoid_op(xp, x):
-    # exp(-|x|) never overflows; pick the form that is exact on each side. Half precision is
-    # computed in float32 and rounded once, as PyTorch does.
+    # PyTorch's form 1 / (1 + exp(-x)), in place in one buffer: exp overflowing to inf for very
+    # negative x gives exactly 0 (the errstate wrapper silences the warning), and its relative
+    # error is that of exp(-|x|) / (1 + exp(-|x|)). Half precision is computed in float32 and
+    # rounded once, as PyTorch does.
     xf = x.astype(np.float32) if x.dtype.itemsize < 4 else x
-    e = xp.exp(-xp.abs(xf))
-    return xp.where(xf >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    out = xp.negative(xf, out=xp.empty_like(xf))      # (a 0-d result stays an array)
+    xp.exp(out, out=out)
+    out += 1
+    xp.reciprocal(out, out=out)
+    return out.astype(x.dtype, copy=False)
 
 
 @sigmoid_op.def_grad
