@@ -40,7 +40,7 @@ __all__ = ["Ptr", "KernelCall", "GemmCall", "IndexCall", "render_entry", "entry_
 LIST_ITEMS_OFFSET = 24      # PyListObject: refcnt, type, size, then ob_item (PyObject **)
 ARRAY_DATA_OFFSET = 16      # PyArrayObject: refcnt, type, then data (char *)
 PARAMS_SLOT = 1             # int64: [sgemm, dgemm, blas threads fn], dims tables, offsets
-INTS_SLOT = 2               # int32: [status], GEMM sizes and leading dims (Fortran: by address)
+INTS_SLOT = 2               # BLAS ints: [status], GEMM sizes and leading dims (by address)
 STATUS = 0                  # ints[STATUS] != 0: an index was out of bounds (the entry returned)
 FIRST_INPUT_SLOT = 3
 
@@ -117,8 +117,9 @@ def _offset(p: str, name: str, a: str, sa: str, b: str, sb: str) -> list:
             f"  %{p}{name} = add i64 %{p}{name}.a, %{p}{name}.b"]
 
 
-def index_function(op: str, dtype: str, dim: int) -> tuple[str, str]:
-    """(name, LLVM text) of the internal function running one IndexCall kind."""
+def index_function(op: str, dtype: str, dim: int, int_bits: int = 32) -> tuple[str, str]:
+    """(name, LLVM text) of the internal function running one IndexCall kind (the status word
+    it sets on a bad index is an `int_bits` integer of the ints slot)."""
     ty = {"float32": "float", "float64": "double"}[dtype]
     name = f"dg_{op}_{ty}_d{dim}"
     fields = ["n0", "n1", "bound", "xs0", "xs1", "is0", "is1"]
@@ -168,7 +169,7 @@ def index_function(op: str, dtype: str, dim: int) -> tuple[str, str]:
                f"  store {ty} %asum, ptr %aop", "  br label %anext"]
         lines += ["  br label %cpre", "cpre:", *_loop_nest("c", "%m0", "%m1", copy, "apre"),
                   "apre:", *_loop_nest("a", "%n0", "%n1", add, "done")]
-    lines += ["done:", "  ret void", "fail:", "  store i32 1, ptr %st", "  ret void"]
+    lines += ["done:", "  ret void", "fail:", f"  store i{int_bits} 1, ptr %st", "  ret void"]
     body = "\n".join(lines)
     return name, f"define internal void @{name}({args}) nounwind {{\n{body}\n}}\n"
 
@@ -194,7 +195,8 @@ def entry_symbol(text: str) -> str:
 class _Entry:
     """Builds the entry function's body line by line."""
 
-    def __init__(self):
+    def __init__(self, int_bits: int):
+        self.ity = f"i{int_bits}"    # the ints slot's element type (what BLAS takes)
         self.lines: list[str] = []
         self.globals: dict[str, str] = {}
         self.n = 0
@@ -231,7 +233,8 @@ class _Entry:
         return self.tmp(f"load i64, ptr {self.param_ptr(i)}, !invariant.load !{{}}")
 
     def int_ptr(self, i: int) -> str:
-        return self.tmp(f"getelementptr inbounds i32, ptr {self.base(INTS_SLOT)}, i64 {i}")
+        return self.tmp(f"getelementptr inbounds {self.ity}, ptr {self.base(INTS_SLOT)}, "
+                        f"i64 {i}")
 
     def ptr(self, p: Ptr) -> str:
         base = self.base(p.slot)
@@ -242,7 +245,9 @@ class _Entry:
     def set_blas_threads(self, i: int) -> None:
         """Call params[2] (OpenBLAS's per-thread thread count setter) with ints[i], if set."""
         fp = self.tmp(f"load ptr, ptr {self.param_ptr(2)}")
-        nt = self.tmp(f"load i32, ptr {self.int_ptr(i)}")
+        nt = self.tmp(f"load {self.ity}, ptr {self.int_ptr(i)}")
+        if self.ity != "i32":       # (the setter takes a C int)
+            nt = self.tmp(f"trunc {self.ity} {nt} to i32")
         isnull = self.tmp(f"icmp eq ptr {fp}, null")
         self.n += 1
         yes, done = f"set{self.n}", f"setdone{self.n}"
@@ -260,10 +265,11 @@ class _Entry:
         return fp
 
 
-def render_entry(calls: list) -> tuple[str, str]:
-    """(module text, entry symbol) for `calls` (KernelCall / GemmCall), run in order. Sizes,
-    strides and offsets are read from the params slot, so one module serves every size."""
-    e = _Entry()
+def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
+    """(module text, entry symbol) for `calls` (KernelCall / GemmCall / IndexCall), run in
+    order. Sizes, strides and offsets are read from the params slot, so one module serves every
+    size; the ints slot holds `int_bits` integers (what the BLAS library takes)."""
+    e = _Entry(int_bits)
     fns: dict[str, str] = {}
     decls: set[str] = set()
     helpers: set[str] = set()
@@ -281,13 +287,13 @@ def render_entry(calls: list) -> tuple[str, str]:
             args = ", ".join(f"ptr {e.ptr(p)}" for p in c.ptrs)
             e.lines.append(f"  call void @{sym}(i64 0, i64 {rows}, ptr {table}, {args})")
         elif isinstance(c, IndexCall):
-            name, text = index_function(c.op, c.dtype, c.dim)
+            name, text = index_function(c.op, c.dtype, c.dim, int_bits)
             fns.setdefault(name, text)
             args = ", ".join(f"ptr {e.ptr(p)}" for p in c.ptrs)
             st = e.int_ptr(STATUS)
             e.lines.append(f"  call void @{name}(ptr {e.param_ptr(c.table)}, {args}, ptr {st})")
-            bad = e.tmp(f"load i32, ptr {st}")
-            failed = e.tmp(f"icmp ne i32 {bad}, 0")
+            bad = e.tmp(f"load {e.ity}, ptr {st}")
+            failed = e.tmp(f"icmp ne {e.ity} {bad}, 0")
             e.n += 1
             e.lines += [f"  br i1 {failed}, label %fail, label %ok{e.n}", f"ok{e.n}:"]
             e.failing = True

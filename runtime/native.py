@@ -350,6 +350,7 @@ class NativeProgram:
         self.params = [blas.gemm_address("float32"), blas.gemm_address("float64"),
                        blas.threads_address()] if blas.available() else [0, 0, 0]
         self.ints: list[int] = [0]     # [STATUS], GEMM sizes
+        self.int_bits = blas.int_bits() if blas.available() else 32
         self.checks = False             # the segments hold index checks (read STATUS)
         for r in roots:
             if r.kind == "arena":
@@ -360,7 +361,8 @@ class NativeProgram:
         self._env_plan = env
         self._schedule(items)
         template[PARAMS_SLOT] = np.array(self.params, dtype=np.int64)
-        template[INTS_SLOT] = np.array(self.ints, dtype=np.int32)
+        template[INTS_SLOT] = np.array(self.ints, dtype=np.int64 if self.int_bits == 64
+                                       else np.int32)
         self._outputs(prog, env, loc)
         del self._env_plan
         self.runner = self._make_runner()
@@ -423,7 +425,7 @@ class NativeProgram:
 
         def flush():
             if run:
-                ir, sym = render_entry(list(run))
+                ir, sym = render_entry(list(run), self.int_bits)
                 addr = jit.compile_ir(ir, sym)
                 sched.append(("native", ctypes.CFUNCTYPE(None, ctypes.py_object)(addr)))
                 STATS["segments"] += 1

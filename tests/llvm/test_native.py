@@ -250,3 +250,24 @@ def test_training_step_compiles_one_module_no_standalone_kernels(tmp_path, monke
     plans = _plans(step)
     assert [[k for k, _ in p.schedule] for p in plans] == [["native"]]
     assert requests() - before == 1
+
+
+def test_gemm_library_integer_width_matches_the_plan_tables():
+    """sgemm/dgemm take sizes by address: the plan's ints slot has the integer width of the
+    library runtime/blas.py chose (numpy's 64-bit OpenBLAS when bundled), and GEMMs in native
+    segments match numpy float64."""
+    from runtime import blas
+    from compiler.render_entry import INTS_SLOT
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((9, 33)), rng.standard_normal((33, 17))
+    cf = dg.compile(lambda a, b: (a.float() @ b.float()).relu() @ b.float().T, backend="llvm")
+    for _ in range(2):
+        out = cf(dg.tensor(a), dg.tensor(b))
+    _close(out.numpy(), np.maximum(a @ b, 0) @ b.T, rtol=1e-4, atol=1e-4)
+    bits = blas.int_bits()
+    assert bits in (32, 64)
+    for plan in _plans(cf):
+        assert plan.template[INTS_SLOT].dtype == (np.int64 if bits == 64 else np.int32)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    y = rng.standard_normal((5, 4)).astype(np.float32)
+    _close(blas.matmul(x, y), x.astype(np.float64) @ y, rtol=1e-5, atol=1e-5)
