@@ -18,6 +18,8 @@ import numpy as np
 
 from . import _dtype as D
 from . import _malloc
+from ._fpstate import quiet_enter as _quiet_enter
+from ._fpstate import quiet_exit as _quiet_exit
 from ._device import device_of, get_array_module
 
 if TYPE_CHECKING:
@@ -151,6 +153,7 @@ def apply(op: Op, *inputs, **attrs):
                 a = arrays[i]
                 if isinstance(inputs[i], Tensor) and a.dtype != npdt:
                     arrays[i] = a.astype(npdt)
+    token = _quiet_enter()      # inf/nan results are the answer: no numpy warnings
     try:
         out = op.eager(xp, *arrays, **attrs)
     except (ValueError, IndexError) as e:
@@ -165,6 +168,8 @@ def apply(op: Op, *inputs, **attrs):
         arrays = [xp.asarray(np.int64(a) if isinstance(a, int) else a).astype(dt.np)
                   if isinstance(a, (int, float)) else a for a in arrays]
         out = op.eager(xp, *arrays, **attrs)
+    finally:
+        _quiet_exit(token)
     if type(out) is not _ndarray and xp is np and get_array_module(out) is np:
         # (a rule with no tensor input may make a device array: random draws on cuda)
         out = np.asarray(out)
@@ -209,12 +214,15 @@ def _apply_one(op: Op, x, attrs):
             npdt = dt.np
             if a.dtype != npdt:
                 a = a.astype(npdt)
+    token = _quiet_enter()
     try:
         out = op.eager(np, a, **attrs)
     except (ValueError, IndexError) as e:
         if op.kind.is_elementwise:
             raise _shape_error(op, (x,), e) from None
         raise
+    finally:
+        _quiet_exit(token)
     if type(out) is not _ndarray and get_array_module(out) is np:   # (to_device: a cupy array)
         out = np.asarray(out)
     if dt is not None and rule != "bool" and out.dtype != npdt and out.dtype.kind != "b":
@@ -232,12 +240,15 @@ def _apply_one(op: Op, x, attrs):
 
 def _apply_two(op: Op, x, y, a, b, attrs):
     """`apply` for two CPU tensors of the same dtype (the dtype rules are the identity here)."""
+    token = _quiet_enter()
     try:
         out = op.eager(np, a, b, **attrs)
     except (ValueError, IndexError) as e:
         if op.kind.is_elementwise:
             raise _shape_error(op, (x, y), e) from None
         raise
+    finally:
+        _quiet_exit(token)
     if type(out) is not _ndarray:
         out = np.asarray(out)
     result = _wrap(out)
@@ -273,10 +284,13 @@ def apply_binary(op: Op, x, y):
             b = y
             ok = type(y) is float or type(y) is int
         if ok:
+            token = _quiet_enter()
             try:
                 out = fast(a, b)
             except ValueError:  # a broadcast error: let apply word it
                 return apply(op, x, y)
+            finally:
+                _quiet_exit(token)
             result = _wrap(out)
             if state.grad_enabled and op.differentiable and (x._rg or getattr(y, "_rg", False)):
                 _Node(op, (x, y), {}, result)

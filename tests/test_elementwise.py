@@ -346,3 +346,55 @@ def test_errors_name_the_op_and_the_fix():
         assert isinstance(e, (RuntimeError, TypeError, ValueError)), (words, e)
         for w in words:
             assert w in str(e), (w, str(e))
+
+
+def test_rules_run_without_numpy_warnings_and_restore_the_error_state(monkeypatch):
+    import builtins
+    import warnings
+
+    from dyngraph import _fpstate
+    from dyngraph.ops.elementwise import _common
+
+    def boom(xp, x):
+        np.log(x)           # would warn (divide by zero) outside the quiet state
+        raise ValueError("rule failed")
+
+    real_import = builtins.__import__
+
+    def no_private_numpy(name, *args, **kwargs):
+        if name == "numpy._core._ufunc_config":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    before = np.geterr()
+    for fallback in (False, True):
+        if fallback:        # the np.errstate route, for a numpy without the context variable
+            monkeypatch.setattr(builtins, "__import__", no_private_numpy)
+        enter, leave = _fpstate.make_quiet()
+        monkeypatch.setattr(builtins, "__import__", real_import)
+        monkeypatch.setattr(_fpstate, "quiet_enter", enter)
+        monkeypatch.setattr(_fpstate, "quiet_exit", leave)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match="rule failed"):
+                _common._errstate(boom)(np, np.zeros(3))
+            assert np.isnan(_common._errstate(lambda xp, x: np.sqrt(x))(np, np.array(-1.0)))
+        assert np.geterr() == before
+        with pytest.warns(RuntimeWarning):
+            np.log(np.zeros(1))
+
+
+@requires_torch
+def test_inf_and_nan_arithmetic_gives_torchs_values_without_warnings():
+    import warnings
+    vals = np.array([np.inf, -np.inf, 0.0, np.nan, 1.0], dtype=np.float32)
+    x, y = dg.tensor(vals), dg.tensor(vals[::-1].copy())
+    tx, ty = torch.tensor(vals), torch.tensor(vals[::-1].copy())
+    cases = [lambda a, b: a * b, lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a / b,
+             lambda a, b: a * 0, lambda a, b: (a - b).sum(), lambda a, b: a.log(),
+             lambda a, b: a.reshape(1, 5) @ b.reshape(5, 1), lambda a, b: a.sigmoid(),
+             lambda a, b: a.softmax(0), lambda a, b: a.exp().cumsum(0), lambda a, b: a.var()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for case in cases:
+            np.testing.assert_array_equal(case(x, y).numpy(), case(tx, ty).numpy())

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from ... import _dtype as D
+from ... import _fpstate as _fp
 from .._api import Tensor, apply, as_tensor_arg, inplace, write_out
 from ..registry import OPS, OpKind
 
@@ -16,8 +17,11 @@ def _errstate(fn):
     """Run a numpy rule without floating-point warnings (inf/nan results are the answer)."""
     def wrapped(xp, *a, **k):
         if xp is np:
-            with np.errstate(all="ignore"):
+            token = _fp.quiet_enter()
+            try:
                 return fn(xp, *a, **k)
+            finally:
+                _fp.quiet_exit(token)
         return fn(xp, *a, **k)
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
