@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from dyngraph._device import device_of, get_array_module, to_device_array
+from dyngraph._fpstate import quiet_enter, quiet_exit
 from dyngraph.ops.registry import OPS
 
 from .ir import Graph, Sym, Value, has_sym, subst_syms
@@ -167,6 +168,7 @@ def _run_node(node, args, xp, syms):
         from .control_flow import run_while
         return run_while(node, args, xp)
     rule = OPS[op]
+    token = quiet_enter()       # inf/nan results without numpy warnings, as in eager mode
     try:
         out = rule.eager(xp, *args, **attrs)
     except OverflowError:
@@ -174,6 +176,8 @@ def _run_node(node, args, xp, syms):
         args = [xp.asarray(np.int64(a) if isinstance(a, int) else a).astype(dt.np)
                 if isinstance(a, (int, float)) else a for a in args]
         out = rule.eager(xp, *args, **attrs)
+    finally:
+        quiet_exit(token)
     if xp is np:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
