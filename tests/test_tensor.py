@@ -283,3 +283,14 @@ def test_import_does_not_load_compiler_dependencies():
             "'scipy') if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import dyngraph pulled in: {out.stdout.strip()}"
+
+
+@requires_torch
+def test_tensor_from_values_beyond_the_dtype_range_gives_inf_quietly():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dt, tdt in ((dg.float32, torch.float32), (dg.float16, torch.float16)):
+            got = dg.tensor([1e40, -1e40, 1.0], dtype=dt).numpy()
+            want = torch.tensor([1e40, -1e40, 1.0], dtype=tdt).numpy()
+            np.testing.assert_array_equal(got, want)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._device import CPU, cupy_module, device, to_device_array
+from .._fpstate import quiet_enter, quiet_exit
 from .._tensor import Tensor, _wrap
 from ._api import apply, state
 from .registry import OpKind, nondiff
@@ -125,10 +126,13 @@ def _array_from_data(data, dtype, dev) -> np.ndarray:
         arr = np.array(_to_nested(data))
     else:
         arr = data
+    token = quiet_enter()   # values beyond the dtype's range become inf, as in PyTorch
     try:
         arr = np.array(arr, dtype=dt.np)
     except (ValueError, TypeError) as e:
         raise ValueError(f"tensor(): could not build a tensor from the data: {e}") from None
+    finally:
+        quiet_exit(token)
     if dev is not None and _dev(dev).type != "cpu":
         arr = to_device_array(arr, _dev(dev))
     return arr
