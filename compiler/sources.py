@@ -254,7 +254,7 @@ class Scan:
     def _visit_module(self, src: Source, mod) -> None:
         self.objects.append((src, mod))
         for name, m in _named_modules(mod):
-            msrc = _path(src, name)
+            msrc = _module_path(src, mod, name, "_modules")
             self.modules.append((msrc, m))
             if not _library_code(getattr(type(m).forward, "__code__", None)):
                 self.scan_function(type(m).forward, type(m))    # (globals its forward reads)
@@ -269,10 +269,10 @@ class Scan:
                         user_attrs(x) is not None or is_generator(x)):
                     self.watch(msrc.attr(k), x, 1)              # (self.rng = random.Random())
         for name, p in mod.named_parameters():
-            self.add_tensor(_path(src, name), p)
+            self.add_tensor(_module_path(src, mod, name, "_parameters"), p)
         for name, b in mod.named_buffers():
             if b is not None:
-                self.add_tensor(_path(src, name), b)
+                self.add_tensor(_module_path(src, mod, name, "_buffers"), b)
 
     def _visit_optimizer(self, src: Source, opt) -> None:
         self.optimizers.append((src, opt))
@@ -345,6 +345,29 @@ def _path(src: Source, dotted: str) -> Source:
     for part in dotted.split(".") if dotted else ():
         out = out.attr(part)
     return out
+
+
+def _module_path(src: Source, mod, dotted: str, store: str) -> Source:
+    """`model.fc.weight` read through the module's own dicts (`._modules['fc']._parameters
+    ['weight']`) rather than attribute lookup, which goes through `Module.__getattr__` (a Python
+    call per step: ~3 us each, 0.4 ms per call of a guard set over a model's parameters).
+    `store` holds the last part ("_modules", "_parameters" or "_buffers"). Modules that do not
+    keep those dicts take the attribute path."""
+    parts = dotted.split(".") if dotted else []
+    obj, ok = mod, True
+    for part in parts[:-1]:
+        obj = vars(obj).get("_modules", {}).get(part)
+        if obj is None:
+            ok = False
+            break
+    if not ok or (parts and parts[-1] not in vars(obj).get(store, {})):
+        return _path(src, dotted)
+    expr = src.expr
+    for part in parts[:-1]:
+        expr = f"{expr}._modules[{part!r}]"
+    if parts:
+        expr = f"{expr}.{store}[{parts[-1]!r}]"
+    return Source(expr, ".".join([src.label] + parts))
 
 
 _LIBRARY_DIRS = tuple(

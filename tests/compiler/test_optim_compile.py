@@ -241,3 +241,34 @@ def test_explain_shows_hyperparameters_as_inputs():
     text = str(step.explain())
     assert "args[1].param_groups[0]['lr'] is a number" in text
     assert "(args[1].param_groups[0]['weight_decay'] != 0) is False" in text
+
+
+def _bn_cnn():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 8),
+                         nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "llvm"])
+def test_batchnorm_training_compiles_with_its_running_statistics(backend):
+    # BatchNorm's running-stat updates are copy_ into buffers: under a trace they are recorded
+    # in-place ops written back after the call, so the step compiles instead of running eagerly
+    m1, m2 = _pair(_bn_cnn)
+    o1 = optim.SGD(m1.parameters(), lr=0.05, momentum=0.9)
+    o2 = optim.SGD(m2.parameters(), lr=0.05, momentum=0.9)
+    step = dg.compile(train_step, backend=backend)
+    for _ in range(8):
+        x, y = dg.randn(4, 1, 8, 8), dg.randint(0, 3, (4,))
+        l1 = step(m1, o1, x, y)
+        l2 = train_step(m2, o2, x, y)
+        np.testing.assert_allclose(l1.item(), l2.item(), rtol=1e-4, atol=1e-6)
+    _assert_params_close(m1, m2)
+    for (name, b1), b2 in zip(m1.named_buffers(), m2.buffers()):
+        np.testing.assert_allclose(to_np(b1), to_np(b2), rtol=1e-5, atol=1e-6, err_msg=name)
+    assert int(m1[1].num_batches_tracked.item()) == 8
+    _assert_compiled(step)
+    m1.eval()
+    m2.eval()
+    x = dg.randn(4, 1, 8, 8)
+    np.testing.assert_allclose(to_np(dg.compile(m1, backend=backend)(x)), to_np(m2(x)),
+                               rtol=1e-5, atol=1e-6)

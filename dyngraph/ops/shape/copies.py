@@ -9,7 +9,7 @@ import numpy as np
 from ..._device import device as _device_cls
 from ..._device import to_device_array
 from ..._tensor import _wrap
-from .._api import Tensor, apply, as_tensor_arg, inplace, register_method
+from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, state
 from ..index import TensorSlot, getitem_op, index_put_op
 from ..registry import OpKind, defop
 from .views import _data_ptr, expand, reshape
@@ -78,7 +78,9 @@ def copy_(self, src=None, non_blocking: bool = False, *, other=None) -> Tensor:
     if (src is None) == (other is None):
         raise TypeError("copy_() takes the source tensor once, as `src` (or `other=`)")
     src = as_tensor_arg(other if src is None else src, self)
-    if not (self._rg or src._rg):
+    if not (self._rg or src._rg) and state.tracer is None:
+        # (a plain array write; under a trace it goes through `inplace`, so the compiler records
+        # it as an in-place op: a buffer update such as BatchNorm's running stats compiles)
         if src.device != self.device:
             src = src.to(self.device)
         if not self._data.flags.writeable:
