@@ -45,11 +45,14 @@ SIZES = (784, 512, 512, 10)
 LR = 0.01
 
 
-def bench(fns: dict, *, repeat: int = 7, min_time: float = 0.2) -> dict:
+def bench(fns: dict, *, repeat: int = 7, min_time: float = 0.2, clock: str | None = None) -> dict:
     """Median seconds per call of each function over `repeat` rounds, each call repeated long
     enough to last `min_time`. The functions take turns within every round, so a change in the
-    machine's load falls on all of them alike."""
-    clock = time.process_time if ARGS.clock == "cpu" else time.perf_counter
+    machine's load falls on all of them alike. `clock` is "wall" or "cpu" (default: the command
+    line's --clock when run as a script, else wall time)."""
+    if clock is None:
+        clock = getattr(globals().get("ARGS"), "clock", "wall")
+    clock = time.process_time if clock == "cpu" else time.perf_counter
     counts = {}
     for name, fn in fns.items():
         fn()
