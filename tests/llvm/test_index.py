@@ -1,5 +1,5 @@
 """gather / scatter_add inside native segments (compiler/render_entry.py IndexCall,
-runtime/native.py `_plan_index`): values against numpy float64 and torch, bit-equality with
+runtime/native_plan.py `_plan_index`): values against numpy float64 and torch, bit-equality with
 eager for scatter_add's in-order sums, bounds errors, and a training step as one native call."""
 
 from __future__ import annotations
