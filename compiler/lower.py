@@ -85,6 +85,9 @@ LOWERING.update({
     "constant_pad": "interpreter: numpy pad",
     "max_pool2d_indices": "interpreter: numpy windowed argmax",
     "adaptive_max_pool2d_indices": "interpreter: numpy windowed argmax",
+    "cross_entropy_indices": "interpreter: eager mode's fused form; traces record "
+                             "log_softmax + gather instead, which fuse into kernels",
+    "cross_entropy_indices_backward": "interpreter: eager mode's fused form (see above)",
     "lstm_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",
     "lstm_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
     "gru_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",

@@ -13,6 +13,7 @@ from .. import _dispatch
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..ops import as_tensor, broadcast_shapes, gather, log_softmax, where
+from ..ops.nn_ops import cross_entropy_indices_op as _ce_indices_op
 from ..ops.registry import composite
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
@@ -380,6 +381,12 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
             f"input's shape {tuple(input.shape)}, but got target shape {tuple(target.shape)}; "
             "for class indices pass an int64 target")
     class_dim = _check_class_target("cross_entropy", input, target, weight)
+    if weight is None and label_smoothing == 0.0 and reduction != "none" and input.ndim == 2 \
+            and input.shape[0] and _dispatch.state.tracer is None and target.dtype is D.int64 \
+            and not _check_bounds("nll_loss", target, input.shape[1], ignore_index):
+        # Eager, (N, C) logits, nothing weighted, smoothed or ignored: one fused op each way
+        # (log_softmax, gather, neg, sum and div are five dispatches and five backward nodes).
+        return _dispatch.apply(_ce_indices_op, input, target, mean=reduction == "mean")
     logp = _log_softmax(input, class_dim)
     nll = _nll(logp, target, weight, ignore_index, reduction, class_dim)
     if label_smoothing == 0.0:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import OpKind, defop
+from .registry import OpKind, defop, nondiff
 
-__all__ = ["softmax", "log_softmax"]
+__all__ = ["softmax", "log_softmax"]  # (cross_entropy_indices: used by F.cross_entropy)
 
 
 def _widened(x):
@@ -56,10 +56,50 @@ def _(ctx, g):
     return (g - y.exp() * g.sum(ctx.attrs["dim"], keepdim=True),)
 
 
+@defop("cross_entropy_indices", OpKind.OTHER, dtype_rule="none", save=("inputs",),
+       doc="sum or mean over rows of logsumexp(x) - x[target]; x (N, C), int64 target (N,)")
+def cross_entropy_indices_op(xp, x, target, mean):
+    # Eager mode's fused form of log_softmax + gather + neg + sum (+ div) for the common call
+    # (2-D logits, class indices, no weight, nothing ignored: F.cross_entropy checks that).
+    # Traces keep the general form, which the compiler fuses itself.
+    w = _widened(x)
+    shifted = w - w.max(axis=1, keepdims=True)
+    lse = xp.log(xp.exp(shifted).sum(axis=1))
+    loss = (lse - shifted[xp.arange(x.shape[0]), target]).sum()
+    if mean:
+        loss = loss / x.shape[0]
+    return xp.asarray(loss, dtype=x.dtype)
+
+
+@nondiff("cross_entropy_indices_backward", OpKind.OTHER,
+         "runs only while the backward is not recorded; with create_graph=True "
+         "cross_entropy_indices' gradient is composed of differentiable ops", dtype_rule="none")
+def cross_entropy_indices_backward_op(xp, grad, x, target, mean):
+    w = _widened(x)
+    p = w - w.max(axis=1, keepdims=True)
+    xp.exp(p, out=p)
+    p /= p.sum(axis=1, keepdims=True)
+    p[xp.arange(x.shape[0]), target] -= 1
+    p *= grad / x.shape[0] if mean else grad
+    return p.astype(x.dtype, copy=False)
+
+
+@cross_entropy_indices_op.def_grad
+def _(ctx, g):
+    x, target = ctx.inputs
+    mean = ctx.attrs["mean"]
+    if not state.grad_enabled:      # a plain backward: one fused numpy pass
+        return apply(cross_entropy_indices_backward_op, g, x, target, mean=mean), None
+    from .index import scatter      # create_graph: differentiable ops (double backward)
+    p = apply(softmax_op, x, dim=1)
+    hot = scatter(p.detach() * 0, 1, target.unsqueeze(1), 1.0)
+    return (p - hot) * (g / x.shape[0] if mean else g), None
+
+
 # ----------------------------------------------------------------------------------------------
 # Public functions and Tensor methods
 # ----------------------------------------------------------------------------------------------
-from ._api import Tensor, apply, register_method, wrap_dim  # noqa: E402
+from ._api import Tensor, apply, register_method, state, wrap_dim  # noqa: E402
 
 
 def _prepare(name: str, input: Tensor, dim: int, dtype) -> tuple[Tensor, int]:
