@@ -52,8 +52,9 @@ def snapshot_python(scan) -> list:
 
 def python_changed(saved: list) -> bool:
     """Whether Python state saved by `snapshot_python` changed since (identity compare)."""
-    import pickle
     import random
+
+    from .sources import frozen
     for obj, old in saved:
         if isinstance(obj, list):
             if len(obj) != len(old) or any(a is not b for a, b in zip(obj, old)):
@@ -64,7 +65,7 @@ def python_changed(saved: list) -> bool:
         elif isinstance(obj, random.Random):
             if obj.getstate() != old:
                 return True
-        elif pickle.dumps(obj.state) != pickle.dumps(old):
+        elif frozen(obj.state) != frozen(old):
             return True
     return False
 

@@ -329,9 +329,21 @@ def generator_state(g):
     import random
     if isinstance(g, random.Random):
         return g.getstate()
-    import pickle
     bg = getattr(g, "bit_generator", None) or getattr(g, "_bit_generator", None)
-    return pickle.dumps(bg.state if bg is not None else g.get_state())   # (holds arrays)
+    return frozen(bg.state if bg is not None else g.get_state())
+
+
+def frozen(state):
+    """A generator state (nested dicts, tuples, ints, numpy arrays) as an equality-comparable
+    value: arrays become (dtype, shape, bytes)."""
+    import numpy as np
+    if isinstance(state, dict):
+        return tuple((k, frozen(v)) for k, v in sorted(state.items()))
+    if isinstance(state, (list, tuple)):
+        return tuple(frozen(v) for v in state)
+    if isinstance(state, np.ndarray):
+        return (state.dtype.str, state.shape, state.tobytes())
+    return state
 
 
 def _named_modules(mod):
