@@ -194,6 +194,22 @@ def unify_graph(ga: Graph, gb: Graph, syms: dict, mapping: dict) -> None:
         raise Specialize("the graph outputs differ between the traces")
 
 
+def _same_results(a, b) -> None:
+    """What two traces return and write must match apart from sizes (their graphs are checked
+    by the caller): the returned structure, the write-backs and which outputs need a backward."""
+    try:
+        same_spec = a.out_spec == b.out_spec
+    except Exception:   # noqa: BLE001 - arrays and odd objects in the returned structure
+        same_spec = False
+    if not same_spec or a.n_outputs != b.n_outputs:
+        raise Specialize("the function returns a Python value that depends on the size")
+    if [(w.kind, w.source.expr, w.extra) for w in a.writebacks] != \
+            [(w.kind, w.source.expr, w.extra) for w in b.writebacks]:
+        raise Specialize("the state the function writes differs between the traces")
+    if [i for i, _ in a.backward] != [i for i, _ in b.backward]:
+        raise Specialize("the outputs that need a backward graph differ")
+
+
 def unify_traces(ta, tb, plan: dict, check=None) -> dict:
     """Turn trace `tb` into one symbolic trace covering `ta` too; returns the symbolic dims.
 
@@ -239,17 +255,7 @@ def _unify_traces(ta, tb, plan: dict) -> dict:
             (x.pos, x.kind, x.key) != (y.pos, y.kind, y.key) for x, y in zip(ta.breaks, tb.breaks)):
         raise Specialize("a value read into Python (a graph break) depends on the size")
     unify_graph(ta.graph, tb.graph, syms, mapping)
-    try:
-        same_spec = ta.out_spec == tb.out_spec
-    except Exception:   # noqa: BLE001 - arrays and odd objects in the returned structure
-        same_spec = False
-    if not same_spec or ta.n_outputs != tb.n_outputs:
-        raise Specialize("the function returns a Python value that depends on the size")
-    if [(w.kind, w.source.expr, w.extra) for w in ta.writebacks] != \
-            [(w.kind, w.source.expr, w.extra) for w in tb.writebacks]:
-        raise Specialize("the state the function writes differs between the traces")
-    if [i for i, _ in ta.backward] != [i for i, _ in tb.backward]:
-        raise Specialize("the outputs that need a backward graph differ")
+    _same_results(ta, tb)
     for (_, pa), (_, pb) in zip(ta.backward, tb.backward):
         local: dict = {}
         if len(pa.graph.inputs) != len(pb.graph.inputs) or pa.has_grad != pb.has_grad:
@@ -591,17 +597,7 @@ def agree_traces(tb, tc, sizes: dict) -> None:
     if [(x.pos, x.kind, x.key) for x in tb.breaks] != [(y.pos, y.kind, y.key) for y in tc.breaks]:
         raise Specialize("a value read into Python (a graph break) depends on the size")
     agree_graph(tb.graph, tc.graph, sizes, mapping)
-    try:
-        same_spec = tb.out_spec == tc.out_spec
-    except Exception:   # noqa: BLE001 - arrays and odd objects in the returned structure
-        same_spec = False
-    if not same_spec or tb.n_outputs != tc.n_outputs:
-        raise Specialize("the function returns a Python value that depends on the size")
-    if [(w.kind, w.source.expr, w.extra) for w in tb.writebacks] != \
-            [(w.kind, w.source.expr, w.extra) for w in tc.writebacks]:
-        raise Specialize("the state the function writes differs")
-    if [i for i, _ in tb.backward] != [i for i, _ in tc.backward]:
-        raise Specialize("the outputs that need a backward graph differ")
+    _same_results(tb, tc)
     for (_, pb), (_, pc) in zip(tb.backward, tc.backward):
         if len(pb.graph.inputs) != len(pc.graph.inputs) or pb.has_grad != pc.has_grad:
             raise Specialize("the backward graphs differ")
