@@ -20,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from compiler.interpreter import _run_node, bind_syms
+from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
 from compiler.ir import Graph, Sym, has_sym
 from compiler.lower import ExternStep, KernelStep, lower
 from compiler.render_llvm import UnsupportedOp, render_llvm, symbol_name
-from dyngraph.ops.registry import OPS
 
 from . import blas, jit
 
@@ -192,22 +191,6 @@ def _matmul(a: np.ndarray, b: np.ndarray, out_dtype) -> np.ndarray:
     return np.matmul(a, b)
 
 
-def _step_frees(graph: Graph, steps) -> list[list[int]]:
-    """For each step, the values whose last reader it is (graph outputs are kept)."""
-    keep = {v.id for v in graph.outputs}
-    last: dict[int, int] = {}
-    for i, step in enumerate(steps):
-        nodes = step.nodes if isinstance(step, KernelStep) else [step.node]
-        for n in nodes:
-            for x in n.value_inputs:
-                last[x.id] = i
-    frees: list[list[int]] = [[] for _ in steps]
-    for vid, i in last.items():
-        if vid not in keep:
-            frees[i].append(vid)
-    return frees
-
-
 class LLVMProgram:
     """A graph prepared for repeated runs on the CPU with LLVM kernels."""
 
@@ -218,7 +201,8 @@ class LLVMProgram:
         self.donate = dict(donate or {})
         self.plan = lower(graph)
         self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
-        frees = _step_frees(graph, self.plan.steps)
+        frees = free_lists([step.nodes if isinstance(step, KernelStep) else [step.node]
+                            for step in self.plan.steps], graph.outputs)
         self.steps = []
         for step, free in zip(self.plan.steps, frees):
             if isinstance(step, KernelStep):
@@ -304,19 +288,7 @@ class LLVMProgram:
 
     @staticmethod
     def _node(node, env, syms):
-        rule = OPS.get(node.op)
-        tail = rule is not None and rule.dtype_rule == "promote_tail"
-        args = []
-        cdt = node.compute_dtype.np if node.compute_dtype is not None else None
-        for i, x in enumerate(node.inputs):
-            if hasattr(x, "id") and hasattr(x, "shape"):
-                a = env[x.id]
-                if cdt is not None and not (tail and i == 0) and a.dtype != cdt:
-                    a = a.astype(cdt)
-                args.append(a)
-            else:
-                args.append(x)
-        return _run_node(node, args, np, syms)
+        return _run_node(node, eager_args(node, env), np, syms)
 
 
 def _native_ok() -> bool:
