@@ -12,7 +12,7 @@ ternary); every name stays importable from `dyngraph.ops.elementwise`.
 # Import order is op-table order: do not sort.
 from . import unary  # noqa: I001
 from . import binary, compare, ternary, composites, operators  # noqa: F401
-from ._common import _errstate, _scalar_or_tensor, _zero_grad  # noqa: F401
+from ._common import _scalar_or_tensor, _zero_grad  # noqa: F401
 from .unary import *  # noqa: F401,F403
 from .binary import *  # noqa: F401,F403
 from .compare import *  # noqa: F401,F403

@@ -1,5 +1,5 @@
-"""Helpers shared by the elementwise modules: warning-free numpy rules, bfloat16 opmath, the
-zero gradient of piecewise-constant ops, and argument checks."""
+"""Helpers shared by the elementwise modules: bfloat16 opmath, the zero gradient of
+piecewise-constant ops, and argument checks."""
 
 from __future__ import annotations
 
@@ -8,24 +8,8 @@ import sys
 import numpy as np
 
 from ... import _dtype as D
-from ... import _fpstate as _fp
 from .._api import Tensor, apply, as_tensor_arg, inplace, write_out
 from ..registry import OPS, OpKind
-
-
-def _errstate(fn):
-    """Run a numpy rule without floating-point warnings (inf/nan results are the answer)."""
-    def wrapped(xp, *a, **k):
-        if xp is np:
-            token = _fp.quiet_enter()
-            try:
-                return fn(xp, *a, **k)
-            finally:
-                _fp.quiet_exit(token)
-        return fn(xp, *a, **k)
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
-    return wrapped
 
 
 def _zero_grad(ctx, g):

@@ -11,7 +11,7 @@ import numpy as np
 from ... import _dtype as D
 from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, write_out
 from ..registry import OpKind, defop, nondiff
-from ._common import (_binary, _errstate, _int_zero_division_check, _needs, _scalar_or_tensor,
+from ._common import (_binary, _int_zero_division_check, _needs, _scalar_or_tensor,
                       _use_bf16_opmath)
 
 BINARY = OpKind.BINARY
@@ -51,7 +51,6 @@ def _(ctx, g):
 
 
 @defop("div", BINARY, dtype_rule="float", save=("inputs",))
-@_errstate
 def div_op(xp, a, b):
     return xp.true_divide(a, b)
 
@@ -66,7 +65,6 @@ def _(ctx, g):
 
 
 @defop("pow", BINARY, save=("inputs", "output"))
-@_errstate
 def pow_op(xp, a, b):
     if getattr(a, "dtype", np.dtype("f")).kind in "iub":
         if isinstance(b, int) and not isinstance(b, bool):
@@ -128,7 +126,7 @@ def _remainder(name: str, ufunc_name: str, rounding: str):
         _int_zero_division_check(name, xp, a, b)
         return getattr(xp, ufunc_name)(a, b)
     rule.__name__ = rule.__qualname__ = f"{name}_op"
-    op = defop(name, BINARY, save=("inputs",))(_errstate(rule))
+    op = defop(name, BINARY, save=("inputs",))(rule)
 
     @op.def_grad
     def _(ctx, g):
@@ -143,14 +141,12 @@ remainder_op = _remainder("remainder", "remainder", "floor")
 
 
 @nondiff("floor_divide", BINARY, "piecewise constant")
-@_errstate
 def floor_divide_op(xp, a, b):
     _int_zero_division_check("floor_divide", xp, a, b)
     return xp.floor_divide(a, b)
 
 
 @defop("atan2", BINARY, dtype_rule="float", save=("inputs",))
-@_errstate
 def atan2_op(xp, a, b):
     return xp.arctan2(a, b)
 
@@ -168,7 +164,7 @@ def _float_binary(name: str, ufunc_name: str, grad):
     def rule(xp, a, b):
         return getattr(xp, ufunc_name)(a, b)
     rule.__name__ = rule.__qualname__ = f"{name}_op"
-    op = defop(name, BINARY, dtype_rule="float", save=("inputs", "output"))(_errstate(rule))
+    op = defop(name, BINARY, dtype_rule="float", save=("inputs", "output"))(rule)
     op.def_grad(lambda ctx, g: grad(g, *ctx.inputs, ctx.out))
     return op
 

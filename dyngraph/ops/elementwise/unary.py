@@ -14,7 +14,7 @@ import numpy as np
 from ... import _dtype as D
 from .._api import Tensor, apply, inplace, register_method, write_out
 from ..registry import OpKind, defop, nondiff
-from ._common import _errstate, _no_bool, _zero_grad
+from ._common import _no_bool, _zero_grad
 
 UNARY = OpKind.UNARY
 
@@ -25,7 +25,7 @@ def _float_unary(name: str, ufunc_name: str, save: str, grad, doc: str = ""):
     def rule(xp, x):
         return getattr(xp, ufunc_name)(x)
     rule.__name__ = rule.__qualname__ = f"{name}_op"
-    op = defop(name, UNARY, dtype_rule="float", save=(save,), doc=doc)(_errstate(rule))
+    op = defop(name, UNARY, dtype_rule="float", save=(save,), doc=doc)(rule)
     if save == "output":
         op.def_grad(lambda ctx, g: (grad(g, ctx.out),))
     else:
@@ -90,7 +90,6 @@ sqrt_op = _float_unary("sqrt", "sqrt", "output", lambda g, y: g / (2 * y))
 
 
 @defop("rsqrt", UNARY, dtype_rule="float", save=("output",))
-@_errstate
 def rsqrt_op(xp, x):
     if x.dtype.itemsize < 4:  # one rounding, as PyTorch computes half precision in float32
         return (1 / xp.sqrt(x.astype(np.float32))).astype(x.dtype)
@@ -124,12 +123,11 @@ tanh_op = _float_unary("tanh", "tanh", "output", lambda g, y: g * (1 - y * y))
 
 
 @defop("sigmoid", UNARY, dtype_rule="float", save=("output",))
-@_errstate
 def sigmoid_op(xp, x):
     # PyTorch's form 1 / (1 + exp(-x)), in place in one buffer: exp overflowing to inf for very
-    # negative x gives exactly 0 (the errstate wrapper silences the warning), and its relative
-    # error is that of exp(-|x|) / (1 + exp(-|x|)). Half precision is computed in float32 and
-    # rounded once, as PyTorch does.
+    # negative x gives exactly 0 (rules run in numpy's quiet error state, dyngraph/_fpstate.py),
+    # and its relative error is that of exp(-|x|) / (1 + exp(-|x|)). Half precision is computed
+    # in float32 and rounded once, as PyTorch does.
     xf = x.astype(np.float32) if x.dtype.itemsize < 4 else x
     out = xp.negative(xf, out=xp.empty_like(xf))      # (a 0-d result stays an array)
     xp.exp(out, out=out)
