@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import sys
 import time
 
@@ -24,19 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import dyngraph as dg  # noqa: E402
 import dyngraph.nn.functional as F  # noqa: E402
+from _timing import median_time  # noqa: E402
 from runtime import llvm_backend  # noqa: E402
 
 C = math.sqrt(2.0 / math.pi)
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def numpy_out(x, w, b, out, tmp):

@@ -38,8 +38,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dyngraph as dg  # noqa: E402
-from train_step import (LR, bench, init_weights, numpy_step_fn,  # noqa: E402
-                        torch_step_fn)
+from train_step import (bench, dyngraph_setup, init_weights,  # noqa: E402
+                        numpy_step_fn, torch_step_fn)
 
 try:
     import torch
@@ -49,17 +49,8 @@ except ImportError:  # the comparison with PyTorch is optional
 
 def dyngraph_compiled_step(weights, x, y):
     """The training step as one compiled function on the LLVM backend."""
-    from dyngraph import nn
     from dyngraph.nn import functional as F
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10))
-    state = {}
-    for i, (w, b) in zip((0, 2, 4), weights):
-        state[f"{i}.weight"] = dg.tensor(np.ascontiguousarray(w.T))
-        state[f"{i}.bias"] = dg.tensor(b)
-    model.load_state_dict(state)
-    opt = dg.optim.SGD(model.parameters(), lr=LR)
-    xt, yt = dg.tensor(x), dg.tensor(y)
+    model, opt, xt, yt = dyngraph_setup(weights, x, y)
 
     @dg.compile(backend="llvm")
     def step(x, y):

@@ -125,10 +125,9 @@ def numpy_step_fn(weights, x, y):
 
 # ----- dyngraph -------------------------------------------------------------------------------
 
-def dyngraph_step_fn(weights, x, y):
-    """A step with dyngraph.nn modules, F.cross_entropy and optim.SGD."""
+def dyngraph_setup(weights, x, y):
+    """The dyngraph MLP with `weights`, its SGD optimizer and the batch as tensors."""
     from dyngraph import nn
-    from dyngraph.nn import functional as F
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                           nn.Linear(512, 10))
     state = {}
@@ -136,8 +135,13 @@ def dyngraph_step_fn(weights, x, y):
         state[f"{i}.weight"] = dg.tensor(np.ascontiguousarray(w.T))
         state[f"{i}.bias"] = dg.tensor(b)
     model.load_state_dict(state)
-    opt = dg.optim.SGD(model.parameters(), lr=LR)
-    xt, yt = dg.tensor(x), dg.tensor(y)
+    return model, dg.optim.SGD(model.parameters(), lr=LR), dg.tensor(x), dg.tensor(y)
+
+
+def dyngraph_step_fn(weights, x, y):
+    """A step with dyngraph.nn modules, F.cross_entropy and optim.SGD."""
+    from dyngraph.nn import functional as F
+    model, opt, xt, yt = dyngraph_setup(weights, x, y)
 
     def step() -> float:
         opt.zero_grad()
