@@ -25,8 +25,7 @@ the row form.
 from __future__ import annotations
 
 import dataclasses
-
-import networkx as nx
+import heapq
 
 from dyngraph.ops.registry import OPS
 
@@ -497,6 +496,29 @@ def transpose_gemm_outputs(graph: Graph) -> bool:
     return changed
 
 
+def _first_ready_order(edges: dict, pos: dict) -> list:
+    """Topological order of the DAG `edges` (vertex -> successors) that always takes the ready
+    vertex with the smallest `pos` (networkx's lexicographical_topological_sort with that key;
+    written out so that lowering a graph from the graph cache does not import networkx)."""
+    indegree = dict.fromkeys(edges, 0)
+    for succ in edges.values():
+        for w in succ:
+            indegree[w] += 1
+    ready = [(pos[v], v) for v, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, v = heapq.heappop(ready)
+        order.append(v)
+        for w in edges[v]:
+            indegree[w] -= 1
+            if indegree[w] == 0:
+                heapq.heappush(ready, (pos[w], w))
+    if len(order) != len(edges):
+        raise RuntimeError("lower: the steps' dependencies form a cycle (a fusion bug)")
+    return order
+
+
 def lower(graph: Graph) -> Plan:
     """Group, order and describe every node's step (see the module docstring)."""
     transpose_gemm_outputs(graph)
@@ -509,7 +531,6 @@ def lower(graph: Graph) -> Plan:
         if g is not None:
             groups[g.id] = g
     # Condensed DAG: one vertex per group, one per other node; ordered by first appearance.
-    dag = nx.DiGraph()
     pos = {}
     vertex_of = {}
     for i, n in enumerate(graph.nodes):
@@ -517,13 +538,13 @@ def lower(graph: Graph) -> Plan:
         v = ("g", g.id) if g is not None else ("n", i)
         vertex_of[n.out.id] = v
         pos.setdefault(v, i)
-        dag.add_node(v)
+    edges = {v: set() for v in pos}
     for n in graph.nodes:
         for x in n.value_inputs:
             if x.id in vertex_of and vertex_of[x.id] != vertex_of[n.out.id]:
-                dag.add_edge(vertex_of[x.id], vertex_of[n.out.id])
+                edges[vertex_of[x.id]].add(vertex_of[n.out.id])
     steps = []
-    for v in nx.lexicographical_topological_sort(dag, key=lambda v: pos[v]):
+    for v in _first_ready_order(edges, pos):
         if v[0] == "g":
             g = groups[v[1]]
             step = _build_step(g, graph, users, outputs)

@@ -14,10 +14,9 @@ import numpy as np
 from compiler.guards import GuardSet
 from compiler.interpreter import Interpreter
 from compiler.ir import Graph, Value
-from compiler.passes.manager import run_pipeline
 from compiler.trace import TraceResult, outcome_key
 
-from . import logs
+from . import graph_cache, logs
 
 __all__ = ["Segment", "Entry"]
 
@@ -70,8 +69,8 @@ class Segment:
                     seen.add(x.id)
                     imports.append(x)
         raw = Graph(imports, self.nodes, exports)
-        g = raw.copy()
-        self.report = run_pipeline(g)
+        # the pass pipeline, or its recorded result from the disk cache (CPU backends)
+        g, self.report = graph_cache.optimize(raw, _cache_backend(raw, backend))
         self.graph = g
         logs.log("graphs", lambda: "segment graph:\n" + g.text())
         self.program = (_make_program(g, backend, self._donations(raw, g)),
@@ -110,11 +109,26 @@ class Segment:
         self.program = None
 
 
+def _wants_cuda(graph: Graph, backend: str) -> bool:
+    """cuda_backend.wants_cuda without importing the CUDA backend (and its renderers) for a
+    CPU backend: "cuda..." always, "auto" when an input lives on a CUDA device."""
+    if backend.startswith("cuda"):
+        return True
+    if backend != "auto" or all(getattr(v.device, "type", "cpu") == "cpu" for v in graph.inputs):
+        return False
+    from .cuda_backend import wants_cuda
+    return wants_cuda(graph, backend)
+
+
+def _cache_backend(graph: Graph, backend: str) -> str:
+    """The backend name the graph cache sees ("cuda" for a graph CUDA runs: not cached)."""
+    return "cuda" if _wants_cuda(graph, backend) else backend
+
+
 def _make_program(graph: Graph, backend: str, donate: dict | None = None):
     """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM,
     "cuda"/"cuda:reduce-overhead" (and "auto" with CUDA inputs) with CUDA kernels."""
-    from .cuda_backend import wants_cuda
-    if wants_cuda(graph, backend):
+    if _wants_cuda(graph, backend):
         from .cuda_backend import program_for as cuda_program
         return cuda_program(graph, backend)
     if backend in ("llvm", "auto"):
@@ -127,8 +141,7 @@ def _backward_program(graph: Graph, backend: str):
     """A compiled-autograd backward graph's runner on `backend` (after the pass pipeline), so
     `loss.backward()` runs LLVM or CUDA kernels too (attach_backward builds an Interpreter
     otherwise)."""
-    g = graph.copy()
-    run_pipeline(g)
+    g, _ = graph_cache.optimize(graph, _cache_backend(graph, backend))
     return _make_program(g, backend)
 
 

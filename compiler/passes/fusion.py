@@ -10,15 +10,21 @@ changed, the backends read the grouping):
 A merge never creates a cycle between groups: networkx checks that no path leaves one group and
 re-enters the other through a node outside both (that would make the fused kernel depend on its own
 output).
+
+networkx is imported when the pass runs, not with the module: a process whose graphs all come
+from the graph cache (runtime/graph_cache.py) never imports it (~0.25 s).
 """
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from dyngraph.ops.registry import OPS, OpKind
 
 from ..ir import Graph
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["group_fusions"]
 
@@ -38,6 +44,7 @@ def _kind(node):
 
 def _creates_cycle(dag: nx.DiGraph, a, b) -> bool:
     """Would contracting groups `a` and `b` close a cycle through some other group?"""
+    import networkx as nx
     for x, y in ((a, b), (b, a)):
         for s in dag.successors(x):
             if s != y and nx.has_path(dag, s, y):
@@ -47,6 +54,7 @@ def _creates_cycle(dag: nx.DiGraph, a, b) -> bool:
 
 def group_fusions(graph: Graph, info: dict | None = None) -> bool:
     """Assign fusion groups; returns False (the graph's nodes are unchanged)."""
+    import networkx as nx
     kinds = {n.out.id: _kind(n) for n in graph.nodes}
     dag = nx.DiGraph()
     group = {}

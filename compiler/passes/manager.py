@@ -23,14 +23,22 @@ class PassError(RuntimeError):
 
 @dataclasses.dataclass
 class PassReport:
-    """What a pipeline run did: per pass (name, nodes before, nodes after, changed, seconds)."""
+    """What a pipeline run did: per pass (name, nodes before, nodes after, changed, seconds).
+
+    `source` is empty when the passes ran in this process; a report loaded with its graph from
+    runtime/graph_cache.py says so there ("graph cache <key>"): its steps are the recorded run's.
+    """
 
     steps: list = dataclasses.field(default_factory=list)
     info: dict = dataclasses.field(default_factory=dict)
+    source: str = ""
 
     def text(self) -> str:
         lines = [f"  {name:<24} {before:>4} -> {after:<4} nodes{'  (changed)' if ch else ''}"
                  for name, before, after, ch, _ in self.steps]
+        if self.source:
+            lines.insert(0, f"  (not run here: the optimised graph and this table come from the "
+                            f"{self.source})")
         return "\n".join(lines)
 
 
