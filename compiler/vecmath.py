@@ -181,28 +181,60 @@ def _logf(f: Fn, x: str, scale: float | None = None) -> str:
     return r
 
 
+def _exp_nonpos(f: Fn, m: str, lo: float | str = -104.0) -> str:
+    """exp(max(m, lo)) for m <= 0, the cheap form sigmoid, tanh and erf use: no overflow side to
+    clamp, and one variable scaling. Above lo = -87 the result is normal and the scale is 2^n;
+    below, 2^(n+64) is normal for every n in [-150, 0] and the constant 2^-64 rounds a denormal
+    result once. A NaN m gives a finite value: callers select NaN themselves (m is clamped by
+    `ogt`, so NaN maps to lo and no conversion sees a NaN). Callers that do not need tiny
+    results pass a higher `lo`: denormal arithmetic costs a microcode assist per element (a
+    computed `lo`, an SSA value, takes the denormal-safe scaling)."""
+    lo_v = lo if isinstance(lo, str) else fconst(lo)
+    big = f(f"fcmp ogt float {m}, {lo_v}")
+    mc = f.sel(big, m, lo_v)
+    t = f(f"fmul float {mc}, {fconst(_LOG2E)}")
+    n = f(f"call float @llvm.rint.f32(float {t})")
+    r = f.fma(n, fconst(-_LN2_HI), mc)
+    r = f.fma(n, fconst(-_LN2_LO), r)
+    p = f.poly(r, _EXP_POLY)
+    r2 = f(f"fmul float {r}, {r}")
+    p = f.fma(p, r2, r)
+    p = f(f"fadd float {p}, {fconst(1.0)}")
+    ni = f(f"fptosi float {n} to i32")
+    bias = 127 if not isinstance(lo, str) and lo >= -87.0 else 191
+    e = f(f"shl i32 {f(f'add i32 {ni}, {bias}')}, 23")
+    out = f(f"fmul float {p}, {f(f'bitcast i32 {e} to float')}")
+    return out if bias == 127 else f(f"fmul float {out}, {fconst(2.0 ** -64)}")
+
+
 def _tanhf(f: Fn, x: str) -> str:
+    # |x| < 0.625: x + x^3 P(x^2) (Cephes); above: (1 - e) / (1 + e) with e = exp(-2|x|) <= 0.29,
+    # so 1 - e loses nothing; e below 2^-57 (|x| > 20) rounds the quotient to 1 all the same, so
+    # the exponent stops at -40 (no denormals). A NaN takes the polynomial side (`ult`).
     ax = f(f"call float @llvm.fabs.f32(float {x})")
     z = f(f"fmul float {x}, {x}")
     p = f.poly(z, _TANH_POLY)
     p = f(f"fmul float {p}, {z}")
     small = f.fma(p, x, x)
-    e = _expf(f, f(f"fmul float {ax}, {fconst(2.0)}"))
-    d = f(f"fadd float {e}, {fconst(1.0)}")
-    q = f(f"fdiv float {fconst(2.0)}, {d}")
-    t = f(f"fsub float {fconst(1.0)}, {q}")
+    e = _exp_nonpos(f, f(f"fmul float {ax}, {fconst(-2.0)}"), -40.0)
+    num = f(f"fsub float {fconst(1.0)}, {e}")
+    den = f(f"fadd float {e}, {fconst(1.0)}")
+    t = f(f"fdiv float {num}, {den}")
     big = f(f"call float @llvm.copysign.f32(float {t}, float {x})")
-    is_small = f(f"fcmp olt float {ax}, {fconst(0.625)}")
+    is_small = f(f"fcmp ult float {ax}, {fconst(0.625)}")
     return f.sel(is_small, small, big)
 
 
 def _sigmoidf(f: Fn, x: str) -> str:
+    # e = exp(-|x|) in (0, 1]: 1 / (1 + e) for x >= 0, e / (1 + e) below (no cancellation, no
+    # overflow); one division either way. For x >= 0 an e below 2^-57 leaves 1 / (1 + e) = 1, so
+    # the exponent stops at -40 there (no denormal arithmetic for large positive x).
     ax = f(f"call float @llvm.fabs.f32(float {x})")
-    e = _expf(f, f(f"fneg float {ax}"))
-    s = f(f"fdiv float {fconst(1.0)}, {f(f'fadd float {e}, {fconst(1.0)}')}")
-    es = f(f"fmul float {e}, {s}")
     pos = f(f"fcmp oge float {x}, {fconst(0.0)}")
-    return f.sel(pos, s, es)
+    e = _exp_nonpos(f, f(f"fneg float {ax}"), f.sel(pos, fconst(-40.0), fconst(-104.0)))
+    num = f.sel(pos, fconst(1.0), e)
+    s = f(f"fdiv float {num}, {f(f'fadd float {e}, {fconst(1.0)}')}")
+    return f.sel(f.isnan(x), x, s)
 
 
 def _erff(f: Fn, x: str) -> str:
@@ -215,7 +247,7 @@ def _erff(f: Fn, x: str) -> str:
     q = f.poly(u, _ERFCX_LARGE)
     hi = f(f"fmul float {xc}, {xc}")
     lo = f.fma(xc, xc, f(f"fneg float {hi}"))
-    e = _expf(f, f(f"fneg float {hi}"))
+    e = _exp_nonpos(f, f(f"fneg float {hi}"), -16.0)
     e = f(f"fmul float {e}, {f(f'fsub float {fconst(1.0)}, {lo}')}")
     big = f(f"fsub float {fconst(1.0)}, {f(f'fmul float {e}, {q}')}")
     big = f(f"call float @llvm.copysign.f32(float {big}, float {x})")
