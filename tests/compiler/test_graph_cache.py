@@ -258,3 +258,35 @@ def test_second_process_hits_both_caches_without_networkx(tmp_path):
                                    atol=1e-6)
         for a, b in zip(res["cached"]["weights"], res["eager"]["weights"]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_backward_graph_goes_through_the_cache(cache):
+    """`loss.backward()` outside the compiled forward runs the backward graph on LLVM too."""
+    pytest.importorskip("llvmlite")
+    rng = np.random.default_rng(2)
+    x = dg.tensor(rng.standard_normal((6, 4)).astype(np.float32))
+    w0 = rng.standard_normal((4, 3)).astype(np.float32)
+
+    def grads(compiled: bool):
+        w = dg.tensor(w0.copy(), requires_grad=True)
+
+        def f(x):
+            return ((x @ w).tanh() * 2.0).sum()
+
+        fn = dg.compile(f, backend="llvm") if compiled else f
+        out = []
+        for _ in range(3):
+            w.grad = None
+            fn(x).backward()
+            out.append(w.grad.numpy().copy())
+        return out
+
+    first = grads(True)
+    stored = graph_cache.STATS["stores"]
+    assert stored >= 2                              # the forward and its backward graph
+    again = grads(True)                             # a new compiled function: same graphs
+    assert graph_cache.STATS["hits"] >= stored and graph_cache.STATS["stores"] == stored
+    eager = grads(False)
+    for a, b, e in zip(first, again, eager):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
