@@ -44,16 +44,17 @@ def _dtype_mod():
 
 def encode_attr(a: Any, add_tensor: Callable[[np.ndarray], str], where: str = "attr"):
     """The tagged JSON form of an attribute value; `add_tensor(array) -> name` stores arrays."""
-    from dyngraph._device import device as _device
-    from dyngraph.ops.creation import Generator
-    from dyngraph.ops.index import TensorSlot
-    D = _dtype_mod()
     if a is None or isinstance(a, (bool, str)):
         return a
     if isinstance(a, int):
         return int(a)
     if isinstance(a, float):
         return a if math.isfinite(a) else {"$float": repr(a)}
+    # (imported here, after the plain scalars: graph-cache keys encode every size and scalar)
+    from dyngraph._device import device as _device
+    from dyngraph.ops.creation import Generator
+    from dyngraph.ops.index import TensorSlot
+    D = _dtype_mod()
     if isinstance(a, SymExpr):
         return {"$sym": [[c, list(names)] for c, names in a.terms]}
     if isinstance(a, Sym):
