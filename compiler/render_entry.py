@@ -21,7 +21,9 @@ GEMMs call sgemm/dgemm of scipy's OpenBLAS through function pointers read from p
 address cannot be baked into cached object code. Before each GEMM the entry sets OpenBLAS's thread
 count for the calling thread (params[2], `openblas_set_num_threads_local`) to what
 runtime/blas.py chose for its size. Row-major C = A @ B is computed as column-major
-C^T = B^T A^T, as runtime/blas.py does.
+C^T = B^T A^T, as runtime/blas.py does. A GEMM with at most 16 rows or 16 terms per dot product
+(a batch-8 layer and its weight gradient) branches instead to a skinny kernel of
+compiler/render_gemm.py, compiled once in its own module, whose address is in params[3..6].
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ import hashlib
 
 from . import vecmath
 from .kernel_ir import Kernel
+from .render_gemm import FORMS, SKINNY_MAX, gemm_form
 from .render_llvm import LLVMRenderer, symbol_name
 
 __all__ = ["Ptr", "KernelCall", "GemmCall", "IndexCall", "render_entry", "entry_symbol", "PROBE_IR",
            "LIST_ITEMS_OFFSET", "ARRAY_DATA_OFFSET", "PARAMS_SLOT",
-           "INTS_SLOT", "FIRST_INPUT_SLOT"]
+           "INTS_SLOT", "FIRST_INPUT_SLOT", "SKINNY_PARAMS"]
 
 LIST_ITEMS_OFFSET = 24      # PyListObject: refcnt, type, size, then ob_item (PyObject **)
 ARRAY_DATA_OFFSET = 16      # PyArrayObject: refcnt, type, then data (char *)
-PARAMS_SLOT = 1             # int64: [sgemm, dgemm, blas threads fn], dims tables, offsets
+PARAMS_SLOT = 1             # int64: [sgemm, dgemm, blas threads fn, 4 skinny GEMMs], tables
+SKINNY_PARAMS = 3           # params[3:7]: the render_gemm.FORMS kernels' addresses (0: unused)
 INTS_SLOT = 2               # BLAS ints: [status], GEMM sizes and leading dims (by address)
 STATUS = 0                  # ints[STATUS] != 0: an index was out of bounds (the entry returned)
 FIRST_INPUT_SLOT = 3
@@ -265,6 +269,34 @@ class _Entry:
         return fp
 
 
+def _skinny_gemm(e: _Entry, c: GemmCall, form: str) -> str:
+    """Branch to the skinny kernel of compiler/render_gemm.py (its address is in params at
+    SKINNY_PARAMS) when m or k is at most SKINNY_MAX: a test of the run-time sizes, so the module
+    still serves every size. The caller renders the OpenBLAS call on the other side and ends at
+    the returned label."""
+    # every value either side uses is loaded before the branch (loads are cached per entry)
+    a, b, out = e.ptr(c.a), e.ptr(c.b), e.ptr(c.c)
+    e.base(PARAMS_SLOT)
+    e.gemm_fn(c.dtype)
+    fp = e.tmp(f"load ptr, ptr {e.param_ptr(SKINNY_PARAMS + FORMS.index((form, c.dtype)))}")
+
+    def size(j):
+        v = e.tmp(f"load {e.ity}, ptr {e.int_ptr(c.ints + j)}")
+        return v if e.ity == "i64" else e.tmp(f"sext {e.ity} {v} to i64")
+    n, m, k, ldb, lda, ldc = (size(j) for j in range(6))
+    small_m = e.tmp(f"icmp sle i64 {m}, {SKINNY_MAX}")
+    small_k = e.tmp(f"icmp sle i64 {k}, {SKINNY_MAX}")
+    skinny = e.tmp(f"or i1 {small_m}, {small_k}")
+    e.n += 1
+    yes, blas, done = f"skinny{e.n}", f"blas{e.n}", f"gemmdone{e.n}"
+    e.lines += [f"  br i1 {skinny}, label %{yes}, label %{blas}", f"{yes}:"]
+    sai, sap = (lda, "1") if c.ta == b"N" else ("1", lda)
+    e.lines.append(f"  call void {fp}(i64 {m}, i64 {n}, i64 {k}, ptr {a}, i64 {sai}, "
+                   f"i64 {sap}, ptr {b}, i64 {ldb}, ptr {out}, i64 {ldc})")
+    e.lines += [f"  br label %{done}", f"{blas}:"]
+    return done
+
+
 def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
     """(module text, entry symbol) for `calls` (KernelCall / GemmCall / IndexCall), run in
     order. Sizes, strides and offsets are read from the params slot, so one module serves every
@@ -298,6 +330,10 @@ def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
             e.lines += [f"  br i1 {failed}, label %fail, label %ok{e.n}", f"ok{e.n}:"]
             e.failing = True
         else:
+            form = gemm_form(c.ta, c.tb)
+            done = None
+            if form is not None:
+                done = _skinny_gemm(e, c, form)
             ty = {"float32": "float", "float64": "double"}[c.dtype]
             fp = e.gemm_fn(c.dtype)
             e.set_blas_threads(c.ints + 6)
@@ -307,6 +343,8 @@ def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
                     e.const(ty, 1.0), e.ptr(c.b), ldb, e.ptr(c.a), lda, e.const(ty, 0.0),
                     e.ptr(c.c), ldc]
             e.lines.append(f"  call void {fp}({', '.join(f'ptr {a}' for a in args)})")
+            if done is not None:
+                e.lines += [f"  br label %{done}", f"{done}:"]
     body = "\n".join(e.lines)
     head = (f"  %ip = getelementptr inbounds i8, ptr %slots, i64 {LIST_ITEMS_OFFSET}\n"
             f"  %items = load ptr, ptr %ip\n")

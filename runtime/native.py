@@ -29,8 +29,10 @@ import threading
 
 import numpy as np
 
-from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR, GemmCall,
-                                   IndexCall, KernelCall, Ptr, render_entry)
+from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR,
+                                   SKINNY_PARAMS, GemmCall, IndexCall, KernelCall, Ptr,
+                                   render_entry)
+from compiler.render_gemm import FORMS, gemm_form, gemm_module, is_skinny
 
 from . import blas, jit
 # the planning run and the runner live in their own modules; their names stay importable here
@@ -38,7 +40,7 @@ from .native_plan import (_VIEW_KINDS, ALIGN, STATS, _allocate, _in_place_safe, 
                           _ptr, _Root, _StepPlanner, _Unsupported)
 from .native_runner import _GeneratedRunner
 
-__all__ = ["NativeProgram", "abi_ok", "STATS"]
+__all__ = ["NativeProgram", "abi_ok", "skinny_address", "STATS"]
 
 _abi: dict = {}
 
@@ -55,6 +57,16 @@ def abi_ok() -> bool:
         except Exception:   # noqa: BLE001 - any failure means "use the step-by-step path"
             _abi["ok"] = False
     return _abi["ok"]
+
+
+def skinny_address(form: str, dtype: str) -> int:
+    """The address of compiler/render_gemm.py's `form` kernel for `dtype` (compiled once per
+    process, from the disk cache after the first)."""
+    key = ("skinny", form, dtype)
+    if key not in _abi:
+        text, sym = gemm_module(form, dtype)
+        _abi[key] = jit.compile_ir(text, sym)
+    return _abi[key]
 
 
 class NativeProgram(_StepPlanner, _GeneratedRunner):
@@ -110,6 +122,7 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
         template[0] = self.arena
         self.params = [blas.gemm_address("float32"), blas.gemm_address("float64"),
                        blas.threads_address()] if blas.available() else [0, 0, 0]
+        self.params += [0] * len(FORMS)     # skinny GEMM kernels, compiled when a GEMM needs one
         self.ints: list[int] = [0]     # [STATUS], GEMM sizes
         self.int_bits = blas.int_bits() if blas.available() else 32
         self.checks = False             # the segments hold index checks (read STATUS)
@@ -165,6 +178,10 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
                                       tuple(self._ptr_of(p) for p in ptrs)))
             elif kind == "gemm":
                 c = payload
+                form = gemm_form(c.ta, c.tb)
+                if form is not None and is_skinny(c.m, c.k):    # (else the entry calls BLAS)
+                    self.params[SKINNY_PARAMS + FORMS.index((form, c.dtype))] = \
+                        skinny_address(form, c.dtype)
                 at = len(self.ints)
                 self.ints.extend([c.n, c.m, c.k, c.ldb, c.lda, c.n,
                                   blas.threads_for(c.m, c.n, c.k)])

@@ -17,6 +17,7 @@ import numpy as np
 
 from compiler.kernel_ir import RUNTIME, Access, InstrKind, KernelBuilder
 from compiler.render_entry import FIRST_INPUT_SLOT
+from compiler.render_gemm import SKINNY_MAX, gemm_form, is_skinny
 from compiler.render_llvm import UnsupportedOp, render_llvm
 from dyngraph.ops.registry import OPS, OpKind
 
@@ -151,6 +152,9 @@ class _StepPlanner:
         vids = vids + [node.out.id]
         pa, pb, pc = (self._where(v, env, loc) for v in vids)
         ta, lda, tb, ldb, m, n, k = lay
+        if gemm_form(ta, tb) is not None and is_skinny(m, k):
+            node.meta["ran"] = (f"llvm skinny GEMM {gemm_form(ta, tb)} kernel (m or k <= "
+                                f"{SKINNY_MAX}: compiler/render_gemm.py)")
         call = types.SimpleNamespace(dtype=a.dtype.name, ta=ta, tb=tb, m=m, n=n, k=k, lda=lda,
                                      ldb=ldb, a=pa, b=pb, c=pc)
         items.append(("gemm", call, self._reads(vids, loc)))

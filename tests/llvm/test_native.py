@@ -43,6 +43,8 @@ def test_render_entry_is_pure_text_without_addresses():
     text, sym = render_entry(calls)
     assert text == render_entry(calls)[0] and sym.startswith("dg_entry_")
     assert text.count("define internal void @dg_") == 1     # the kernel, inlinable
+    # small sizes branch to the skinny-GEMM kernel through its address in params
+    assert "@dg_gemm_" not in text and "label %skinny" in text
     assert f"define void @{sym}(ptr %slots)" in text
     assert "inttoptr" not in text and "0x7f" not in text.lower()   # no process addresses
     jit.compile_ir(text, sym)   # LLVM accepts it
