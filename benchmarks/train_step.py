@@ -55,8 +55,8 @@ def bench(fns: dict, *, repeat: int = 7, min_time: float = 0.2, clock: str | Non
     clock = time.process_time if clock == "cpu" else time.perf_counter
     counts = {}
     for name, fn in fns.items():
-        fn()
-        fn()  # warm-up: allocations, lazy imports, BLAS thread start
+        for _ in range(5):  # warm-up: traces and compiles, allocations, BLAS thread start
+            fn()
         t0 = time.perf_counter()
         fn()
         counts[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-9)))
