@@ -270,42 +270,42 @@ def optimize(raw: Graph, backend: str) -> tuple[Graph, PassReport]:
     Example:
         >>> g, report = optimize(segment_graph, "llvm")   # report.source says where it came from
     """
-    reason = _uncacheable(raw) if cacheable_backend(backend) else "backend"
-    if reason is not None:
-        if reason != "backend":
-            STATS["uncacheable"] += 1
-        g = raw.copy()
-        return g, run_pipeline(g)
+    if not cacheable_backend(backend):
+        return _run_passes(raw)
     try:
-        key = graph_key(raw, backend)
-    except TypeError:                   # an attribute the graph JSON cannot hold (EncodeError)
-        with _lock:
-            STATS["uncacheable"] += 1
-        g = raw.copy()
-        return g, run_pipeline(g)
+        key = None if _uncacheable(raw) else graph_key(raw, backend)
+    except Exception:   # noqa: BLE001 - an attribute the graph JSON cannot hold (EncodeError,
+        key = None      # an array of a dtype dyngraph does not know): not cached
+    if key is None:
+        _count("uncacheable")
+        return _run_passes(raw)
     path = os.path.join(cache_dir(), f"{key}.graph")
     blob = _read(path)
     if blob is not None:
         try:
             g, report = _decode_entry(blob, key, raw)
         except _Corrupt:
-            with _lock:
-                STATS["corrupt"] += 1
+            _count("corrupt")
         else:
-            with _lock:
-                STATS["hits"] += 1
+            _count("hits")
             return g, report
-    with _lock:
-        STATS["misses"] += 1
-    g = raw.copy()
-    report = run_pipeline(g)
+    _count("misses")
+    g, report = _run_passes(raw)
     try:
         blob = _encode_entry(key, g, report)
-    except (TypeError, ValueError):     # an attribute or report field JSON cannot hold
-        with _lock:
-            STATS["uncacheable"] += 1
+    except Exception:   # noqa: BLE001 - a report field JSON cannot hold: not cached
+        _count("uncacheable")
         return g, report
     if _write(path, blob):
-        with _lock:
-            STATS["stores"] += 1
+        _count("stores")
     return g, report
+
+
+def _run_passes(raw: Graph) -> tuple[Graph, PassReport]:
+    g = raw.copy()
+    return g, run_pipeline(g)
+
+
+def _count(what: str) -> None:
+    with _lock:
+        STATS[what] += 1
