@@ -3,13 +3,12 @@
 `optimize(raw, backend) -> (graph, PassReport)` is the whole interface. It is what
 `runtime/segments.py` calls instead of `raw.copy()` + `run_pipeline`:
 
-- the key is the SHA-256 of a salt (dyngraph's version, this cache's `FORMAT_VERSION`, the graph
-  JSON's `OPSET_VERSION`, numpy's version and the size and mtime of every source file of the pass
-  pipeline, the IR, the interpreter and the op table, so an edited pass or eager rule never meets
-  an old entry),
-  the backend name and the traced graph's canonical text: its graph JSON
-  (runtime/graph_json.py: input specs, ops, attributes, scalars, compute dtypes, in order) with
-  every constant replaced by the hash of its dtype, shape and bytes;
+- the key is the SHA-256 of a salt, the backend name and the traced graph's canonical text: its
+  graph JSON (runtime/graph_json.py: input specs, ops, attributes, scalars, compute dtypes, in
+  order) with every constant replaced by the hash of its dtype, shape and bytes. The salt holds
+  dyngraph's version, this cache's `FORMAT_VERSION`, the graph JSON's `OPSET_VERSION`, numpy's
+  version and the size and mtime of every source file of the pass pipeline, the IR, the
+  interpreter and the op table, so an edited pass or eager rule never meets an old entry;
 - the value is the optimised graph in the same no-pickle graph JSON, the pass report (per pass
   node counts and times, fusion groups, memory plan) and the passes' node annotations
   (`meta`: fusion group, buffer, in-place source), with the constants' bytes after it;
@@ -42,7 +41,8 @@ import numpy as np
 from compiler.ir import Graph, Sym, SymExpr, has_sym
 from compiler.passes.manager import PassReport, run_pipeline
 
-__all__ = ["optimize", "cache_dir", "cacheable_backend", "STATS", "FORMAT_VERSION", "ENABLED"]
+__all__ = ["optimize", "graph_key", "cache_dir", "cacheable_backend", "STATS", "FORMAT_VERSION",
+           "ENABLED"]
 
 FORMAT_VERSION = 1          # layout of an entry; bump on any change of what is stored
 ENABLED = True              # tests and benchmarks may switch the cache off
