@@ -30,7 +30,8 @@ from .kernel_ir import InstrKind, Kernel, ReduceKind, ReduceLoop
 from .render_base import KernelRenderer, UnsupportedOp, is_float, symbol_name
 from .vecmath import fconst
 
-__all__ = ["LLVMRenderer", "render_llvm", "symbol_name", "LL_TYPES", "UnsupportedOp"]
+__all__ = ["LLVMRenderer", "render_llvm", "streamable", "symbol_name", "LL_TYPES", "UnsupportedOp",
+           "STREAM_ALIGN"]
 
 LL_TYPES = {"float32": "float", "float64": "double", "int64": "i64", "int32": "i32",
             "bool": "i1"}
@@ -61,6 +62,9 @@ COLUMN_STRIP = 256
 # Left alone, the cost model picks 4 lanes (one 256-bit register of doubles) and runs the float32
 # arithmetic (softmax's exp) on 128-bit registers: (4096, 4096) softmax, one thread, 51 -> 36 ms.
 WIDEN_VECTOR_WIDTH = 8
+# The streaming form's peel aligns the output to this many bytes: every vector store of the main
+# loop (256-bit or 512-bit) then starts on a boundary its non-temporal form requires.
+STREAM_ALIGN = 64
 # Interleave count forced on an innermost loop whose body calls a vecmath function. Left alone,
 # the cost model sees the register pressure of the inlined polynomials and interleaves once, so
 # each iteration is one long dependency chain: gelu_tanh(x*w+b)*sigmoid(x), one thread, cache-
@@ -74,8 +78,12 @@ class LLVMRenderer(KernelRenderer):
     types = LL_TYPES
     begin, end = "%begin", "%end"
 
-    def __init__(self, kernel: Kernel, metadata_base: int = 0):
+    def __init__(self, kernel: Kernel, metadata_base: int = 0, streaming: bool = False):
         super().__init__(kernel)
+        if streaming and not streamable(kernel):
+            raise ValueError("render_llvm: streaming stores need a 1-D elementwise kernel with "
+                             "one contiguous output")
+        self.streaming = streaming
         # numbered metadata (loop hints) starts here: a module of several kernels gives each
         # its own range
         self.md_next = metadata_base
@@ -153,9 +161,13 @@ class LLVMRenderer(KernelRenderer):
         self.line("ret void")
         body = "\n".join(self.allocas + self.f.lines)
         link = f"{linkage} " if linkage else ""
-        fn = (f"define {link}void @{symbol_name(k)}({', '.join(params)}) nounwind {{\n"
+        fn = (f"define {link}void @{self.symbol()}({', '.join(params)}) nounwind {{\n"
               f"entry:\n{body}\n}}\n")
         return fn, self.decls | set(vecmath.INTRINSICS.splitlines()), set(self.vecmath)
+
+    def symbol(self) -> str:
+        """The function's name: the streaming form is a different function of the same kernel."""
+        return symbol_name(self.k) + ("_nt" if self.streaming else "")
 
     def _dim_arg(self, slot: int) -> str:
         p = self.f(f"getelementptr inbounds i64, ptr %dims, i64 {slot}")
@@ -206,7 +218,34 @@ class LLVMRenderer(KernelRenderer):
         if self.k.column and d == self.k.n_outer - 1:
             self._column_strips(d, offsets)
             return
+        if self.streaming and d == 0:
+            self._streaming_loops(offsets)
+            return
         super().outer_loops(d, offsets)
+
+    def _streaming_loops(self, offsets: dict) -> None:
+        """begin..end as two loops: a scalar peel up to the output's first STREAM_ALIGN-byte
+        boundary, then the main loop, whose vector stores all start on that boundary, so
+        jit.compile_ir(streaming=True) may make them aligned non-temporal stores (no read of
+        the output's cache lines before they are written: a quarter less memory traffic for
+        three inputs and one output)."""
+        out = next(i for i, b in enumerate(self.k.buffers) if b.is_output)
+        size = {"float": 4, "double": 8}[self.types[self.k.buffers[out].dtype]]
+        f = self.f
+        start = f(f"add i64 {f(f'ptrtoint ptr %b{out} to i64')}, "
+                  f"{f(f'mul i64 %begin, {size}')}")
+        gap = f(f"and i64 {f(f'sub i64 0, {start}')}, {STREAM_ALIGN - 1}")
+        peel_end = f(f"add i64 %begin, {f(f'lshr i64 {gap}, {size.bit_length() - 1}')}")
+        mid = self.call("i64", "llvm.smin.i64", [("i64", "%end"), ("i64", peel_end)],
+                        "declare i64 @llvm.smin.i64(i64, i64)")
+        loop_id, no_vec, no_unroll = self.md_next, self.md_next + 1, self.md_next + 2
+        self.md_next += 3
+        self.decls.add(f"!{loop_id} = distinct !{{!{loop_id}, !{no_vec}, !{no_unroll}}}")
+        self.decls.add(f'!{no_vec} = !{{!"llvm.loop.vectorize.enable", i1 false}}')
+        self.decls.add(f'!{no_unroll} = !{{!"llvm.loop.unroll.disable"}}')
+        self.loop(0, "%begin", mid, offsets, lambda off: self.outer_loops(1, off),
+                  f", !llvm.loop !{loop_id}")
+        self.loop(0, mid, "%end", offsets, lambda off: self.outer_loops(1, off))
 
     # ----- column kernels ----------------------------------------------------------------------
     def _column_strips(self, d: int, offsets: dict) -> None:
@@ -549,6 +588,20 @@ class LLVMRenderer(KernelRenderer):
                  f", {ty} {r}")
 
 
-def render_llvm(kernel: Kernel) -> str:
-    """The LLVM IR module text for `kernel` (deterministic: it is hashed for the disk cache)."""
-    return LLVMRenderer(kernel).render()
+def streamable(kernel: Kernel) -> bool:
+    """Whether `kernel` has a streaming-store form: 1-D elementwise, one float output written
+    contiguously (the peel aligns that one pointer)."""
+    outs = [i for i, b in enumerate(kernel.buffers) if b.is_output]
+    if kernel.ndim != 1 or kernel.n_inner != 0 or kernel.column or len(outs) != 1 or \
+            kernel.buffers[outs[0]].dtype not in ("float32", "float64"):
+        return False
+    stores = [s for lp in kernel.loops for s in getattr(lp, "stores", ())]
+    stores += list(kernel.outer_stores)
+    return all(s.access.strides == (1,) for s in stores)
+
+
+def render_llvm(kernel: Kernel, streaming: bool = False) -> str:
+    """The LLVM IR module text for `kernel` (deterministic: it is hashed for the disk cache);
+    `streaming`: the form whose vector stores jit.compile_ir(streaming=True) makes
+    non-temporal (see `streamable`)."""
+    return LLVMRenderer(kernel, streaming=streaming).render()

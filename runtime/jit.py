@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import threading
 
@@ -119,11 +120,34 @@ def _write(path: str, payload: bytes) -> None:
         pass                        # a read-only cache directory only costs recompiles
 
 
-def compile_ir(ir_text: str, symbol: str) -> int:
-    """Compile (or fetch from the caches) `ir_text` and return the address of `symbol`."""
+_VECTOR_STORE = re.compile(r"store <(\d+) x (float|double)> (.+?), ptr (%[\w.]+), align \d+")
+
+
+def streaming_stores(optimized_ir: str, align: int) -> str:
+    """Every vector store of an optimised module made non-temporal and `align`-aligned (capped
+    at the vector's size). Only for modules rendered with `render_llvm(streaming=True)`, whose
+    peel loop guarantees that alignment for every vector store (it keeps its own stores
+    scalar). Non-temporal stores skip reading the destination's cache lines before writing
+    them; LLVM's vectoriser will not form them itself from scalar stores, whose alignment is
+    only the element's."""
+    def store(m):
+        n, ty = int(m.group(1)), m.group(2)
+        a = min(align, n * (4 if ty == "float" else 8))
+        return (f"store <{n} x {ty}> {m.group(3)}, ptr {m.group(4)}, align {a}, "
+                f"!nontemporal !{_NT_MD}")
+    out, count = _VECTOR_STORE.subn(store, optimized_ir)
+    return out + f"\n!{_NT_MD} = !{{i32 1}}\n" if count else out
+
+
+_NT_MD = 987654
+
+
+def compile_ir(ir_text: str, symbol: str, streaming: int = 0) -> int:
+    """Compile (or fetch from the caches) `ir_text` and return the address of `symbol`;
+    `streaming`: an alignment in bytes for `streaming_stores` (0: none)."""
     with _lock:
         s = _llvm()
-        key = _key(ir_text)
+        key = _key(ir_text + (f"\n; streaming stores, align {streaming}" if streaming else ""))
         addr = s["addresses"].get((key, symbol))
         if addr is not None:
             STATS["memory_hits"] += 1
@@ -131,7 +155,11 @@ def compile_ir(ir_text: str, symbol: str) -> int:
         path = os.path.join(cache_dir(), f"{key}.o")
         obj = _read(path)
         if obj is None:
-            obj = s["tm"].emit_object(_optimize(ir_text))
+            mod = _optimize(ir_text)
+            if streaming:
+                mod = s["llvm"].parse_assembly(streaming_stores(str(mod), streaming))
+                mod.verify()
+            obj = s["tm"].emit_object(mod)
             STATS["compiled"] += 1
             _write(path, obj)
         else:

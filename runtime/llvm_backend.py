@@ -23,7 +23,7 @@ import numpy as np
 from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
 from compiler.ir import Graph, Sym, has_sym
 from compiler.lower import ExternStep, KernelStep, lower
-from compiler.render_llvm import UnsupportedOp, render_llvm, symbol_name
+from compiler.render_llvm import STREAM_ALIGN, UnsupportedOp, render_llvm, streamable, symbol_name
 
 from . import blas, jit
 
@@ -37,6 +37,11 @@ __all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads", "program_for", 
 THREAD_THRESHOLD = 1 << 20
 # Outputs at least this large are recycled between calls when nothing references them.
 RECYCLE_BYTES = 1 << 16
+# Elementwise kernels writing one output of at least this many bytes (the 32 MB last-level cache
+# here) store it with non-temporal stores (render_llvm's streaming form). x*w+b over 16M float32,
+# one thread: 10.3 -> 8.7 ms.
+STREAM_BYTES = 1 << 25
+STREAMING = True
 # backend="auto" on the CPU picks this backend (the interpreter otherwise).
 AUTO_USES_LLVM = True
 # Static-shape graphs run through one native entry function per segment (runtime/native.py).
@@ -100,6 +105,7 @@ class _KernelRunner:
             isinstance(s, Sym) for spec in step.outputs for s in spec.shape)
         self.column = COLUMN_KERNELS and step.column
         self.unit_dim = step.unit_dim(self.column)
+        self._streamable = None
 
     def kernel(self, unit: tuple):
         """The kernel IR of this step for innermost-stride pattern `unit`."""
@@ -116,16 +122,31 @@ class _KernelRunner:
         self.recycle[i] = a
         return a
 
-    def function(self, unit: tuple):
-        fn = self.variants.get(unit)
+    def function(self, unit: tuple, streaming: bool = False):
+        """The compiled kernel for innermost-stride pattern `unit` (its streaming-store form
+        when `streaming`)."""
+        fn = self.variants.get((unit, streaming))
         if fn is None:
             kernel = self.kernel(unit)
-            ir = render_llvm(kernel)
-            addr = jit.compile_ir(ir, symbol_name(kernel))
+            ir = render_llvm(kernel, streaming=streaming)
+            sym = symbol_name(kernel) + ("_nt" if streaming else "")
+            addr = jit.compile_ir(ir, sym, STREAM_ALIGN if streaming else 0)
             proto = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
                                      *([ctypes.c_void_p] * self.nbuf))
-            fn = self.variants[unit] = proto(addr)
+            fn = self.variants[unit, streaming] = proto(addr)
         return fn
+
+    def streams(self, unit: tuple, outs: list) -> bool:
+        """Whether this call writes its output with streaming stores: a 1-D elementwise kernel
+        whose one output is at least STREAM_BYTES (bigger than the last-level cache: a
+        consumer would read it from memory anyway) and element-aligned."""
+        if not STREAMING or len(outs) != 1 or outs[0].nbytes < STREAM_BYTES:
+            return False
+        if self._streamable is None:
+            self._streamable = {}
+        if unit not in self._streamable:
+            self._streamable[unit] = streamable(self.kernel(unit))
+        return self._streamable[unit] and outs[0].ctypes.data % outs[0].itemsize == 0
 
     def __call__(self, ins: list, syms) -> list:
         step = self.step
@@ -141,7 +162,8 @@ class _KernelRunner:
             total *= s
         if total == 0:
             return outs
-        fn = self.function(tuple(unit))
+        unit = tuple(unit)
+        fn = self.function(unit, self.streams(unit, outs))
         ptrs = [a.ctypes.data for a in arrays]
         run_split(fn, sizes[0], total, dims.ctypes.data, ptrs)
         return outs

@@ -195,8 +195,8 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
                 self.checks = True
             elif kind == "threaded":
                 flush()
-                runner, unit, dims, ptrs, n0, total = payload
-                sched.append(("threaded", (runner.function(unit), dims, n0, total,
+                runner, unit, dims, ptrs, n0, total, stream = payload
+                sched.append(("threaded", (runner.function(unit, stream), dims, n0, total,
                                            [self._byte_offset(p) for p in ptrs])))
             else:
                 flush()

@@ -102,7 +102,13 @@ class _StepPlanner:
         unit, dims = runner.layout(ins + outs, sizes)
         unit = tuple(unit)
         total = int(np.prod(sizes))
-        big = threaded(sizes[0], total)
+        # a kernel split over threads, or streaming its output, runs from Python (its own
+        # module: a streaming kernel's stores may not be made non-temporal in a shared one)
+        stream = runner.variants is not None and runner.streams(unit, outs)
+        big = threaded(sizes[0], total) or stream
+        if stream:
+            for n in step.nodes:
+                n.meta["ran"] = n.meta.get("ran", "llvm kernel") + ", streaming stores"
         if runner.variants is not None:
             try:
                 render_llvm(runner.kernel(unit))
@@ -126,7 +132,7 @@ class _StepPlanner:
         vids = in_vids + [spec.value.id for spec in step.outputs]
         ptrs = [self._where(v, env, loc) for v in vids]
         if big:
-            items.append(("threaded", (runner, unit, dims, ptrs, sizes[0], total),
+            items.append(("threaded", (runner, unit, dims, ptrs, sizes[0], total, stream),
                           self._reads(vids, loc)))
         else:
             items.append(("kernel", (lambda: runner.kernel(unit), dims, ptrs, sizes[0], total),
