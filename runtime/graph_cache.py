@@ -21,8 +21,9 @@
 
 Graphs the cache does not take (`STATS["uncacheable"]`, the passes run as before): symbolic
 shapes, `cond`/`while_loop` nodes (their ids are process-wide counters), explicit `Generator`
-objects in attributes (a live generator's state is not a value of the graph), and constants that
-are not numpy arrays (CUDA). Only the CPU backends call it (see `cacheable_backend`).
+objects in attributes (a live generator's state is not a value of the graph), constants that are
+not numpy arrays (CUDA) or that hold more than `MAX_CONSTANT_BYTES` together. Only the CPU
+backends call it (see `cacheable_backend`).
 
 Nothing in an entry is executed: the graph is rebuilt by graph_json's checked decoder.
 """
@@ -42,11 +43,14 @@ from compiler.ir import Graph, Sym, SymExpr, has_sym
 from compiler.passes.manager import PassReport, run_pipeline
 
 __all__ = ["optimize", "graph_key", "cache_dir", "cacheable_backend", "STATS", "FORMAT_VERSION",
-           "ENABLED"]
+           "ENABLED", "MAX_CONSTANT_BYTES"]
 
 FORMAT_VERSION = 1          # layout of an entry; bump on any change of what is stored
 ENABLED = True              # tests and benchmarks may switch the cache off
 STATS = {"hits": 0, "misses": 0, "stores": 0, "corrupt": 0, "uncacheable": 0}
+# Constants are hashed into the key and stored in the entry: a graph holding more (a large table
+# built inside the function) costs more to hash and keep than its passes cost to run.
+MAX_CONSTANT_BYTES = 16 << 20
 
 _MAGIC = b"DGGRF001"
 _HEAD = struct.Struct("<8s32sQ")        # magic, sha256 of the rest, JSON length
@@ -117,6 +121,7 @@ def _uncacheable(graph: Graph) -> str | None:
             return any(live(x) for x in a.values())
         return False
 
+    const_bytes = 0
     for n in graph.nodes:
         if n.op in ("cond", "while_loop"):
             return f"{n.op} node"
@@ -125,8 +130,13 @@ def _uncacheable(graph: Graph) -> str | None:
             return "symbolic shapes"
         if live(n.attrs):
             return f"{n.op} holds a Generator"
-        if n.op == "constant" and type(n.attrs.get("value")) is not np.ndarray:
-            return "a constant that is not a numpy array"
+        if n.op == "constant":
+            value = n.attrs.get("value")
+            if type(value) is not np.ndarray:
+                return "a constant that is not a numpy array"
+            const_bytes += value.nbytes
+    if const_bytes > MAX_CONSTANT_BYTES:
+        return f"{const_bytes} bytes of constants (limit {MAX_CONSTANT_BYTES})"
     return None
 
 

@@ -132,7 +132,7 @@ def test_unwritable_directory_only_costs_the_passes(tmp_path, monkeypatch):
     np.testing.assert_array_equal(run_graph(g, [x])[0], run_graph(raw, [x])[0])
 
 
-def test_uncacheable_graphs_and_backends(cache):
+def test_uncacheable_graphs_and_backends(cache, monkeypatch):
     g = Graph()
     g.outputs = [g.add_node("random", [], {"kind": "uniform", "shape": (3,), "dtype": F32,
                                            "device": CPU, "generator": dg.Generator()},
@@ -141,6 +141,9 @@ def test_uncacheable_graphs_and_backends(cache):
     assert graph_cache.STATS["uncacheable"] == 1 and not _entries(cache)
     graph_cache.optimize(_graph(), "interpreter")   # only the LLVM CPU backends use the cache
     assert graph_cache.STATS["misses"] == 0 and not _entries(cache)
+    monkeypatch.setattr(graph_cache, "MAX_CONSTANT_BYTES", 4 * 12 - 1)
+    graph_cache.optimize(_graph(), "llvm")          # one (4, 3) float32 constant: too big now
+    assert graph_cache.STATS["uncacheable"] == 2 and not _entries(cache)
 
 
 def test_compiled_function_hits_after_reset_and_explain_says_so(cache):
