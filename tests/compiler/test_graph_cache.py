@@ -293,3 +293,22 @@ def test_compiled_backward_graph_goes_through_the_cache(cache):
     for a, b, e in zip(first, again, eager):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+
+
+def test_segments_around_a_graph_break_are_cached_each(cache):
+    pytest.importorskip("llvmlite")
+    x = dg.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+
+    def f(x):
+        y = (x * 2).exp()
+        if y.sum().item() > 3:      # graph break: two segments
+            return y + 1
+        return y - 1
+
+    results = []
+    for _ in range(2):              # a fresh compiled function: both segments come from disk
+        cf = dg.compile(f, backend="llvm")
+        results.append([cf(x).numpy() for _ in range(3)][-1])
+    assert graph_cache.STATS["stores"] == 2 and graph_cache.STATS["hits"] == 2
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[1], f(x).numpy(), rtol=1e-6)
