@@ -33,11 +33,12 @@ import hashlib
 
 from . import vecmath
 from .kernel_ir import Kernel
+from .render_conv import conv_function
 from .render_gemm import FORMS, SKINNY_MAX, gemm_form
 from .render_llvm import LLVMRenderer, symbol_name
 
-__all__ = ["Ptr", "KernelCall", "GemmCall", "IndexCall", "render_entry", "entry_symbol", "PROBE_IR",
-           "LIST_ITEMS_OFFSET", "ARRAY_DATA_OFFSET", "PARAMS_SLOT",
+__all__ = ["Ptr", "KernelCall", "GemmCall", "IndexCall", "ConvCall", "render_entry",
+           "entry_symbol", "PROBE_IR", "LIST_ITEMS_OFFSET", "ARRAY_DATA_OFFSET", "PARAMS_SLOT",
            "INTS_SLOT", "FIRST_INPUT_SLOT", "SKINNY_PARAMS"]
 
 LIST_ITEMS_OFFSET = 24      # PyListObject: refcnt, type, size, then ob_item (PyObject **)
@@ -81,6 +82,18 @@ class GemmCall:
     a: Ptr
     b: Ptr
     c: Ptr
+
+
+@dataclasses.dataclass
+class ConvCall:
+    """im2col (image -> columns) or col2im (columns -> image) of compiler/render_conv.py;
+    params[`table`:] hold its `conv_table`; x is the input, o the output."""
+
+    op: str             # "im2col" or "col2im"
+    dtype: str          # "float32" or "float64"
+    table: int
+    x: Ptr
+    o: Ptr
 
 
 @dataclasses.dataclass
@@ -298,9 +311,9 @@ def _skinny_gemm(e: _Entry, c: GemmCall, form: str) -> str:
 
 
 def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
-    """(module text, entry symbol) for `calls` (KernelCall / GemmCall / IndexCall), run in
-    order. Sizes, strides and offsets are read from the params slot, so one module serves every
-    size; the ints slot holds `int_bits` integers (what the BLAS library takes)."""
+    """(module text, entry symbol) for `calls` (KernelCall / GemmCall / IndexCall / ConvCall),
+    run in order. Sizes, strides and offsets are read from the params slot, so one module
+    serves every size; the ints slot holds `int_bits` integers (what the BLAS library takes)."""
     e = _Entry(int_bits)
     fns: dict[str, str] = {}
     decls: set[str] = set()
@@ -318,6 +331,12 @@ def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
             rows = e.param(c.dims)
             args = ", ".join(f"ptr {e.ptr(p)}" for p in c.ptrs)
             e.lines.append(f"  call void @{sym}(i64 0, i64 {rows}, ptr {table}, {args})")
+        elif isinstance(c, ConvCall):
+            name, d, text = conv_function(c.op, c.dtype)
+            fns.setdefault(name, text)
+            decls.update(d)
+            e.lines.append(f"  call void @{name}(ptr {e.param_ptr(c.table)}, ptr {e.ptr(c.x)}, "
+                           f"ptr {e.ptr(c.o)})")
         elif isinstance(c, IndexCall):
             name, text = index_function(c.op, c.dtype, c.dim, int_bits)
             fns.setdefault(name, text)

@@ -20,7 +20,8 @@ product (BLAS also accumulates in the operands' type).
 
 from __future__ import annotations
 
-__all__ = ["SKINNY_MAX", "is_skinny", "gemm_form", "gemm_function", "gemm_module", "FORMS"]
+__all__ = ["SKINNY_MAX", "is_skinny", "gemm_form", "gemm_function", "gemm_module", "FORMS",
+           "LoopBuilder"]
 
 # (form, dtype) of every kernel, in the order of their addresses in an entry's params
 FORMS = (("dot", "float32"), ("axpy", "float32"), ("dot", "float64"), ("axpy", "float64"))
@@ -52,7 +53,10 @@ _MD_BASE = {("dot", "float32"): 1_000_000, ("axpy", "float32"): 1_010_000,
             ("dot", "float64"): 1_020_000, ("axpy", "float64"): 1_030_000}
 
 
-class _Fn:
+class LoopBuilder:
+    """Straight-line LLVM IR with counted loops (`loop`) as phi nodes, for the hand-written
+    kernels here and in compiler/render_conv.py; `md_base` numbers the loop metadata."""
+
     def __init__(self, md_base: int = 0):
         self.lines: list[str] = []
         self.n = 0
@@ -85,8 +89,9 @@ class _Fn:
         self.n += 1
         return f"{stem}{self.n}"
 
-    def loop(self, lo: str, hi: str, step: int, body) -> str:
-        """for (iv = lo; iv + step <= hi; iv += step) body(iv); returns the first iv not run."""
+    def loop(self, lo: str, hi: str, step: int, body, free: bool = False) -> str:
+        """for (iv = lo; iv + step <= hi; iv += step) body(iv); returns the first iv not run.
+        `free`: LLVM may vectorise and unroll it (else its back edge says not to)."""
         head, blk, done = self.label("h"), self.label("b"), self.label("d")
         pre = self.label("p")
         self.emit(f"br label %{pre}")
@@ -102,23 +107,26 @@ class _Fn:
         latch = self.label("l")
         self.emit(f"br label %{latch}")
         self.emit(f"{latch}:")
-        self.back_edge(head)
+        if free:
+            self.emit(f"br label %{head}")
+        else:
+            self.back_edge(head)
         self.lines[idx] = self.lines[idx].replace("%NEXT", nxt).replace("%LATCH", "%" + latch)
         self.emit(f"{done}:")
         return iv
 
 
-def _splat(f: _Fn, ty: str, vw: int, x: str) -> str:
+def _splat(f: LoopBuilder, ty: str, vw: int, x: str) -> str:
     v = f(f"insertelement <{vw} x {ty}> poison, {ty} {x}, i64 0")
     return f(f"shufflevector <{vw} x {ty}> {v}, <{vw} x {ty}> poison, <{vw} x i32> "
              f"zeroinitializer")
 
 
-def _plus(f: _Fn, x: str, c: int) -> str:
+def _plus(f: LoopBuilder, x: str, c: int) -> str:
     return x if c == 0 else f(f"add nsw i64 {x}, {c}")
 
 
-def _gep(f: _Fn, ty: str, base: str, *terms) -> str:
+def _gep(f: LoopBuilder, ty: str, base: str, *terms) -> str:
     off = "0"
     for a, b in terms:
         t = a if b is None else f(f"mul nsw i64 {a}, {b}")
@@ -126,7 +134,8 @@ def _gep(f: _Fn, ty: str, base: str, *terms) -> str:
     return f(f"getelementptr inbounds {ty}, ptr {base}, i64 {off}")
 
 
-def _dot_block(f: _Fn, ty: str, vw: int, sfx: str, ib: int, jb: int, i0: str, j0: str) -> None:
+def _dot_block(f: LoopBuilder, ty: str, vw: int, sfx: str, ib: int, jb: int, i0: str,
+               j0: str) -> None:
     """C[i0:i0+ib, j0:j0+jb] of the dot form."""
     vt = f"<{vw} x {ty}>"
     zero = "zeroinitializer"
@@ -179,12 +188,12 @@ def _dot_block(f: _Fn, ty: str, vw: int, sfx: str, ib: int, jb: int, i0: str, j0
                    f"{_gep(f, ty, '%C', (ri, '%ldc'), (cj, None))}")
 
 
-def _scalar_loop(f: _Fn, lo: str, hi: str, body) -> None:
+def _scalar_loop(f: LoopBuilder, lo: str, hi: str, body) -> None:
     """for (q = lo; q < hi; q++) body(q) (the tails)."""
     f.loop(lo, hi, 1, body)
 
 
-def _axpy_block(f: _Fn, ty: str, vw: int, sfx: str, ib: int, i0: str) -> None:
+def _axpy_block(f: LoopBuilder, ty: str, vw: int, sfx: str, ib: int, i0: str) -> None:
     """Rows i0:i0+ib of the axpy form over the columns that fill 2-vector blocks."""
     vt = f"<{vw} x {ty}>"
     jv = 2
@@ -229,7 +238,7 @@ def _axpy_block(f: _Fn, ty: str, vw: int, sfx: str, ib: int, i0: str) -> None:
     f.loop("0", "%n", jv * vw, column_block)
 
 
-def _axpy_tail(f: _Fn, ty: str, sfx: str, jend: str) -> None:
+def _axpy_tail(f: LoopBuilder, ty: str, sfx: str, jend: str) -> None:
     """Columns jend:n of every row, one dot product at a time."""
     def column(j):
         def row(i):
@@ -258,7 +267,7 @@ def gemm_function(form: str, dtype: str) -> tuple[str, list[str], str]:
     (axpy) or B + j*ldb + p (dot), C row-major with leading dim ldc; C is overwritten."""
     ty, vw, sfx = _TY[dtype]
     sym = f"dg_gemm_{form}_{sfx}"
-    f = _Fn(_MD_BASE[form, dtype])
+    f = LoopBuilder(_MD_BASE[form, dtype])
     # allocas must be in the entry block to be promoted: they are hoisted below
     if form == "dot":
         # 4 x 2 blocks, then one 1 x 1 nest over the L-shaped rest: rows iend:m of the

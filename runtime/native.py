@@ -30,7 +30,7 @@ import threading
 import numpy as np
 
 from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR,
-                                   SKINNY_PARAMS, GemmCall, IndexCall, KernelCall, Ptr,
+                                   SKINNY_PARAMS, ConvCall, GemmCall, IndexCall, KernelCall, Ptr,
                                    render_entry)
 from compiler.render_gemm import FORMS, gemm_form, gemm_module, is_skinny
 
@@ -187,6 +187,11 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
                                   blas.threads_for(c.m, c.n, c.k)])
                 run.append(GemmCall(c.dtype, c.ta, c.tb, at, self._ptr_of(c.a),
                                     self._ptr_of(c.b), self._ptr_of(c.c)))
+            elif kind == "conv":
+                op, dtype, table, (px, po) = payload
+                at = len(self.params)
+                self.params.extend(int(d) for d in table)
+                run.append(ConvCall(op, dtype, at, self._ptr_of(px), self._ptr_of(po)))
             elif kind == "index":
                 op, dtype, dim, table, ptrs = payload
                 at = len(self.params)

@@ -17,6 +17,7 @@ import numpy as np
 
 from compiler.kernel_ir import RUNTIME, Access, InstrKind, KernelBuilder
 from compiler.render_entry import FIRST_INPUT_SLOT
+from compiler.render_conv import conv_table
 from compiler.render_gemm import SKINNY_MAX, gemm_form, is_skinny
 from compiler.render_llvm import UnsupportedOp, render_llvm
 from dyngraph.ops.registry import OPS, OpKind
@@ -190,6 +191,8 @@ class _StepPlanner:
         if node.op in ("gather", "scatter_add") and self._plan_index(node, env, loc, items,
                                                                    new_root):
             return
+        if node.op in ("im2col", "col2im") and self._plan_conv(node, env, loc, items, new_root):
+            return
         op = OPS.get(node.op)
         vals = node.value_inputs
         if op is not None and op.kind in _VIEW_KINDS and vals:
@@ -253,6 +256,38 @@ class _StepPlanner:
         vids = [v.id for v in vals] + [node.out.id]
         call = (node.op, x.dtype.name, dim, table, [self._where(v, env, loc) for v in vids])
         items.append(("index", call, self._reads(vids, loc)))
+        return True
+
+    def _plan_conv(self, node, env, loc, items, new_root) -> bool:
+        """im2col / col2im of a float32/float64 array as a ConvCall inside the segment
+        (compiler/render_conv.py), its output laid out as the eager op lays it (im2col's
+        columns as (C, kh, kw, N, oh, ow)), so the views after it stay views; False: this node
+        stays a Python step."""
+        vals = node.value_inputs
+        if len(vals) != 1:
+            return False
+        x = env[vals[0].id]
+        cdt = node.compute_dtype
+        if type(x) is not np.ndarray or x.dtype.name not in ("float32", "float64") or \
+                x.ndim != (4 if node.op == "im2col" else 6) or not x.size or \
+                (cdt is not None and cdt.np != x.dtype):
+            return False
+        out = self._prog._node(node, env, None)
+        if type(out) is not np.ndarray or out.dtype != x.dtype or not out.size:
+            return False
+        res = np.empty_like(out)        # the same memory order as eager's result
+        res[...] = out
+        env[node.out.id] = res
+        new_root("out" if node.out.id in self._out_ids else "arena", node.out.id, res)
+
+        def el(a):
+            return [s // a.itemsize for s in a.strides]
+        image, cols = (x, res) if node.op == "im2col" else (res, x)
+        table = conv_table(image.shape, cols.shape, node.attrs, el(image), el(cols))
+        vids = [vals[0].id, node.out.id]
+        node.meta["ran"] = f"llvm {node.op} loops (compiler/render_conv.py)"
+        items.append(("conv", (node.op, x.dtype.name, table,
+                               [self._where(v, env, loc) for v in vids]), self._reads(vids, loc)))
         return True
 
     def _plan_python(self, node, env, loc, items, new_root, kind):
