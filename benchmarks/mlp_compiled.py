@@ -38,7 +38,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dyngraph as dg  # noqa: E402
-from train_step import (bench, dyngraph_setup, init_weights,  # noqa: E402
+from train_step import (bench, cnn_step_fns, dyngraph_setup, init_weights,  # noqa: E402
                         numpy_step_fn, torch_step_fn)
 
 try:
@@ -142,6 +142,15 @@ def small_mlp():
     return bench(fns, repeat=ARGS.repeat, clock=ARGS.clock)
 
 
+def cnn_compiled(batch: int = 32):
+    """train_step.py's small CNN step (conv-relu-pool x2, linear, cross-entropy, SGD): the step
+    compiled on the LLVM backend (im2col/col2im as native loops, GEMMs, fused epilogues), the
+    same step in dyngraph eager mode, and PyTorch eager (identical weights)."""
+    fns = cnn_step_fns(batch, compiled=True)
+    fns["dyngraph eager"] = fns.pop("dyngraph")
+    return bench(fns, repeat=ARGS.repeat, clock=ARGS.clock)
+
+
 def compile_child(batch: int) -> None:
     """In a fresh process: seconds of the first three calls (two traces, then passes, lowering,
     LLVM and the native plan), minus three eager steps."""
@@ -208,6 +217,11 @@ def main() -> None:
     ours = small["dyngraph llvm"]
     print("MLP 16-16-16 fwd+bwd: " + "  ".join(f"{n} {t * 1e6:.1f} us" for n, t in small.items())
           + "  " + "  ".join(f"{n}/llvm {t / ours:.2f}x" for n, t in small.items()
+                             if n != "dyngraph llvm"))
+    cnn = cnn_compiled()
+    ours = cnn["dyngraph llvm"]
+    print("CNN b32 step: " + "  ".join(f"{n} {t * 1e3:.3f} ms" for n, t in cnn.items())
+          + "  " + "  ".join(f"{n}/llvm {t / ours:.2f}x" for n, t in cnn.items()
                              if n != "dyngraph llvm"))
     (cold, c1, h1), (warm, c2, h2) = first_compile()
     print(f"first compile of the batch-128 step (trace + compile, fresh process): cold "

@@ -220,8 +220,10 @@ def main() -> None:
         print("  ".join(cells))
 
 
-def cnn_step_fns(batch: int = 32):
-    """The same small CNN in dyngraph and PyTorch (identical weights), as step closures."""
+def cnn_step_fns(batch: int = 32, compiled: bool = False):
+    """The same small CNN in dyngraph and PyTorch (identical weights), as step closures;
+    `compiled`: also "dyngraph llvm", the dyngraph step under dyngraph.compile (LLVM backend)
+    on a second copy of the model."""
     import dyngraph.nn as dnn
     import dyngraph.nn.functional as F
 
@@ -257,6 +259,19 @@ def cnn_step_fns(batch: int = 32):
         dopt.step()
         return loss
     fns["dyngraph"] = dyngraph_step
+    if compiled:
+        cm = build(dnn)
+        cm.load_state_dict(dm.state_dict())
+        copt = dg.optim.SGD(cm.parameters(), lr=LR)
+
+        @dg.compile(backend="llvm")
+        def compiled_step(x, y):
+            copt.zero_grad()
+            loss = F.cross_entropy(cm(x), y)
+            loss.backward()
+            copt.step()
+            return loss
+        fns["dyngraph llvm"] = lambda: compiled_step(dx, dy)
     return fns
 
 
