@@ -91,14 +91,15 @@ def _conv2d_core(op, x, weight, bias, stride, padding, dilation, groups):
     cols = cols.permute(1, 2, 3, 0, 4, 5)
     if groups == 1:
         y = weight.reshape(o, k) @ cols.reshape(k, n * oh * ow)
-        if bias is not None:
-            y = y + bias.reshape(o, 1)
     else:
         y = weight.reshape(groups, o // groups, k) @ cols.reshape(groups, k, n * oh * ow)
-        if bias is not None:
-            y = y + bias.reshape(groups, o // groups, 1)
-    # A contiguous NCHW result, as PyTorch returns, so that .view() on it works.
-    return y.reshape(o, n, oh, ow).permute(1, 0, 2, 3).contiguous()
+    # The (N, O, oh, ow) result is a view of the GEMM's (O, N*oh*ow) product, and the bias is
+    # added through that view: compiled, the bias add, the copy to a contiguous NCHW result (as
+    # PyTorch returns, so that .view() on it works) and a following activation are one kernel.
+    y = y.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
+    if bias is not None:
+        y = y + bias.reshape(1, o, 1, 1)
+    return y.contiguous()
 
 
 def _conv(op, spatial, input, weight, bias, stride, padding, dilation, groups):
