@@ -4,7 +4,9 @@ An `Entry` holds a `GuardSet` and a tree of `Segment`s: a trace is split at ever
 function read into Python (a graph break); each segment runs compiled, the value at its break
 picks the child to run next, and a leaf ends one path (its results and write-backs are the
 executor's, runtime/executor.py). `Entry.merge` adds a newly traced path to the tree and
-invalidates the compiled forms it changes; `_make_program` picks a segment's backend.
+invalidates the compiled forms it changes; `Segment.compile` gets the optimised graph from
+`graph_cache.optimize` (the pass pipeline, or its stored result on the LLVM CPU backends) and
+`_make_program` picks a segment's backend.
 """
 
 from __future__ import annotations
