@@ -155,7 +155,7 @@ def test_one_plus_tanh_lowers_to_a_sigmoid():
 
 def test_gelu_chain_kernel_accuracy_and_hot_loop():
     """The fused gelu_tanh(x*w+b)*sigmoid(x) kernel: float64 accuracy, and its hot loop is
-    vector code with no calls, one division per sigmoid and under 12.5 instructions per element
+    vector code with no calls, one division per sigmoid and under 11 instructions per element
     (it had 13.75 with tanh's own exp, and ran 1.7x slower; benchmarks/llvm_elementwise.py)."""
     kernel = _gelu_chain_kernel()
     rng = np.random.default_rng(0)
@@ -170,7 +170,10 @@ def test_gelu_chain_kernel_accuracy_and_hot_loop():
 
     ir = render_llvm(kernel)
     assert '"llvm.loop.interleave.count", i32 2' in ir
-    loops = [lp for lp in _loops(jit.assembly(ir)) if re.search(r"%[yz]mm\d+", lp)]
+    # the vector loop: one basic block on ymm/zmm registers (other "loops" the helper finds
+    # span several blocks: the scalar epilogue, the outer region)
+    loops = [lp for lp in _loops(jit.assembly(ir))
+             if re.search(r"%[yz]mm\d+", lp) and len(re.findall(r"^\.LBB", lp, re.M)) == 1]
     assert loops, "the gelu chain kernel has no vector loop"
     hot = max(loops, key=len)
     assert "call" not in hot
@@ -180,7 +183,7 @@ def test_gelu_chain_kernel_accuracy_and_hot_loop():
     # two interleaved vectors per iteration, two sigmoids (one from 1 + tanh) each
     assert divs == 4, f"{divs} divisions in the hot loop:\n{hot}"
     per_element = len(body) / (2 * lanes)
-    assert per_element < 12.5, f"{len(body)} instructions per {2 * lanes} elements:\n{hot}"
+    assert per_element < 11, f"{len(body)} instructions per {2 * lanes} elements:\n{hot}"
 
 
 def test_interleave_hint_only_on_transcendental_loops():
