@@ -22,8 +22,9 @@ address cannot be baked into cached object code. Before each GEMM the entry sets
 count for the calling thread (params[2], `openblas_set_num_threads_local`) to what
 runtime/blas.py chose for its size. Row-major C = A @ B is computed as column-major
 C^T = B^T A^T, as runtime/blas.py does. A GEMM with at most 16 rows or 16 terms per dot product
-(a batch-8 layer and its weight gradient) branches instead to a skinny kernel of
-compiler/render_gemm.py, compiled once in its own module, whose address is in params[3..6].
+(a batch-8 layer and its weight gradient) calls instead a skinny kernel of
+compiler/render_gemm.py, compiled once in its own module, whose address is in params[3..6]
+(the plan picks one or the other per call: the text holds the choice, not the sizes).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import hashlib
 from . import vecmath
 from .kernel_ir import Kernel
 from .render_conv import conv_function
-from .render_gemm import FORMS, SKINNY_MAX, gemm_form
+from .render_gemm import FORMS
 from .render_llvm import LLVMRenderer, symbol_name
 
 __all__ = ["Ptr", "KernelCall", "GemmCall", "IndexCall", "ConvCall", "render_entry",
@@ -73,7 +74,8 @@ class KernelCall:
 class GemmCall:
     """Row-major c (m x n) = a (m x k) @ b (k x n). ta/tb are b"N" or b"T" as runtime/blas.py
     computes them; ints[`ints`:`ints` + 7] hold n, m, k, ldb, lda, ldc (int32, by reference) and
-    the OpenBLAS thread count for this call."""
+    the OpenBLAS thread count for this call. `skinny`: the compiler/render_gemm.py kernel form
+    the plan chose for its sizes (None: OpenBLAS)."""
 
     dtype: str
     ta: bytes
@@ -82,6 +84,7 @@ class GemmCall:
     a: Ptr
     b: Ptr
     c: Ptr
+    skinny: str | None = None
 
 
 @dataclasses.dataclass
@@ -282,32 +285,21 @@ class _Entry:
         return fp
 
 
-def _skinny_gemm(e: _Entry, c: GemmCall, form: str) -> str:
-    """Branch to the skinny kernel of compiler/render_gemm.py (its address is in params at
-    SKINNY_PARAMS) when m or k is at most SKINNY_MAX: a test of the run-time sizes, so the module
-    still serves every size. The caller renders the OpenBLAS call on the other side and ends at
-    the returned label."""
-    # every value either side uses is loaded before the branch (loads are cached per entry)
-    a, b, out = e.ptr(c.a), e.ptr(c.b), e.ptr(c.c)
-    e.base(PARAMS_SLOT)
-    e.gemm_fn(c.dtype)
-    fp = e.tmp(f"load ptr, ptr {e.param_ptr(SKINNY_PARAMS + FORMS.index((form, c.dtype)))}")
+def _skinny_gemm(e: _Entry, c: GemmCall) -> None:
+    """Call the skinny kernel of compiler/render_gemm.py (its address is in params at
+    SKINNY_PARAMS) with the sizes of ints[`c.ints`:]. The plan chose it for its sizes (m or k
+    at most SKINNY_MAX): the text names the choice, not the sizes, so the module serves every
+    size of that class. (A run-time test with both calls in the text cost ~0.3 s more LLVM
+    time for the batch-128 MLP step's module.)"""
+    fp = e.tmp(f"load ptr, ptr {e.param_ptr(SKINNY_PARAMS + FORMS.index((c.skinny, c.dtype)))}")
 
     def size(j):
         v = e.tmp(f"load {e.ity}, ptr {e.int_ptr(c.ints + j)}")
         return v if e.ity == "i64" else e.tmp(f"sext {e.ity} {v} to i64")
     n, m, k, ldb, lda, ldc = (size(j) for j in range(6))
-    small_m = e.tmp(f"icmp sle i64 {m}, {SKINNY_MAX}")
-    small_k = e.tmp(f"icmp sle i64 {k}, {SKINNY_MAX}")
-    skinny = e.tmp(f"or i1 {small_m}, {small_k}")
-    e.n += 1
-    yes, blas, done = f"skinny{e.n}", f"blas{e.n}", f"gemmdone{e.n}"
-    e.lines += [f"  br i1 {skinny}, label %{yes}, label %{blas}", f"{yes}:"]
     sai, sap = (lda, "1") if c.ta == b"N" else ("1", lda)
-    e.lines.append(f"  call void {fp}(i64 {m}, i64 {n}, i64 {k}, ptr {a}, i64 {sai}, "
-                   f"i64 {sap}, ptr {b}, i64 {ldb}, ptr {out}, i64 {ldc})")
-    e.lines += [f"  br label %{done}", f"{blas}:"]
-    return done
+    e.lines.append(f"  call void {fp}(i64 {m}, i64 {n}, i64 {k}, ptr {e.ptr(c.a)}, i64 {sai}, "
+                   f"i64 {sap}, ptr {e.ptr(c.b)}, i64 {ldb}, ptr {e.ptr(c.c)}, i64 {ldc})")
 
 
 def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
@@ -349,10 +341,9 @@ def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
             e.lines += [f"  br i1 {failed}, label %fail, label %ok{e.n}", f"ok{e.n}:"]
             e.failing = True
         else:
-            form = gemm_form(c.ta, c.tb)
-            done = None
-            if form is not None:
-                done = _skinny_gemm(e, c, form)
+            if c.skinny is not None:
+                _skinny_gemm(e, c)
+                continue
             ty = {"float32": "float", "float64": "double"}[c.dtype]
             fp = e.gemm_fn(c.dtype)
             e.set_blas_threads(c.ints + 6)
@@ -362,8 +353,6 @@ def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
                     e.const(ty, 1.0), e.ptr(c.b), ldb, e.ptr(c.a), lda, e.const(ty, 0.0),
                     e.ptr(c.c), ldc]
             e.lines.append(f"  call void {fp}({', '.join(f'ptr {a}' for a in args)})")
-            if done is not None:
-                e.lines += [f"  br label %{done}", f"{done}:"]
     body = "\n".join(e.lines)
     head = (f"  %ip = getelementptr inbounds i8, ptr %slots, i64 {LIST_ITEMS_OFFSET}\n"
             f"  %items = load ptr, ptr %ip\n")

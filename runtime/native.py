@@ -179,14 +179,16 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
             elif kind == "gemm":
                 c = payload
                 form = gemm_form(c.ta, c.tb)
-                if form is not None and is_skinny(c.m, c.k):    # (else the entry calls BLAS)
+                if form is not None and is_skinny(c.m, c.k):
                     self.params[SKINNY_PARAMS + FORMS.index((form, c.dtype))] = \
                         skinny_address(form, c.dtype)
+                else:
+                    form = None             # OpenBLAS
                 at = len(self.ints)
                 self.ints.extend([c.n, c.m, c.k, c.ldb, c.lda, c.n,
                                   blas.threads_for(c.m, c.n, c.k)])
                 run.append(GemmCall(c.dtype, c.ta, c.tb, at, self._ptr_of(c.a),
-                                    self._ptr_of(c.b), self._ptr_of(c.c)))
+                                    self._ptr_of(c.b), self._ptr_of(c.c), form))
             elif kind == "conv":
                 op, dtype, table, (px, po) = payload
                 at = len(self.params)
