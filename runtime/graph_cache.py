@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import threading
 
 import numpy as np
@@ -253,20 +252,8 @@ def _read(path: str) -> bytes | None:
 
 
 def _write(path: str, blob: bytes) -> bool:
-    d = os.path.dirname(path)
-    try:
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, path)   # atomic: readers see the old entry or the new one
-        except OSError:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        return False                # a read-only cache directory only costs the passes
-    return True
+    from .jit import atomic_write
+    return atomic_write(path, blob)     # a read-only cache directory only costs the passes
 
 
 # ----------------------------------------------------------------------------------------------

@@ -108,16 +108,28 @@ def _read(path: str) -> bytes | None:
     return payload
 
 
-def _write(path: str, payload: bytes) -> None:
+def atomic_write(path: str, blob: bytes) -> bool:
+    """Write a cache entry so that concurrent readers see the old entry or the new one, never
+    a part (a temporary file, then `os.replace`); False when the directory is not writable
+    (a read-only cache only costs recompiles). Shared with runtime/graph_cache.py."""
     d = os.path.dirname(path)
     try:
         os.makedirs(d, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
-        os.replace(tmp, path)       # atomic: readers see the old entry or the new one
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+        except OSError:
+            os.unlink(tmp)
+            raise
     except OSError:
-        pass                        # a read-only cache directory only costs recompiles
+        return False
+    return True
+
+
+def _write(path: str, payload: bytes) -> None:
+    atomic_write(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
 
 
 _VECTOR_STORE = re.compile(r"store <(\d+) x (float|double)> (.+?), ptr (%[\w.]+), align \d+")
