@@ -86,6 +86,20 @@ _ERFCX_LARGE = [-0.018029917379784016, 0.12172544487472235, -0.3565343968851132,
                 0.5576347997098213, 0.00035778597137964274]
 
 
+def _exp_reduced(f: Fn, xc: str) -> tuple[str, str]:
+    """(p, bits) for a clamped x: n = rint(x log2 e) is the integer in the low bits of
+    x log2 e + 1.5 * 2^23 (`bits`, that float's bits, are n + _MAGIC_BITS), and p = e^r for
+    r = x - n ln2 (Cody-Waite: ln 2 in two parts) by Cephes' polynomial: exp(x) = p * 2^n."""
+    shifted = f.fma(xc, fconst(_LOG2E), fconst(_MAGIC))
+    n = f(f"fsub float {shifted}, {fconst(_MAGIC)}")
+    r = f.fma(n, fconst(-_LN2_HI), xc)
+    r = f.fma(n, fconst(-_LN2_LO), r)
+    p = f.poly(r, _EXP_POLY)
+    r2 = f(f"fmul float {r}, {r}")
+    p = f.fma(p, r2, r)
+    return f(f"fadd float {p}, {fconst(1.0)}"), f(f"bitcast float {shifted} to i32")
+
+
 def _expf(f: Fn, x: str) -> str:
     """exp(x) over the whole range: x clamped to [-104, 89] (`olt`/`ogt` selects keep a NaN),
     n = rint(x log2 e) by the 1.5 * 2^23 addition (see _exp_nonpos: a NaN flows through as NaN
@@ -95,15 +109,8 @@ def _expf(f: Fn, x: str) -> str:
     xc = f.sel(lo, fconst(-104.0), x)
     hi = f(f"fcmp ogt float {xc}, {fconst(89.0)}")
     xc = f.sel(hi, fconst(89.0), xc)
-    shifted = f.fma(xc, fconst(_LOG2E), fconst(_MAGIC))
-    n = f(f"fsub float {shifted}, {fconst(_MAGIC)}")
-    r = f.fma(n, fconst(-_LN2_HI), xc)
-    r = f.fma(n, fconst(-_LN2_LO), r)
-    p = f.poly(r, _EXP_POLY)
-    r2 = f(f"fmul float {r}, {r}")
-    p = f.fma(p, r2, r)
-    p = f(f"fadd float {p}, {fconst(1.0)}")
-    ni = f(f"sub i32 {f(f'bitcast float {shifted} to i32')}, {_MAGIC_BITS}")
+    p, bits = _exp_reduced(f, xc)
+    ni = f(f"sub i32 {bits}, {_MAGIC_BITS}")
     n1 = f(f"ashr i32 {ni}, 1")
     n2 = f(f"sub i32 {ni}, {n1}")
     out = p
@@ -194,19 +201,9 @@ def _exp_nonpos(f: Fn, m: str, lo: float | str = -104.0) -> str:
     lo_v = lo if isinstance(lo, str) else fconst(lo)
     small = f(f"fcmp olt float {m}, {lo_v}")            # false for NaN: m stays NaN
     mc = f.sel(small, lo_v, m)
-    shifted = f.fma(mc, fconst(_LOG2E), fconst(_MAGIC))
-    n = f(f"fsub float {shifted}, {fconst(_MAGIC)}")
-    r = f.fma(n, fconst(-_LN2_HI), mc)
-    r = f.fma(n, fconst(-_LN2_LO), r)
-    p = f.poly(r, _EXP_POLY)
-    r2 = f(f"fmul float {r}, {r}")
-    p = f.fma(p, r2, r)
-    p = f(f"fadd float {p}, {fconst(1.0)}")
+    p, bits = _exp_reduced(f, mc)
     bias = 127 if not isinstance(lo, str) and lo >= -87.0 else 191
-    # the low bits of `shifted` hold n + 2^22 (+ 2^23 of the magic's mantissa): subtracting the
-    # magic's bits and adding the bias gives the exponent field of 2^(n + bias - 127)
-    ni = f(f"bitcast float {shifted} to i32")
-    e = f(f"shl i32 {f(f'add i32 {ni}, {bias - _MAGIC_BITS}')}, 23")
+    e = f(f"shl i32 {f(f'add i32 {bits}, {bias - _MAGIC_BITS}')}, 23")
     out = f(f"fmul float {p}, {f(f'bitcast i32 {e} to float')}")
     return out if bias == 127 else f(f"fmul float {out}, {fconst(2.0 ** -64)}")
 
