@@ -89,6 +89,32 @@ class LoopBuilder:
         self.n += 1
         return f"{stem}{self.n}"
 
+    def accumulate(self, vt: str, keys, step: int, body) -> tuple[str, dict]:
+        """for (p = 0; p + step <= %k; p += step) with one `vt` accumulator per key, zero at
+        first, carried in phis: `body(p, accs)` returns the new ones. Returns the first p not
+        run and the accumulators after the loop."""
+        head, blk, done, pre = (self.label(s) for s in ("ah", "ab", "ad", "ap"))
+        self.emit(f"br label %{pre}")
+        self.emit(f"{pre}:")
+        self.emit(f"br label %{head}")
+        self.emit(f"{head}:")
+        p = self(f"phi i64 [ 0, %{pre} ], [ %PNEXT, %{blk} ]")
+        at = {"p": len(self.lines) - 1}
+        accs = {}
+        for key in keys:
+            accs[key] = self(f"phi {vt} [ zeroinitializer, %{pre} ], [ %ACC, %{blk} ]")
+            at[key] = len(self.lines) - 1
+        pn = self(f"add nsw i64 {p}, {step}")
+        self.emit(f"br i1 {self(f'icmp sle i64 {pn}, %k')}, label %{blk}, label %{done}")
+        self.emit(f"{blk}:")
+        new = body(p, accs)
+        for key in keys:
+            self.lines[at[key]] = self.lines[at[key]].replace("%ACC", new[key])
+        self.lines[at["p"]] = self.lines[at["p"]].replace("%PNEXT", pn)
+        self.back_edge(head)
+        self.emit(f"{done}:")
+        return p, accs
+
     def loop(self, lo: str, hi: str, step: int, body, free: bool = False) -> str:
         """for (iv = lo; iv + step <= hi; iv += step) body(iv); returns the first iv not run.
         `free`: LLVM may vectorise and unroll it (else its back edge says not to)."""
@@ -138,36 +164,16 @@ def _dot_block(f: LoopBuilder, ty: str, vw: int, sfx: str, ib: int, jb: int, i0:
                j0: str) -> None:
     """C[i0:i0+ib, j0:j0+jb] of the dot form."""
     vt = f"<{vw} x {ty}>"
-    zero = "zeroinitializer"
-    accs = {}
-    # vector part over p: accumulators live in phis
-    head, blk, done, pre = (f.label(s) for s in ("dh", "db", "dd", "dp"))
-    f.emit(f"br label %{pre}")
-    f.emit(f"{pre}:")
-    f.emit(f"br label %{head}")
-    f.emit(f"{head}:")
-    p = f(f"phi i64 [ 0, %{pre} ], [ %PNEXT, %{blk} ]")
-    p_idx = len(f.lines) - 1
-    phi_idx = {}
-    for ii in range(ib):
-        for jj in range(jb):
-            accs[ii, jj] = f(f"phi {vt} [ {zero}, %{pre} ], [ %ACC{ii}_{jj}, %{blk} ]")
-            phi_idx[ii, jj] = len(f.lines) - 1
-    pn = f(f"add nsw i64 {p}, {vw}")
-    f.emit(f"br i1 {f(f'icmp sle i64 {pn}, %k')}, label %{blk}, label %{done}")
-    f.emit(f"{blk}:")
-    a = [f(f"load {vt}, ptr {_gep(f, ty, '%A', (_plus(f, i0, ii), '%lda'), (p, None))}, align 4")
-         for ii in range(ib)]
-    b = [f(f"load {vt}, ptr {_gep(f, ty, '%B', (_plus(f, j0, jj), '%ldb'), (p, None))}, align 4")
-         for jj in range(jb)]
-    for ii in range(ib):
-        for jj in range(jb):
-            nv = f(f"call {vt} @llvm.fma.v{vw}{sfx}({vt} {a[ii]}, {vt} {b[jj]}, {vt} "
-                   f"{accs[ii, jj]})")
-            f.lines[phi_idx[ii, jj]] = f.lines[phi_idx[ii, jj]].replace(f"%ACC{ii}_{jj}", nv)
-    f.lines[p_idx] = f.lines[p_idx].replace("%PNEXT", pn)
-    f.back_edge(head)
-    f.emit(f"{done}:")
+    keys = [(ii, jj) for ii in range(ib) for jj in range(jb)]
+
+    def body(p, accs):
+        a = [f(f"load {vt}, ptr {_gep(f, ty, '%A', (_plus(f, i0, ii), '%lda'), (p, None))}, "
+               f"align 4") for ii in range(ib)]
+        b = [f(f"load {vt}, ptr {_gep(f, ty, '%B', (_plus(f, j0, jj), '%ldb'), (p, None))}, "
+               f"align 4") for jj in range(jb)]
+        return {(ii, jj): f(f"call {vt} @llvm.fma.v{vw}{sfx}({vt} {a[ii]}, {vt} {b[jj]}, "
+                            f"{vt} {accs[ii, jj]})") for ii, jj in keys}
+    p, accs = f.accumulate(vt, keys, vw, body)
     # horizontal sums, then the scalar tail over the remaining p
     sums = {key: f(f"call reassoc {ty} @llvm.vector.reduce.fadd.v{vw}{sfx}({ty} -0.0, {vt} {v})")
             for key, v in accs.items()}
@@ -200,40 +206,24 @@ def _axpy_block(f: LoopBuilder, ty: str, vw: int, sfx: str, ib: int, i0: str) ->
     rows = [_plus(f, i0, ii) for ii in range(ib)]
 
     def column_block(j0):
-        head, blk, done, pre = (f.label(s) for s in ("ah", "ab", "ad", "ap"))
-        f.emit(f"br label %{pre}")
-        f.emit(f"{pre}:")
-        f.emit(f"br label %{head}")
-        f.emit(f"{head}:")
-        p = f(f"phi i64 [ 0, %{pre} ], [ %PNEXT, %{blk} ]")
-        p_idx = len(f.lines) - 1
-        accs, phi_idx = {}, {}
-        for ii in range(ib):
-            for v in range(jv):
-                accs[ii, v] = f(f"phi {vt} [ zeroinitializer, %{pre} ], [ %ACC{ii}_{v}, %{blk} ]")
-                phi_idx[ii, v] = len(f.lines) - 1
-        f.emit(f"br i1 {f(f'icmp slt i64 {p}, %k')}, label %{blk}, label %{done}")
-        f.emit(f"{blk}:")
-        bv = []
-        for v in range(jv):
-            col = _plus(f, j0, v * vw)
-            bv.append(f(f"load {vt}, ptr {_gep(f, ty, '%B', (p, '%ldb'), (col, None))}, align 4"))
-        for ii in range(ib):
-            x = f(f"load {ty}, ptr {_gep(f, ty, '%A', (rows[ii], '%sai'), (p, '%sap'))}")
-            xs = _splat(f, ty, vw, x)
-            for v in range(jv):
-                nv = f(f"call {vt} @llvm.fma.v{vw}{sfx}({vt} {xs}, {vt} {bv[v]}, {vt} "
-                       f"{accs[ii, v]})")
-                f.lines[phi_idx[ii, v]] = f.lines[phi_idx[ii, v]].replace(f"%ACC{ii}_{v}", nv)
-        pn = f(f"add nsw i64 {p}, 1")
-        f.lines[p_idx] = f.lines[p_idx].replace("%PNEXT", pn)
-        f.back_edge(head)
-        f.emit(f"{done}:")
-        for ii in range(ib):
-            for v in range(jv):
-                col = _plus(f, j0, v * vw)
-                f.emit(f"store {vt} {accs[ii, v]}, ptr "
-                       f"{_gep(f, ty, '%C', (rows[ii], '%ldc'), (col, None))}, align 4")
+        cols = [_plus(f, j0, v * vw) for v in range(jv)]
+        keys = [(ii, v) for ii in range(ib) for v in range(jv)]
+
+        def body(p, accs):
+            bv = [f(f"load {vt}, ptr {_gep(f, ty, '%B', (p, '%ldb'), (c, None))}, align 4")
+                  for c in cols]
+            new = {}
+            for ii in range(ib):
+                x = f(f"load {ty}, ptr {_gep(f, ty, '%A', (rows[ii], '%sai'), (p, '%sap'))}")
+                xs = _splat(f, ty, vw, x)
+                for v in range(jv):
+                    new[ii, v] = f(f"call {vt} @llvm.fma.v{vw}{sfx}({vt} {xs}, {vt} {bv[v]}, "
+                                   f"{vt} {accs[ii, v]})")
+            return new
+        _, accs = f.accumulate(vt, keys, 1, body)
+        for (ii, v), acc in accs.items():
+            f.emit(f"store {vt} {acc}, ptr "
+                   f"{_gep(f, ty, '%C', (rows[ii], '%ldc'), (cols[v], None))}, align 4")
 
     f.loop("0", "%n", jv * vw, column_block)
 
