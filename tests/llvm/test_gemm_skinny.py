@@ -118,19 +118,12 @@ def test_compiled_products_use_the_kernel_when_skinny(shape):
     assert ("extern: BLAS gemm" in text) == (not all(skinny))
 
 
-def test_training_step_at_batch_8_matches_eager():
-    """The MLP step of benchmarks/mlp_compiled.py at batch 8 (forward, input and weight
-    gradients all skinny) against the same step run eagerly."""
-    from dyngraph import nn
+def train_both(make, x, y, steps: int = 20):
+    """Run the SGD step `zero_grad, cross_entropy(model(x), y), backward, step` `steps` times
+    eagerly and compiled (LLVM) on two models `make()` builds alike; asserts that the losses and
+    the final parameters agree and returns the compiled step (for its explain())."""
     from dyngraph.nn import functional as F
-
-    def make():
-        dg.manual_seed(0)
-        model = nn.Sequential(nn.Linear(40, 32), nn.ReLU(), nn.Linear(32, 10))
-        return model, dg.optim.SGD(model.parameters(), lr=0.1)
-
-    x, y = dg.randn(8, 40), dg.randint(0, 10, (8,))
-    results = []
+    runs, fn = [], None
     for compiled in (False, True):
         model, opt = make()
 
@@ -140,12 +133,25 @@ def test_training_step_at_batch_8_matches_eager():
             loss.backward()
             opt.step()
             return loss
-        run = dg.compile(step, backend="llvm") if compiled else step
-        losses = [float(run(x, y)) for _ in range(20)]
-        results.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
-        if compiled:
-            assert "llvm skinny GEMM" in _explain(run)
-    (l0, p0), (l1, p1) = results
+        fn = dg.compile(step, backend="llvm") if compiled else step
+        losses = [float(fn(x, y)) for _ in range(steps)]
+        runs.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
+    (l0, p0), (l1, p1) = runs
     np.testing.assert_allclose(l1, l0, rtol=1e-4, atol=1e-5)
     for a, b in zip(p1, p0):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    return fn
+
+
+def test_training_step_at_batch_8_matches_eager():
+    """The MLP step of benchmarks/mlp_compiled.py at batch 8 (forward, input and weight
+    gradients all skinny) against the same step run eagerly."""
+    from dyngraph import nn
+
+    def make():
+        dg.manual_seed(0)
+        model = nn.Sequential(nn.Linear(40, 32), nn.ReLU(), nn.Linear(32, 10))
+        return model, dg.optim.SGD(model.parameters(), lr=0.1)
+
+    fn = train_both(make, dg.randn(8, 40), dg.randint(0, 10, (8,)))
+    assert "llvm skinny GEMM" in _explain(fn)
