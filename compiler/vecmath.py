@@ -110,7 +110,12 @@ def _expf(f: Fn, x: str) -> str:
     hi = f(f"fcmp ogt float {xc}, {fconst(89.0)}")
     xc = f.sel(hi, fconst(89.0), xc)
     p, bits = _exp_reduced(f, xc)
-    ni = f(f"sub i32 {bits}, {_MAGIC_BITS}")
+    return _scale2(f, p, f(f"sub i32 {bits}, {_MAGIC_BITS}"))
+
+
+def _scale2(f: Fn, p: str, ni: str) -> str:
+    """p * 2^ni (ni an i32 in [-151, 129]) as two scalings by 2^(ni/2): each factor is normal,
+    so an overflow is inf and a denormal result is rounded once."""
     n1 = f(f"ashr i32 {ni}, 1")
     n2 = f(f"sub i32 {ni}, {n1}")
     out = p
@@ -139,14 +144,7 @@ def _exp2f(f: Fn, x: str) -> str:
     p = f.fma(p, y2, y)
     p = f(f"fadd float {p}, {err}")
     p = f(f"fadd float {p}, {fconst(1.0)}")
-    ni = f(f"fptosi float {n} to i32")
-    n1 = f(f"ashr i32 {ni}, 1")
-    n2 = f(f"sub i32 {ni}, {n1}")
-    out = p
-    for k in (n1, n2):
-        e = f(f"shl i32 {f(f'add i32 {k}, 127')}, 23")
-        out = f(f"fmul float {out}, {f(f'bitcast i32 {e} to float')}")
-    return f.sel(nan, x, out)
+    return f.sel(nan, x, _scale2(f, p, f(f"fptosi float {n} to i32")))
 
 
 def _logf(f: Fn, x: str, scale: float | None = None) -> str:
