@@ -13,28 +13,48 @@ read the big operand once, from memory, with explicit 256-bit vectors:
 
 Sizes and leading dimensions are run-time arguments (the entry module serves every size, as its
 kernels do); edges that do not fill a block run the same loops with 1-row / 1-column blocks
-and a scalar tail. The entry function (compiler/render_entry.py) calls these when
-`is_skinny(m, k)` and OpenBLAS otherwise. Accumulation is float32 in 16 partial sums per dot
-product (BLAS also accumulates in the operands' type).
+and a scalar tail. The native plan calls these where `skinny_form` names one, OpenBLAS
+otherwise. Accumulation is float32 in 16 partial sums per dot product (BLAS also accumulates in
+the operands' type).
+
+Where they win, measured against numpy's OpenBLAS on one thread (benchmarks/matmul.py and the
+session-3 notes): `dot` with m <= 16 and a B^T of up to 4M elements (8 x 784 x 512: 2.4x;
+16 x 1024 x 1024: 1.26x; 16 x 4096 x 4096, 64 MB of weight: 0.74x, so not there; m > 16 with
+a small k: 0.24-0.38x); `axpy` with k <= 16 (512 x 784 x 8: 1.3-1.5x; 128 x 512 x 10: 1.1-1.9x;
+1024 x 1024 x 8: 1.7-3x) unless B's rows are a multiple of 4 KB apart with more than 8 of them
+(the rows of a column block then fall in one L1 set: 1024 x 1024 x 16 ran at 0.6x; BLAS packs
+B, these kernels read it in place), and with m <= 16 for a B of up to 512K elements (8 x 512 x
+784: 1.25-1.3x; 16 x 1024 x 1024: 0.47x).
 """
 
 from __future__ import annotations
 
-__all__ = ["SKINNY_MAX", "is_skinny", "gemm_form", "gemm_function", "gemm_module", "FORMS",
+__all__ = ["SKINNY_MAX", "skinny_form", "gemm_form", "gemm_function", "gemm_module", "FORMS",
            "LoopBuilder"]
 
 # (form, dtype) of every kernel, in the order of their addresses in an entry's params
 FORMS = (("dot", "float32"), ("axpy", "float32"), ("dot", "float64"), ("axpy", "float64"))
 
-# A GEMM with at most this many rows (m) or terms per dot product (k) runs on these kernels.
+# A GEMM with at most this many rows (m) or terms per dot product (k) may run on these kernels
+# (`skinny_form` has the whole rule).
 SKINNY_MAX = 16
 
 _TY = {"float32": ("float", 8, "f32"), "float64": ("double", 4, "f64")}
 
 
-def is_skinny(m: int, k: int) -> bool:
-    """Whether an m x k x n product runs on the kernels here (Python side of the entry's test)."""
-    return m <= SKINNY_MAX or k <= SKINNY_MAX
+def skinny_form(ta: bytes, tb: bytes, m: int, n: int, k: int, ldb: int,
+                itemsize: int) -> str | None:
+    """The kernel ("dot" or "axpy") an m x k x n product with these operand layouts (see
+    `gemm_form`) and B's leading dimension runs on, or None for OpenBLAS: the regimes where the
+    kernels were measured faster (the module docstring)."""
+    form = gemm_form(ta, tb)
+    if form == "dot":
+        return form if m <= SKINNY_MAX and n * k <= 1 << 22 else None
+    if form == "axpy":
+        aliased = (ldb * itemsize) % 4096 == 0 and k > 8
+        if (k <= SKINNY_MAX or (m <= SKINNY_MAX and n * k <= 1 << 19)) and not aliased:
+            return form
+    return None
 
 
 def gemm_form(ta: bytes, tb: bytes) -> str | None:

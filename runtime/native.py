@@ -32,7 +32,7 @@ import numpy as np
 from compiler.render_entry import (FIRST_INPUT_SLOT, INTS_SLOT, PARAMS_SLOT, PROBE_IR,
                                    SKINNY_PARAMS, ConvCall, GemmCall, IndexCall, KernelCall, Ptr,
                                    render_entry)
-from compiler.render_gemm import FORMS, gemm_form, gemm_module, is_skinny
+from compiler.render_gemm import FORMS, gemm_module
 
 from . import blas, jit
 # the planning run and the runner live in their own modules; their names stay importable here
@@ -178,12 +178,10 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
                                       tuple(self._ptr_of(p) for p in ptrs)))
             elif kind == "gemm":
                 c = payload
-                form = gemm_form(c.ta, c.tb)
-                if form is not None and is_skinny(c.m, c.k):
+                form = c.skinny             # (native_plan: skinny_form, None: OpenBLAS)
+                if form is not None:
                     self.params[SKINNY_PARAMS + FORMS.index((form, c.dtype))] = \
                         skinny_address(form, c.dtype)
-                else:
-                    form = None             # OpenBLAS
                 at = len(self.ints)
                 self.ints.extend([c.n, c.m, c.k, c.ldb, c.lda, c.n,
                                   blas.threads_for(c.m, c.n, c.k)])

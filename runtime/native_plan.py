@@ -18,7 +18,7 @@ import numpy as np
 from compiler.kernel_ir import RUNTIME, Access, InstrKind, KernelBuilder
 from compiler.render_entry import FIRST_INPUT_SLOT
 from compiler.render_conv import conv_table
-from compiler.render_gemm import SKINNY_MAX, gemm_form, is_skinny
+from compiler.render_gemm import SKINNY_MAX, skinny_form
 from compiler.render_llvm import UnsupportedOp, render_llvm
 from dyngraph.ops.registry import OPS, OpKind
 
@@ -159,11 +159,12 @@ class _StepPlanner:
         vids = vids + [node.out.id]
         pa, pb, pc = (self._where(v, env, loc) for v in vids)
         ta, lda, tb, ldb, m, n, k = lay
-        if gemm_form(ta, tb) is not None and is_skinny(m, k):
-            node.meta["ran"] = (f"llvm skinny GEMM {gemm_form(ta, tb)} kernel (m or k <= "
-                                f"{SKINNY_MAX}: compiler/render_gemm.py)")
+        skinny = skinny_form(ta, tb, m, n, k, ldb, a.itemsize)
+        if skinny is not None:
+            node.meta["ran"] = (f"llvm skinny GEMM {skinny} kernel (m or k <= {SKINNY_MAX}: "
+                                f"compiler/render_gemm.py)")
         call = types.SimpleNamespace(dtype=a.dtype.name, ta=ta, tb=tb, m=m, n=n, k=k, lda=lda,
-                                     ldb=ldb, a=pa, b=pb, c=pc)
+                                     ldb=ldb, a=pa, b=pb, c=pc, skinny=skinny)
         items.append(("gemm", call, self._reads(vids, loc)))
 
     def _contiguous(self, vid, env, loc, items, new_root):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dyngraph as dg
-from compiler.render_gemm import SKINNY_MAX, gemm_form, gemm_module, is_skinny
+from compiler.render_gemm import gemm_form, gemm_module, skinny_form
 from runtime import jit
 from runtime.native import skinny_address
 from tests.llvm.test_vecmath import _loops
@@ -77,8 +77,21 @@ def test_only_layouts_with_a_contiguous_operand_have_a_kernel():
     assert gemm_form(b"N", b"T") == "dot"
     assert gemm_form(b"N", b"N") == gemm_form(b"T", b"N") == "axpy"
     assert gemm_form(b"T", b"T") is None
-    assert is_skinny(SKINNY_MAX, 1000) and is_skinny(1000, SKINNY_MAX)
-    assert not is_skinny(SKINNY_MAX + 1, SKINNY_MAX + 1)
+
+
+
+def test_the_kernels_take_only_the_regimes_they_were_measured_faster_in():
+    N, T = b"N", b"T"
+    assert skinny_form(N, T, 8, 512, 784, 784, 4) == "dot"           # x @ W.T at batch 8
+    assert skinny_form(N, T, 16, 4096, 4096, 4096, 4) is None        # a 64 MB weight
+    assert skinny_form(N, T, 4096, 512, 8, 8, 4) is None             # many rows, few terms
+    assert skinny_form(T, N, 512, 784, 8, 784, 4) == "axpy"          # its weight gradient
+    assert skinny_form(N, N, 8, 784, 512, 784, 4) == "axpy"          # its input gradient
+    assert skinny_form(N, N, 16, 1024, 1024, 1024, 4) is None        # B of 1M elements
+    assert skinny_form(N, N, 1024, 1024, 16, 1024, 4) is None        # 4 KB rows, k > 8
+    assert skinny_form(N, N, 1024, 1024, 8, 1024, 4) == "axpy"
+    assert skinny_form(N, N, 64, 64, 64, 64, 4) is None              # neither small
+    assert skinny_form(T, T, 8, 8, 8, 8, 4) is None                  # no kernel for T x T
 
 
 @pytest.mark.parametrize("form", ["dot", "axpy"])
@@ -113,7 +126,9 @@ def test_compiled_products_use_the_kernel_when_skinny(shape):
     for a, b in zip(got, f(x, w, g)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
     text = _explain(cf)
-    skinny = [is_skinny(m, k), is_skinny(m, n), is_skinny(n, m)]
+    N, T = b"N", b"T"
+    skinny = [skinny_form(N, T, m, n, k, k, 4), skinny_form(N, N, m, k, n, k, 4),
+              skinny_form(T, N, n, k, m, k, 4)]
     assert ("llvm skinny GEMM" in text) == any(skinny)
     assert ("extern: BLAS gemm" in text) == (not all(skinny))
 
