@@ -15,7 +15,8 @@ trusts them). So a call costs one ctypes call with one argument, not one per buf
 Sizes, strides, arena offsets and GEMM sizes are not in the text: they are read from two small
 arrays in slots 1 (int64) and 2 (int32), so the module, hence its cache entry, serves every size
 of the graph, as each kernel does. The kernels are defined in the same module with internal
-linkage (LLVM may inline the small ones); one O3 run and one cache entry per segment.
+linkage and `noinline` (one function holding every kernel compiled 1.3-1.7x slower); one O3
+run and one cache entry per segment.
 
 GEMMs call sgemm/dgemm of scipy's OpenBLAS through function pointers read from params[0..1]: an
 address cannot be baked into cached object code. Before each GEMM the entry sets OpenBLAS's thread
@@ -315,7 +316,10 @@ def render_entry(calls: list, int_bits: int = 32) -> tuple[str, str]:
             sym = symbol_name(c.kernel)
             if sym not in fns:
                 # each kernel numbers its loop metadata in its own range of 1000
-                fn, d, h = LLVMRenderer(c.kernel, 1000 * len(fns)).function(linkage="internal")
+                # not inlined into the entry: one function of all the kernels took LLVM
+                # 1.3-1.7x longer (the batch-128 step's module: 0.62-0.83 -> 0.45-0.49 s)
+                fn, d, h = LLVMRenderer(c.kernel, 1000 * len(fns)).function(
+                    linkage="internal", attrs="noinline")
                 fns[sym] = fn
                 decls |= d
                 helpers |= h

@@ -141,9 +141,10 @@ class LLVMRenderer(KernelRenderer):
         defs = vecmath.definitions(helpers) if helpers else ""
         return "\n".join(head + sorted(decls) + [defs, fn])
 
-    def function(self, linkage: str = "") -> tuple[str, set, set]:
+    def function(self, linkage: str = "", attrs: str = "") -> tuple[str, set, set]:
         """(the function's definition, declarations it needs, vecmath helpers it calls); a module
-        holding several kernels (compiler/render_entry.py) merges the last two."""
+        holding several kernels (compiler/render_entry.py) merges the last two. `attrs`: more
+        function attributes ("noinline")."""
         k = self.k
         nd = k.ndim
         params = ["i64 %begin", "i64 %end", "ptr noalias readonly %dims"]
@@ -161,7 +162,8 @@ class LLVMRenderer(KernelRenderer):
         self.line("ret void")
         body = "\n".join(self.allocas + self.f.lines)
         link = f"{linkage} " if linkage else ""
-        fn = (f"define {link}void @{self.symbol()}({', '.join(params)}) nounwind {{\n"
+        fn = (f"define {link}void @{self.symbol()}({', '.join(params)}) nounwind"
+              f"{' ' + attrs if attrs else ''} {{\n"
               f"entry:\n{body}\n}}\n")
         return fn, self.decls | set(vecmath.INTRINSICS.splitlines()), set(self.vecmath)
 

@@ -44,7 +44,7 @@ def test_render_entry_is_pure_text_without_addresses():
              KernelCall(k, 7, (Ptr(0, 5), Ptr(5)))]
     text, sym = render_entry(calls)
     assert text == render_entry(calls)[0] and sym.startswith("dg_entry_")
-    assert text.count("define internal void @dg_") == 1     # the kernel, inlinable
+    assert text.count("define internal void @dg_") == 1     # the kernel (not inlined)
     assert "@dg_gemm_" not in text
     # a GEMM the plan gave to a skinny kernel calls it through its address in params, and
     # nothing of OpenBLAS's (the module text holds the choice, not the sizes)
