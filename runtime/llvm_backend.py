@@ -38,8 +38,8 @@ THREAD_THRESHOLD = 1 << 20
 # Outputs at least this large are recycled between calls when nothing references them.
 RECYCLE_BYTES = 1 << 16
 # Elementwise kernels writing one output of at least this many bytes (the 32 MB last-level cache
-# here) store it with non-temporal stores (render_llvm's streaming form). x*w+b over 16M float32,
-# one thread: 10.3 -> 8.7 ms.
+# here) store it with non-temporal stores (render_llvm's streaming form). Compiled x*w+b over
+# 16M float32, one thread: 20.5 -> 17.7 ms.
 STREAM_BYTES = 1 << 25
 STREAMING = True
 # backend="auto" on the CPU picks this backend (the interpreter otherwise).
@@ -105,7 +105,7 @@ class _KernelRunner:
             isinstance(s, Sym) for spec in step.outputs for s in spec.shape)
         self.column = COLUMN_KERNELS and step.column
         self.unit_dim = step.unit_dim(self.column)
-        self._streamable = None
+        self._streamable: dict = {}     # unit pattern -> whether its kernel has a streaming form
 
     def kernel(self, unit: tuple):
         """The kernel IR of this step for innermost-stride pattern `unit`."""
@@ -142,8 +142,6 @@ class _KernelRunner:
         consumer would read it from memory anyway) and element-aligned."""
         if not STREAMING or len(outs) != 1 or outs[0].nbytes < STREAM_BYTES:
             return False
-        if self._streamable is None:
-            self._streamable = {}
         if unit not in self._streamable:
             self._streamable[unit] = streamable(self.kernel(unit))
         return self._streamable[unit] and outs[0].ctypes.data % outs[0].itemsize == 0

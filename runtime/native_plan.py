@@ -109,7 +109,9 @@ class _StepPlanner:
         big = threaded(sizes[0], total) or stream
         if stream:
             for n in step.nodes:
-                n.meta["ran"] = n.meta.get("ran", "llvm kernel") + ", streaming stores"
+                ran = n.meta.get("ran", "llvm kernel")
+                if not ran.endswith(", streaming stores"):      # (one suffix per plan)
+                    n.meta["ran"] = ran + ", streaming stores"
         if runner.variants is not None:
             try:
                 render_llvm(runner.kernel(unit))
