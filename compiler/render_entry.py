@@ -22,10 +22,11 @@ GEMMs call sgemm/dgemm of scipy's OpenBLAS through function pointers read from p
 address cannot be baked into cached object code. Before each GEMM the entry sets OpenBLAS's thread
 count for the calling thread (params[2], `openblas_set_num_threads_local`) to what
 runtime/blas.py chose for its size. Row-major C = A @ B is computed as column-major
-C^T = B^T A^T, as runtime/blas.py does. A GEMM with at most 16 rows or 16 terms per dot product
-(a batch-8 layer and its weight gradient) calls instead a skinny kernel of
-compiler/render_gemm.py, compiled once in its own module, whose address is in params[3..6]
-(the plan picks one or the other per call: the text holds the choice, not the sizes).
+C^T = B^T A^T, as runtime/blas.py does. A GEMM with few rows or few terms per dot product (a
+batch-8 layer and its weight gradient; `render_gemm.skinny_form` has the rule) calls instead a
+skinny kernel of compiler/render_gemm.py, compiled once in its own module, whose address is in
+params[3..6] (the plan picks one or the other per call: the text holds the choice, not the
+sizes).
 """
 
 from __future__ import annotations
@@ -288,10 +289,10 @@ class _Entry:
 
 def _skinny_gemm(e: _Entry, c: GemmCall) -> None:
     """Call the skinny kernel of compiler/render_gemm.py (its address is in params at
-    SKINNY_PARAMS) with the sizes of ints[`c.ints`:]. The plan chose it for its sizes (m or k
-    at most SKINNY_MAX): the text names the choice, not the sizes, so the module serves every
-    size of that class. (A run-time test with both calls in the text cost ~0.3 s more LLVM
-    time for the batch-128 MLP step's module.)"""
+    SKINNY_PARAMS) with the sizes of ints[`c.ints`:]. The plan chose it for its sizes
+    (render_gemm.skinny_form): the text names the choice, not the sizes, so the module serves
+    every size that makes the same choice. (A run-time test with both calls in the text cost
+    ~0.3 s more LLVM time for the batch-128 MLP step's module.)"""
     fp = e.tmp(f"load ptr, ptr {e.param_ptr(SKINNY_PARAMS + FORMS.index((c.skinny, c.dtype)))}")
 
     def size(j):

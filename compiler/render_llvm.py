@@ -30,8 +30,8 @@ from .kernel_ir import InstrKind, Kernel, ReduceKind, ReduceLoop
 from .render_base import KernelRenderer, UnsupportedOp, is_float, symbol_name
 from .vecmath import fconst
 
-__all__ = ["LLVMRenderer", "render_llvm", "streamable", "symbol_name", "LL_TYPES", "UnsupportedOp",
-           "STREAM_ALIGN"]
+__all__ = ["LLVMRenderer", "render_llvm", "streamable", "symbol_name", "kernel_symbol",
+           "LL_TYPES", "UnsupportedOp", "STREAM_ALIGN"]
 
 LL_TYPES = {"float32": "float", "float64": "double", "int64": "i64", "int32": "i32",
             "bool": "i1"}
@@ -168,8 +168,7 @@ class LLVMRenderer(KernelRenderer):
         return fn, self.decls | set(vecmath.INTRINSICS.splitlines()), set(self.vecmath)
 
     def symbol(self) -> str:
-        """The function's name: the streaming form is a different function of the same kernel."""
-        return symbol_name(self.k) + ("_nt" if self.streaming else "")
+        return kernel_symbol(self.k, self.streaming)
 
     def _dim_arg(self, slot: int) -> str:
         p = self.f(f"getelementptr inbounds i64, ptr %dims, i64 {slot}")
@@ -588,6 +587,12 @@ class LLVMRenderer(KernelRenderer):
         same = f(f"fcmp oeq {ty} {a}, {b}")   # equal infinities: a + log(2) keeps the inf
         return f(f"select i1 {same}, {ty} {f(f'fadd {ty} {a}, {fconst(0.6931471805599453, ty)}')}"
                  f", {ty} {r}")
+
+
+def kernel_symbol(kernel: Kernel, streaming: bool = False) -> str:
+    """The rendered function's name: the streaming form is a different function of the same
+    kernel (both may be loaded in one process)."""
+    return symbol_name(kernel) + ("_nt" if streaming else "")
 
 
 def streamable(kernel: Kernel) -> bool:

@@ -23,7 +23,8 @@ import numpy as np
 from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
 from compiler.ir import Graph, Sym, has_sym
 from compiler.lower import ExternStep, KernelStep, lower
-from compiler.render_llvm import STREAM_ALIGN, UnsupportedOp, render_llvm, streamable, symbol_name
+from compiler.render_llvm import (STREAM_ALIGN, UnsupportedOp, kernel_symbol, render_llvm,
+                                  streamable)
 
 from . import blas, jit
 
@@ -129,8 +130,8 @@ class _KernelRunner:
         if fn is None:
             kernel = self.kernel(unit)
             ir = render_llvm(kernel, streaming=streaming)
-            sym = symbol_name(kernel) + ("_nt" if streaming else "")
-            addr = jit.compile_ir(ir, sym, STREAM_ALIGN if streaming else 0)
+            addr = jit.compile_ir(ir, kernel_symbol(kernel, streaming),
+                                  STREAM_ALIGN if streaming else 0)
             proto = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
                                      *([ctypes.c_void_p] * self.nbuf))
             fn = self.variants[unit, streaming] = proto(addr)
