@@ -70,10 +70,8 @@ def conv_function(op: str, dtype: str) -> tuple[str, list[str], str]:
     ty = _TY[dtype]
     sym = f"dg_{op}_{'f32' if dtype == 'float32' else 'f64'}"
     f = LoopBuilder(_MD[op, dtype])
-    head = [f"  %{name} = load i64, ptr {f(f'getelementptr inbounds i64, ptr %t, i64 {k}')}"
-            for k, name in enumerate(FIELDS)]
-    # (the loads above were numbered by f; emit them first)
-    loads, f.lines = f.lines + head, []
+    for k, name in enumerate(FIELDS):
+        f.emit(f"%{name} = load i64, ptr {f(f'getelementptr inbounds i64, ptr %t, i64 {k}')}")
     zero = "0.0"
 
     if op == "col2im":       # zero the image first
@@ -147,7 +145,7 @@ def conv_function(op: str, dtype: str) -> tuple[str, list[str], str]:
     f.loop("0", "%c", 1, per_channel)
 
     text = (f"define internal void @{sym}(ptr noalias readonly %t, ptr noalias readonly %x, "
-            f"ptr noalias %o) nounwind {{\nentry:\n" + "\n".join(loads) + "\n"
-            + "\n".join(f.lines) + "\n  ret void\n}\n" + f.metadata() + "\n")
+            f"ptr noalias %o) nounwind {{\nentry:\n" + "\n".join(f.lines)
+            + "\n  ret void\n}\n" + f.metadata() + "\n")
     decls = ["declare i64 @llvm.smax.i64(i64, i64)", "declare i64 @llvm.smin.i64(i64, i64)"]
     return sym, decls, text
