@@ -12,6 +12,8 @@ import contextlib
 
 import numpy as np
 
+from dyngraph._tensor import raw_grad, set_raw_grad
+
 __all__ = ["snapshot_state", "restore_state", "preserved_state", "snapshot_python",
            "restore_python", "python_changed"]
 
@@ -25,7 +27,7 @@ def snapshot_state(scan):
     from dyngraph.ops import creation
     tensors = []
     for _, t in scan.tensor_objs:
-        g = t._grad
+        g = raw_grad(t)
         tensors.append((t, t._data, t._data.copy(), t._vc[0], g, t.grad_fn, t._rg,
                         None if g is None else (g._data, g._data.copy(), g._vc[0])))
     optims = [(o, dict(o.state), {p: dict(st) for p, st in o.state.items()
@@ -94,7 +96,8 @@ def restore_state(snap) -> None:
         t._data = arr
         if getattr(arr.flags, "writeable", True):
             arr[...] = copy
-        t._vc[0], t._grad, t.grad_fn, t._rg = vc, g, fn, rg
+        t._vc[0], t.grad_fn, t._rg = vc, fn, rg
+        set_raw_grad(t, g)
         if gdata is not None:
             g._data = gdata[0]
             if getattr(gdata[0].flags, "writeable", True):

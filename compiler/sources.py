@@ -20,6 +20,8 @@ import sys
 import types
 from typing import Any
 
+from dyngraph._tensor import raw_grad
+
 __all__ = ["Source", "ScalarSource", "Scan", "scan_roots", "is_module", "is_optimizer",
            "PY_SCALARS", "user_attrs", "is_generator", "generator_state"]
 
@@ -117,10 +119,10 @@ class Scan:
         if key not in self.tensors:
             self.tensors[key] = (src, t)
             self.tensor_objs.append((src, t))
+        g = raw_grad(t)
         if t._rg and t.grad_fn is None:
-            self.grad_set.setdefault(id(t), t._grad is not None)
-        if t._rg and t.grad_fn is None and t._grad is not None:
-            g = t._grad
+            self.grad_set.setdefault(id(t), g is not None)
+        if t._rg and t.grad_fn is None and g is not None:
             if id(g._data) not in self.tensors:
                 gsrc = src.attr("_grad")
                 self.tensors[id(g._data)] = (gsrc, g)

@@ -30,7 +30,7 @@ import numpy as np
 
 from dyngraph import _dispatch
 from dyngraph._dispatch import _compute_dtype, state
-from dyngraph._tensor import Tensor, _wrap
+from dyngraph._tensor import Tensor, _wrap, raw_grad
 
 from .ir import Graph, Value
 from .effects import watch_print, watch_side_effects
@@ -140,6 +140,14 @@ class Tracer:
         self.created_state: list = []          # (Source of a dict, key, tensor) made by the trace
         self.size_guards: list = []            # (expr, text): Python comparisons of symbolic sizes
         self.recompute = True                  # recompute cheap saved values (compiler/autograd)
+        self.watch_grads = False               # while the function runs: note .grad accesses
+        self.grad_first: dict[int, str] = {}   # id(tensor) -> its first .grad access ("read" or
+                                               # "write"), seen through Tensor._grad
+
+    def grad_access(self, t: Tensor, kind: str) -> None:
+        """Called by Tensor._grad while the function runs; the first access decides whether the
+        trace depends on the gradient the call started with (see `_state_changes`)."""
+        self.grad_first.setdefault(id(t), kind)
 
     # ----- values ----------------------------------------------------------------------------
     def value_of(self, t: Tensor) -> Value:
@@ -405,8 +413,15 @@ class Tracer:
                 out.append(Writeback("copy", src, self.env[key][1]))
             if t._rg and t.grad_fn is None:
                 g0 = self._grads.get(id(t))
-                g1 = t._grad
-                if g1 is not g0 or (g1 is not None and id(g1._data) in self.mutated):
+                g1 = raw_grad(t)
+                first = self.grad_first.get(id(t))
+                if first != "read":
+                    # the function never read the gradient it was called with (it set .grad
+                    # first, or left it alone): no guard on whether one existed, and a reset
+                    # is written back even when the traced call started without one
+                    self.scan.grad_set.pop(id(t), None)
+                if g1 is not g0 or (g1 is not None and id(g1._data) in self.mutated) or (
+                        first == "write" and g1 is None):
                     if g1 is None:
                         out.append(Writeback("grad_none", src))
                     else:
@@ -417,7 +432,7 @@ class Tracer:
         """Remember versions, arrays and grads of reachable tensors (compared in `finish`)."""
         self._versions = {id(t): t._vc[0] for _, t in self.scan.tensor_objs}
         self._arrays = {id(t): id(t._data) for _, t in self.scan.tensor_objs}
-        self._grads = {id(t): t._grad for _, t in self.scan.tensor_objs}
+        self._grads = {id(t): raw_grad(t) for _, t in self.scan.tensor_objs}
 
 
 def compute_dtype(op, inputs):
@@ -449,7 +464,11 @@ def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False,
         extra = context(tracer) if context is not None else contextlib.nullcontext()
         with traced_optimizers(scan, tracer), extra, watch_print(tracer), \
                 watch_side_effects(tracer):
-            result = fn(*args, **kwargs)
+            tracer.watch_grads = True
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                tracer.watch_grads = False
         return tracer.finish(result)
     finally:
         state.tracer = None

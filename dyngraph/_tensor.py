@@ -57,7 +57,6 @@ class Tensor:
     # Every tensor sets the slots; the rarely-set state below falls back to class defaults, which
     # keeps creating a tensor (once per op) cheap.
     __slots__ = ("_data", "_rg", "grad_fn", "_vc", "__weakref__", "__dict__")
-    _grad = None     # .grad
     _base = None     # the tensor this one is a view of
     _hooks = None    # gradient hooks of a leaf
     _accum = None    # a leaf's AccumulateGrad node
@@ -74,6 +73,26 @@ class Tensor:
             if device is not None:
                 arr = to_device_array(arr, _as_device(device))
         _init(self, arr)
+
+    # ----- the gradient ------------------------------------------------------------------------
+    # `_grad` (what `.grad` reads and writes) is stored as `__dict__["_g"]` behind a property, so
+    # that a trace sees the first access to each tensor's gradient (compiler/trace.py,
+    # `Tracer.grad_access`): a function whose first touch of a parameter's .grad sets it
+    # (zero_grad(set_to_none=True) at the top of a training step) does not depend on whether a
+    # gradient existed before the call, and needs no guard on it (one trace instead of two).
+    @property
+    def _grad(self):
+        tr = state.tracer
+        if tr is not None and tr.watch_grads:
+            tr.grad_access(self, "read")
+        return self.__dict__.get("_g")
+
+    @_grad.setter
+    def _grad(self, value) -> None:
+        tr = state.tracer
+        if tr is not None and tr.watch_grads:
+            tr.grad_access(self, "write")
+        self.__dict__["_g"] = value
 
     # ----- basic properties -------------------------------------------------------------------
     @property
@@ -483,3 +502,13 @@ def _as_device(d) -> device:
 
 _dispatch._Tensor = Tensor
 _dispatch._wrap = _wrap
+
+
+def raw_grad(t: Tensor):
+    """`t._grad` without telling a running trace (its own bookkeeping reads it)."""
+    return t.__dict__.get("_g")
+
+
+def set_raw_grad(t: Tensor, g) -> None:
+    """`t._grad = g` without telling a running trace."""
+    t.__dict__["_g"] = g

@@ -164,12 +164,13 @@ class Optimizer:
         """Reset the gradients of all parameters: to None (default) or to zeros."""
         for group in self.param_groups:
             for p in group["params"]:
-                g = p._grad
-                if g is None:
-                    continue
                 if set_to_none:
+                    # a write without a read: a compiled step that starts with zero_grad does
+                    # not depend on whether gradients existed (no guard, one trace)
                     p._grad = None
-                else:
+                    continue
+                g = p._grad
+                if g is not None:
                     # A fresh zero array: the old one may be shared with a tensor the caller owns
                     # (the engine stores incoming gradients without copying).
                     xp = get_array_module(g._data)

@@ -430,12 +430,11 @@ class Module(_StateDictMixin):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters (to None by default, else to zeros)."""
         for p in self.parameters():
-            if p.grad is None:
-                continue
             if set_to_none:
-                p.grad = None
-            else:
-                g = p.grad
+                p.grad = None       # a write without a read (see Optimizer.zero_grad)
+                continue
+            g = p.grad
+            if g is not None:
                 if g.grad_fn is not None:
                     g = g.detach()
                 g._data[...] = 0
