@@ -32,7 +32,7 @@ from runtime import nvrtc; c = nvrtc.compiler(); print('CUDA C compiler:', c and
 xdist=()
 "$PY" -c "import xdist" 2>/dev/null && xdist=(-n 8)
 ptimeout=()
-"$PY" -c "import pytest_timeout" 2>/dev/null && ptimeout=(--timeout 120)
+"$PY" -c "import pytest_timeout" 2>/dev/null && ptimeout=(--timeout 60)
 suite_xdist=()
 [ ${#xdist[@]} -gt 0 ] && suite_xdist=(-n 6)
 
