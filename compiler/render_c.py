@@ -340,8 +340,12 @@ class CRenderer(KernelRenderer):
         # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: neither overflows
         x = vals[0]
         e = self.let(ty, self.exp_nonpositive(f"(-{self.math('fabs', ty, x)})", ty))
-        s = self.let(ty, f"{self.const(1, ty)} / ({self.const(1, ty)} + {e})")
+        s = self.let(ty, self.one_over_one_plus(e, ty))
         return f"({x} >= 0 ? {s} : {e} * {s})"
+
+    def one_over_one_plus(self, e: str, ty: str) -> str:
+        """1 / (1 + e) for 0 <= e <= 1 (sigmoid's denominator; a target may divide faster)."""
+        return f"{self.const(1, ty)} / ({self.const(1, ty)} + {e})"
 
     def exp_nonpositive(self, x: str, ty: str) -> str:
         """exp of an argument known to be <= 0 (a target may use a faster form there)."""

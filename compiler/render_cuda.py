@@ -42,6 +42,9 @@ MAP_BLOCK = 256        # threads per block for grid-stride loops (map, serial)
 SPLIT_BLOCK = 512      # threads per block of the two-pass reduction
 ROW_BLOCK = 256        # a row-parallel block holds max(1, ROW_BLOCK // tpr) rows
 MAX_TPR = 1024
+ROW_ELEMS = 8          # a row-parallel kernel gives each thread about this many elements a loop
+MAP_ILP = 2            # vector groups per thread per iteration of a wide "map" loop
+FAST_RCP = True        # sigmoid's 1 / (1 + e) as __fdividef (its divisor lies in [1, 2])
 _VEC_TYPES = {("float", 4): "float4", ("float", 2): "float2", ("double", 2): "double2",
               ("int", 4): "int4", ("int", 2): "int2", ("long long", 2): "longlong2"}
 _LANES = "xyzw"
@@ -55,19 +58,20 @@ class Variant:
     mode: str              # "map" | "row" | "serial" | "split"
     tpr: int = 1           # threads per row ("row"), threads per block ("split")
     vec: int = 1           # elements per thread along the innermost dim ("map")
+    ilp: int = 1           # vector groups each thread loads before it computes ("map", vec > 1)
     index_bits: int = 32   # dg_idx is int or long long
     fast_math: bool = True
 
     def text(self) -> str:
-        return (f"{self.mode} tpr={self.tpr} vec={self.vec} idx={self.index_bits}"
-                f"{' fast' if self.fast_math else ''}")
+        return (f"{self.mode} tpr={self.tpr} vec={self.vec} ilp={self.ilp} "
+                f"idx={self.index_bits}{' fast' if self.fast_math else ''}")
 
     def tag(self) -> str:
         """A short suffix for the kernel's symbol (`r256`, `m4l`, ...): one module may hold
         several variants of one kernel."""
         size = {"row": self.tpr, "map": self.vec}.get(self.mode, "")
-        return (f"{self.mode[0]}{size}{'l' if self.index_bits == 64 else ''}"
-                f"{'' if self.fast_math else 'p'}")
+        return (f"{self.mode[0]}{size}{f'x{self.ilp}' if self.ilp > 1 else ''}"
+                f"{'l' if self.index_bits == 64 else ''}{'' if self.fast_math else 'p'}")
 
 
 def kernel_names(kernel: Kernel, variant: Variant) -> list[str]:
@@ -114,12 +118,13 @@ def choose_variant(kernel: Kernel, sizes, *, vec_ok: int = 1, big_index: bool = 
     for s in sizes[n_outer:]:
         inner *= s
     if kernel.n_inner == 0:
-        return Variant("map", vec=vec_ok, index_bits=bits, fast_math=fast_math)
+        ilp = MAP_ILP if vec_ok > 1 else 1
+        return Variant("map", vec=vec_ok, ilp=ilp, index_bits=bits, fast_math=fast_math)
     if splittable(kernel) and outer <= sm_count and inner >= 1 << 16:
         return Variant("split", tpr=SPLIT_BLOCK, index_bits=bits, fast_math=fast_math)
     if strided_inner and outer >= sm_count * 128:
         return Variant("serial", index_bits=bits, fast_math=fast_math)
-    tpr = min(MAX_TPR, max(4, _pow2_at_least(-(-inner // 8))))
+    tpr = min(MAX_TPR, max(4, _pow2_at_least(-(-inner // ROW_ELEMS))))
     return Variant("row", tpr=tpr, index_bits=bits, fast_math=fast_math)
 
 
@@ -142,7 +147,7 @@ def launch_config(variant: Variant, sizes, n_outer: int, sm_count: int = 132) ->
         inner *= s
     cap = max(1, sm_count * 16)
     if variant.mode == "map":
-        groups = max(1, outer * inner // variant.vec)
+        groups = max(1, outer * inner // (variant.vec * variant.ilp))
         return [((min(-(-groups // MAP_BLOCK), cap), 1, 1), (MAP_BLOCK, 1, 1))]
     if variant.mode == "serial":
         return [((min(-(-outer // MAP_BLOCK), cap), 1, 1), (MAP_BLOCK, 1, 1))]
@@ -272,6 +277,8 @@ class CUDARenderer(CRenderer):
         k = self.k
         vec = self.v.vec
         total = self.product(range(k.ndim))
+        if vec > 1 and self.v.ilp > 1:
+            return self.map_kernel_ilp(f"({total}) / {vec}")
         with self.grid_stride(f"({total}) / {vec}" if vec > 1 else total):
             self.decompose(f"g * {vec}" if vec > 1 else "g", range(k.ndim))
             off = self.offsets_for(range(k.ndim), {b: "0" for b in self.access})
@@ -279,6 +286,27 @@ class CUDARenderer(CRenderer):
                 self.vector_body(off)
             else:
                 self.outer_body(off)
+
+    def map_kernel_ilp(self, groups: str) -> None:
+        """`ilp` vector groups a grid stride apart per iteration. The later groups' loads use a
+        clamped index (always in bounds) and only their stores are guarded, so every group's
+        loads can issue before the first group's arithmetic: more bytes in flight per thread."""
+        k = self.k
+        ilp, vec = self.v.ilp, self.v.vec
+        self.emit(f"const dg_idx groups = {groups};")
+        self.emit("const dg_idx stride = (dg_idx)gridDim.x * blockDim.x;")
+        tid = "(dg_idx)blockIdx.x * blockDim.x + threadIdx.x"
+        with self.block(f"for (dg_idx g0 = {tid}; g0 < groups; g0 += {ilp} * stride)"):
+            for u in range(ilp):
+                guard = None
+                if u:
+                    self.emit(f"const bool in{u} = g0 + {u} * stride < groups;")
+                    guard = f"in{u}"
+                with self.block(f"/* group {u} */"):
+                    g = f"(in{u} ? g0 + {u} * stride : g0)" if u else "g0"
+                    self.decompose(f"{g} * {vec}", range(k.ndim))
+                    self.vector_body(self.offsets_for(range(k.ndim),
+                                                      {b: "0" for b in self.access}), guard)
 
     def serial_kernel(self) -> None:
         k = self.k
@@ -412,8 +440,9 @@ class CUDARenderer(CRenderer):
                              f"{shi}[{base} + w]" if shi else None, aty)
 
     # ----- vectorised elementwise body ----------------------------------------------------------
-    def vector_body(self, offsets: dict) -> None:
-        """`vec` lanes along the innermost dim: one wide load/store per contiguous buffer."""
+    def vector_body(self, offsets: dict, guard: str | None = None) -> None:
+        """`vec` lanes along the innermost dim: one wide load/store per contiguous buffer (the
+        stores only where `guard` holds)."""
         k = self.k
         last = k.ndim - 1
         vec = self.v.vec
@@ -455,13 +484,19 @@ class CUDARenderer(CRenderer):
             dt = k.buffers[b].dtype
             vt = _vec_type(dt, vec)
             vals = ", ".join(f"({C_TYPES[dt]}){val(s.value, lane)}" for lane in range(vec))
-            self.emit(f"*reinterpret_cast<{vt}*>(b{b} + {offsets[b]}) = make_{vt}({vals});")
+            store = f"*reinterpret_cast<{vt}*>(b{b} + {offsets[b]}) = make_{vt}({vals});"
+            self.emit(f"if ({guard}) {store}" if guard else store)
 
     # ----- math ----------------------------------------------------------------------------------
     def exp_nonpositive(self, x: str, ty: str) -> str:
         if ty == "float" and self.v.fast_math:
             return f"__expf({x})"
         return super().exp_nonpositive(x, ty)
+
+    def one_over_one_plus(self, e: str, ty: str) -> str:
+        if ty == "float" and self.v.fast_math and FAST_RCP:
+            return f"__fdividef(1.0f, 1.0f + {e})"
+        return super().one_over_one_plus(e, ty)
 
     def op_exp(self, vals, ty, out, ids):
         if not is_float(ty):

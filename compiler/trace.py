@@ -30,6 +30,7 @@ import numpy as np
 
 from dyngraph import _dispatch
 from dyngraph._dispatch import _compute_dtype, state
+from dyngraph._device import writeable as _writeable
 from dyngraph._tensor import Tensor, _wrap, raw_grad
 
 from .ir import Graph, Value
@@ -287,7 +288,7 @@ class Tracer:
                     f"broadcast shape {list(result._data.shape)}")
             rv = self.graph.add_node("expand", [rv], {"shape": shape}, shape, tdt, rv.device)
             rv = self.graph.add_node("copy", [rv], {}, shape, tdt, rv.device)
-        if not target._data.flags.writeable:
+        if not _writeable(target._data):
             raise RuntimeError(
                 f"{opname}: unsupported operation: the tensor is a broadcast (expanded) view "
                 "whose elements share memory; call .clone() before writing to it")

@@ -139,7 +139,7 @@ def apply(op: Op, *inputs, **attrs):
             arrays.append(x)
             sig.append(type(x))
     if dev is not None and has_cpu:
-        raise _device_error(op, inputs)
+        _cpu_operands_to(dev, xp, op, inputs, arrays)
     rule = op.dtype_rule
     dt = None
     if rule != "none" and rule != "same":
@@ -260,6 +260,26 @@ def _apply_two(op: Op, x, y, a, b, attrs):
         if k == "f" or k == "V":
             _Node(op, (x, y), attrs, result)
     return result
+
+
+# Ops whose inputs from this position on are index tensors, which may stay on the CPU beside a
+# CUDA tensor (PyTorch's x[cpu_index], x.index_put_((cpu_index,), v)).
+_CPU_INDEX_FROM = {"getitem": 1, "index_put": 2}
+
+
+def _cpu_operands_to(dev, xp, op: Op, inputs, arrays) -> None:
+    """CPU tensors beside `dev` tensors, moved onto `dev` in `arrays` where PyTorch allows them
+    (a 0-dim tensor that needs no gradient acts as a scalar; index tensors of an indexing op);
+    any other one is the same-device error."""
+    first_index = _CPU_INDEX_FROM.get(op.name, len(inputs))
+    for i, x in enumerate(inputs):
+        if isinstance(x, _Tensor) and type(x._data) is _ndarray:
+            a = x._data
+            if (a.ndim == 0 and not x._rg) or (i >= first_index and a.dtype.kind in "biu"):
+                with xp.cuda.Device(dev.index or 0):
+                    arrays[i] = xp.asarray(a)
+            else:
+                raise _device_error(op, inputs)
 
 
 def _device_error(op: Op, inputs) -> RuntimeError:

@@ -427,13 +427,23 @@ class _GraphRunner:
                     graph = self.stream.end_capture()
         except Exception as e:  # noqa: BLE001 - a sync or host copy inside the program
             self.graph = None
-            self.note = f"CUDA graph: off ({type(e).__name__}: {e}); runs step by step"
+            self.note = (f"CUDA graph: off ({type(e).__name__}: {e}, at {_where(e)}); runs "
+                         "step by step")
             return
         self.graph, self.outs, self.keep = graph, outs, keep
         self.moving, self.ptrs = moving, keys
         STATS["graph_captures"] += 1
         self.note = (f"CUDA graph: captured ({len(self.p.steps)} steps, "
                      f"{sum(moving)} of {len(arrays)} inputs copied in per call)")
+
+
+def _where(e: BaseException) -> str:
+    """The innermost frame of dyngraph's own code an exception passed (for explain notes)."""
+    import traceback
+    frames = traceback.extract_tb(e.__traceback__)
+    ours = [f for f in frames if "cupy" not in f.filename] or frames
+    return " <- ".join(f"{os.path.basename(f.filename)}:{f.lineno} ({f.name})"
+                       for f in reversed(ours[-2:]))
 
 
 def program_for(graph: Graph, backend: str = "cuda"):

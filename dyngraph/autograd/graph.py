@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _dispatch
 from .._dispatch import state
+from .._device import writeable as _writeable
 
 __all__ = ["Node", "AccumulateGrad", "run_backward", "join_backward"]
 
@@ -439,7 +440,7 @@ def _accumulate(node, g, create_graph, stored):
         # already given to another leaf (add's rule hands the same tensor to both inputs).
         if create_graph:
             var._grad = g
-        elif g._vc is var._vc or not g._data.flags.writeable or _root_id(g._data) in stored:
+        elif g._vc is var._vc or not _writeable(g._data) or _root_id(g._data) in stored:
             var._grad = g.detach().clone()
         elif not g._data.flags.c_contiguous and var._data.flags.c_contiguous:
             # Like PyTorch's AccumulateGrad, give .grad the parameter's layout: gradients that

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _dtype as D
 from .._dispatch import apply, state
 from .._tensor import Tensor, _wrap, _wrap_dim
+from .._device import writeable as _writeable
 
 __all__ = ["as_tensor_arg", "register_method", "inplace", "write_out", "wrap_dim", "apply",
            "Tensor", "state", "normalize_dims"]
@@ -123,7 +124,7 @@ def inplace(fn, target: Tensor, *args, opname: str, **kwargs) -> Tensor:
         raise RuntimeError(
             f"{opname}: result type {rdt.name.capitalize()} can't be cast to the desired output "
             f"type {tdt.name.capitalize()}")
-    if not target._data.flags.writeable:
+    if not _writeable(target._data):
         raise RuntimeError(
             f"{opname}: unsupported operation: the tensor is a broadcast (expanded) view whose "
             "elements share memory; call .clone() before writing to it")

@@ -26,7 +26,9 @@ def _is_half(npdt) -> bool:
 
 @defop("matmul", CONTRACTION, save=("inputs",))
 def matmul_op(xp, a, b):
-    if _is_half(a.dtype):  # accumulate in float32 (numpy's float16 matmul has no BLAS path)
+    if _is_half(a.dtype) and xp is np:
+        # accumulate in float32 (numpy's float16 matmul has no BLAS path); cupy's float16
+        # matmul is cuBLAS's, which accumulates in float32 itself
         return xp.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
     return xp.matmul(a, b)
 

@@ -42,6 +42,13 @@ class FakeArray(np.ndarray):
         # reductions to one value stay arrays on the device, as cupy's do
         return np.asarray(arr).view(FakeArray)
 
+    @property
+    def flags(self):
+        """cupy's flags: the layout ones, no `writeable` (cupy has no read-only arrays)."""
+        f = np.ndarray.flags.__get__(self)
+        return types.SimpleNamespace(c_contiguous=f.c_contiguous, f_contiguous=f.f_contiguous,
+                                     owndata=f.owndata)
+
     def get(self):
         """The host copy (cupy's `ndarray.get`)."""
         return np.array(self).view(np.ndarray)

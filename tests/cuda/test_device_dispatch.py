@@ -225,3 +225,65 @@ def test_cuda_generator_state_restores_exactly(monkeypatch):
         other = dg.Generator(device="cuda").manual_seed(7)      # same seed, same stream
         np.testing.assert_array_equal(dg.rand(4, generator=other, device="cuda")._data.get(),
                                       head)
+
+
+# ----- eager mode on arrays without numpy's writeable flag (cupy's) ----------------------------
+
+def _dev(t):
+    """A CPU tensor's copy as a fake CUDA tensor."""
+    return _wrap(fc.on_device(t.detach()._data.copy()))
+
+
+def test_backward_and_in_place_writes_on_arrays_without_a_writeable_flag(monkeypatch):
+    """cupy arrays have no `flags.writeable`: gradient accumulation, `x[i] = v`, fill_, copy_
+    and in-place arithmetic work on them, and a broadcast view still refuses writes."""
+    x = dg.randn(4, 3, dtype=dg.float64)
+    w = dg.randn(3, 2, dtype=dg.float64)
+    with fc.installed(monkeypatch):
+        wd = _dev(w).requires_grad_()
+        for _ in range(2):          # the second backward accumulates into the existing .grad
+            ((_dev(x) @ wd).tanh().sum()).backward()
+        assert isinstance(wd.grad._data, fc.FakeArray)
+        got = wd.grad._data.get()
+        y = _dev(x)
+        y[0] = 5.0
+        y[1:3, 1].fill_(-1.0)
+        y.add_(1.0)
+        y[3].copy_(_dev(dg.ones(3, dtype=dg.float64)))
+        with pytest.raises(RuntimeError, match="broadcast"):
+            _dev(dg.ones(3)).expand(2, 3).fill_(0.0)
+    w2 = w.clone().requires_grad_()
+    for _ in range(2):
+        ((x @ w2).tanh().sum()).backward()
+    np.testing.assert_allclose(got, w2.grad.numpy(), rtol=1e-12)
+    want = x.clone()
+    want[0] = 5.0
+    want[1:3, 1] = -1.0
+    want += 1.0
+    want[3] = 1.0
+    np.testing.assert_array_equal(y._data.get(), want.numpy())
+
+
+def test_cpu_scalars_and_cpu_index_tensors_mix_with_cuda_tensors(monkeypatch):
+    """As in PyTorch: a 0-dim CPU tensor acts as a scalar beside CUDA tensors, and index tensors
+    may stay on the CPU; any other CPU tensor beside a CUDA one is a clear error."""
+    x = dg.randn(5, 3, dtype=dg.float64)
+    idx = dg.tensor([4, 0, 2])
+    with fc.installed(monkeypatch):
+        xd = _dev(x)
+        s = xd * dg.tensor(2.0, dtype=dg.float64)
+        g = xd[idx]
+        p = xd.index_put((idx,), dg.tensor(7.0, dtype=dg.float64))
+        m = xd[x[:, 0] > 0]
+        for t in (s, g, p, m):
+            assert isinstance(t._data, fc.FakeArray)
+        with pytest.raises(RuntimeError, match=r"add: expected all tensors to be on the same "
+                           r"device.*cpu and cuda:0"):
+            xd + dg.ones(3, dtype=dg.float64)
+        with pytest.raises(RuntimeError, match="same device"):
+            xd * dg.tensor(2.0, dtype=dg.float64, requires_grad=True)
+        vals = s._data.get(), g._data.get(), p._data.get(), m._data.get()
+    want_p = x.clone()
+    want_p[idx] = 7.0
+    for got, want in zip(vals, (x * 2.0, x[idx], want_p, x[x[:, 0] > 0])):
+        np.testing.assert_array_equal(got, want.numpy())

@@ -85,6 +85,8 @@ def test_fused_patterns_build_a_cubin_for_sm90_in_every_layout(cc, pattern_kerne
     for k in pattern_kernels[name]:
         if k.n_inner == 0:
             vs = [Variant("map"), Variant("map", vec=max_vec(k)), Variant("map", index_bits=64)]
+            if max_vec(k) > 1:
+                vs.append(Variant("map", vec=max_vec(k), ilp=2))
         else:
             vs = [Variant("row", tpr=t) for t in (8, MAX_TPR)]
             vs += [Variant("serial"), Variant("row", tpr=256, index_bits=64),
@@ -195,6 +197,24 @@ def test_launch_configuration_covers_every_point():
     assert grid[0] == 132 * 16 and block == (256, 1, 1)     # grid-stride past that
     (grid, _), = launch_config(Variant("map"), (5,), 1)
     assert grid == (1, 1, 1)
+    # two vector groups per thread and iteration: half the threads, the same cap
+    (grid, block), = launch_config(Variant("map", vec=4, ilp=2), (4096 * 3,), 1)
+    assert grid == (6, 1, 1) and block == (256, 1, 1)
+
+
+def test_wide_map_kernels_load_every_group_before_computing():
+    """ilp=2: the second group's loads use a clamped index and only its stores are guarded."""
+    kb = KernelBuilder(1, 0)
+    x = kb.load(Access(kb.buffer("float32", False), (1,)), "float32")
+    kb.store(Access(kb.buffer("float32", True), (1,)), kb.op("sigmoid", [x], "float32"))
+    k = kb.finish("k")
+    assert choose_variant(k, (1 << 20,), vec_ok=4) == Variant("map", vec=4, ilp=2)
+    assert choose_variant(k, (1 << 20,), vec_ok=1) == Variant("map")
+    src = render_cuda(k, Variant("map", vec=4, ilp=2))
+    assert src.count("reinterpret_cast<const float4*>") == 2
+    assert "const bool in1 = g0 + 1 * stride < groups;" in src
+    assert "if (in1) *reinterpret_cast<float4*>" in src
+    assert src.count("__fdividef(1.0f, 1.0f + ") == 8
 
 
 def test_vector_width_from_dtypes():

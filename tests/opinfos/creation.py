@@ -6,8 +6,13 @@ import dyngraph as dg
 from tests.opinfo import OpCase, rand
 
 
-def _g(seed):
-    return dg.Generator().manual_seed(seed)
+def _g(seed, device="cpu"):
+    return dg.Generator(device).manual_seed(seed)
+
+
+def _draw(fn, seed, a, *args, **kwargs):
+    """fn(*args) drawn on `a`'s device from a generator seeded with `seed` on that device."""
+    return fn(*args, generator=_g(seed, a.device), device=a.device, **kwargs)
 
 
 def _np(seed):
@@ -15,16 +20,16 @@ def _np(seed):
 
 
 CASES = [
-    OpCase("random", lambda a: dg.rand(4, 3, generator=_g(5), dtype=a.dtype) + a * 0,
+    OpCase("random", lambda a: _draw(dg.rand, 5, a, 4, 3, dtype=a.dtype) + a * 0,
            [rand(4, 3, seed=1)], ref=lambda a: _np(5).random((4, 3)), grad=False,
            dtypes=("float64",), name="uniform"),
-    OpCase("random", lambda a: dg.randn(4, 3, generator=_g(6), dtype=a.dtype) + a * 0,
+    OpCase("random", lambda a: _draw(dg.randn, 6, a, 4, 3, dtype=a.dtype) + a * 0,
            [rand(4, 3, seed=1)], ref=lambda a: _np(6).standard_normal((4, 3)), grad=False,
            dtypes=("float64",), name="normal"),
-    OpCase("random", lambda a: dg.randint(2, 9, (5,), generator=_g(7)).to(a.dtype) + a * 0,
+    OpCase("random", lambda a: _draw(dg.randint, 7, a, 2, 9, (5,)).to(a.dtype) + a * 0,
            [rand(5, seed=2)], ref=lambda a: _np(7).integers(2, 9, (5,)).astype(np.float64),
            grad=False, name="randint"),
-    OpCase("random", lambda a: dg.randperm(6, generator=_g(8)).to(a.dtype) + a * 0,
+    OpCase("random", lambda a: _draw(dg.randperm, 8, a, 6).to(a.dtype) + a * 0,
            [rand(6, seed=3)], ref=lambda a: _np(8).permutation(6).astype(np.float64),
            grad=False, name="randperm"),
 ]

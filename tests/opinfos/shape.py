@@ -96,8 +96,7 @@ CASES = [
            torch_fn=lambda x: x.t().contiguous()),
     OpCase("copy", lambda x: x.clone(), [A], ref=np.copy, torch_fn=lambda x: x.clone(),
            name="clone"),
-    OpCase("to_device", lambda x: apply(to_device_op, x * 1, device=dg.device("cpu"),
-                                        src=dg.device("cpu")),
+    OpCase("to_device", lambda x: apply(to_device_op, x * 1, device=x.device, src=x.device),
            [A], ref=lambda x: x),
     # joins and splits
     OpCase("cat", lambda x, y: dg.cat([x, y[0], x], dim=0), [A, B],

@@ -11,6 +11,7 @@ from ... import _dtype as D
 from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, state, write_out
 from ..registry import OpKind, defop
 from ._common import _needs, _scalar_or_tensor, _use_bf16_opmath
+from ..._device import writeable as _writeable
 
 TERNARY = OpKind.TERNARY
 
@@ -160,7 +161,7 @@ def fill_(self, value) -> Tensor:
     if not isinstance(value, Tensor):
         value = _fill_value(value, self.dtype)
         if state.tracer is None and not (self._rg and state.grad_enabled):
-            if not self._data.flags.writeable:
+            if not _writeable(self._data):
                 raise RuntimeError(
                     "fill_: unsupported operation: the tensor is a broadcast (expanded) view "
                     "whose elements share memory; call .clone() before writing to it")

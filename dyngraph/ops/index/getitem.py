@@ -11,6 +11,7 @@ import numpy as np
 from ... import _dtype as D
 from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, state
 from ..registry import OpKind, defop
+from ..._device import writeable as _writeable
 
 INDEX = OpKind.INDEX
 
@@ -288,7 +289,7 @@ def _setitem(self, key, value):
                            f"on {self.device}; move it with .to(device) first")
     if state.tracer is None and not (state.grad_enabled and (self._rg or (vt and value._rg))):
         # No autograd involved: write straight into the tensor's memory.
-        if not self._data.flags.writeable:
+        if not _writeable(self._data):
             raise RuntimeError("index_put_: unsupported operation: the tensor is a broadcast "
                                "(expanded) view whose elements share memory; call .clone() "
                                "before writing to it")

@@ -13,6 +13,7 @@ from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, state
 from ..index import TensorSlot, getitem_op, index_put_op
 from ..registry import OpKind, defop
 from .views import _data_ptr, expand, reshape
+from ..._device import writeable as _writeable
 
 MOVEMENT = OpKind.MOVEMENT
 
@@ -83,7 +84,7 @@ def copy_(self, src=None, non_blocking: bool = False, *, other=None) -> Tensor:
         # it as an in-place op: a buffer update such as BatchNorm's running stats compiles)
         if src.device != self.device:
             src = src.to(self.device)
-        if not self._data.flags.writeable:
+        if not _writeable(self._data):
             raise RuntimeError("copy_: unsupported operation: self is a broadcast (expanded) view "
                                "whose elements share memory; call .clone() first")
         try:
@@ -146,7 +147,7 @@ def write_through_view(fn, view: Tensor, args, kwargs, opname: str) -> Tensor:
     if rdt is not vdt and rdt._category > vdt._category:
         raise RuntimeError(f"{opname}: result type {rdt.name.capitalize()} can't be cast to the "
                            f"desired output type {vdt.name.capitalize()}")
-    if not view._data.flags.writeable:
+    if not _writeable(view._data):
         raise RuntimeError(f"{opname}: unsupported operation: the tensor is a broadcast "
                            "(expanded) view whose elements share memory; call .clone() first")
     if tuple(result.shape) != tuple(view.shape):
