@@ -43,7 +43,7 @@ SPLIT_BLOCK = 512      # threads per block of the two-pass reduction
 ROW_BLOCK = 256        # a row-parallel block holds max(1, ROW_BLOCK // tpr) rows
 MAX_TPR = 1024
 ROW_ELEMS = 8          # a row-parallel kernel gives each thread about this many elements a loop
-MAP_ILP = 2            # vector groups per thread per iteration of a wide "map" loop
+ROW_CACHE = 32         # a row kernel keeps up to this many inner elements per thread in registers
 FAST_RCP = True        # sigmoid's 1 / (1 + e) as __fdividef (its divisor lies in [1, 2])
 _VEC_TYPES = {("float", 4): "float4", ("float", 2): "float2", ("double", 2): "double2",
               ("int", 4): "int4", ("int", 2): "int2", ("long long", 2): "longlong2"}
@@ -58,19 +58,19 @@ class Variant:
     mode: str              # "map" | "row" | "serial" | "split"
     tpr: int = 1           # threads per row ("row"), threads per block ("split")
     vec: int = 1           # elements per thread along the innermost dim ("map")
-    ilp: int = 1           # vector groups each thread loads before it computes ("map", vec > 1)
+    cache: int = 0         # "row": inner elements per thread kept in registers (0: loops re-read)
     index_bits: int = 32   # dg_idx is int or long long
     fast_math: bool = True
 
     def text(self) -> str:
-        return (f"{self.mode} tpr={self.tpr} vec={self.vec} ilp={self.ilp} "
+        return (f"{self.mode} tpr={self.tpr} vec={self.vec} cache={self.cache} "
                 f"idx={self.index_bits}{' fast' if self.fast_math else ''}")
 
     def tag(self) -> str:
         """A short suffix for the kernel's symbol (`r256`, `m4l`, ...): one module may hold
         several variants of one kernel."""
         size = {"row": self.tpr, "map": self.vec}.get(self.mode, "")
-        return (f"{self.mode[0]}{size}{f'x{self.ilp}' if self.ilp > 1 else ''}"
+        return (f"{self.mode[0]}{size}{f'c{self.cache}' if self.cache else ''}"
                 f"{'l' if self.index_bits == 64 else ''}{'' if self.fast_math else 'p'}")
 
 
@@ -118,14 +118,15 @@ def choose_variant(kernel: Kernel, sizes, *, vec_ok: int = 1, big_index: bool = 
     for s in sizes[n_outer:]:
         inner *= s
     if kernel.n_inner == 0:
-        ilp = MAP_ILP if vec_ok > 1 else 1
-        return Variant("map", vec=vec_ok, ilp=ilp, index_bits=bits, fast_math=fast_math)
+        return Variant("map", vec=vec_ok, index_bits=bits, fast_math=fast_math)
     if splittable(kernel) and outer <= sm_count and inner >= 1 << 16:
         return Variant("split", tpr=SPLIT_BLOCK, index_bits=bits, fast_math=fast_math)
     if strided_inner and outer >= sm_count * 128:
         return Variant("serial", index_bits=bits, fast_math=fast_math)
     tpr = min(MAX_TPR, max(4, _pow2_at_least(-(-inner // ROW_ELEMS))))
-    return Variant("row", tpr=tpr, index_bits=bits, fast_math=fast_math)
+    per = -(-inner // tpr)
+    cache = _pow2_at_least(per) if per <= ROW_CACHE else 0
+    return Variant("row", tpr=tpr, cache=cache, index_bits=bits, fast_math=fast_math)
 
 
 def split_count(inner: int, outer: int, sm_count: int) -> tuple[int, int]:
@@ -147,7 +148,7 @@ def launch_config(variant: Variant, sizes, n_outer: int, sm_count: int = 132) ->
         inner *= s
     cap = max(1, sm_count * 16)
     if variant.mode == "map":
-        groups = max(1, outer * inner // (variant.vec * variant.ilp))
+        groups = max(1, outer * inner // variant.vec)
         return [((min(-(-groups // MAP_BLOCK), cap), 1, 1), (MAP_BLOCK, 1, 1))]
     if variant.mode == "serial":
         return [((min(-(-outer // MAP_BLOCK), cap), 1, 1), (MAP_BLOCK, 1, 1))]
@@ -169,6 +170,9 @@ class CUDARenderer(CRenderer):
         self.v = variant
         self.part = part              # "", "part" or "final" (the split form's two kernels)
         self.nshared = 0
+        self.cache = variant.cache if variant.mode == "row" else 0
+        self.cached: dict[int, str] = {}      # load instr -> its register array ("row" cache)
+        self.cache_decls: list[str] = []
         if variant.mode == "row":
             self.tpr = variant.tpr
         elif variant.mode == "split":
@@ -277,8 +281,6 @@ class CUDARenderer(CRenderer):
         k = self.k
         vec = self.v.vec
         total = self.product(range(k.ndim))
-        if vec > 1 and self.v.ilp > 1:
-            return self.map_kernel_ilp(f"({total}) / {vec}")
         with self.grid_stride(f"({total}) / {vec}" if vec > 1 else total):
             self.decompose(f"g * {vec}" if vec > 1 else "g", range(k.ndim))
             off = self.offsets_for(range(k.ndim), {b: "0" for b in self.access})
@@ -286,27 +288,6 @@ class CUDARenderer(CRenderer):
                 self.vector_body(off)
             else:
                 self.outer_body(off)
-
-    def map_kernel_ilp(self, groups: str) -> None:
-        """`ilp` vector groups a grid stride apart per iteration. The later groups' loads use a
-        clamped index (always in bounds) and only their stores are guarded, so every group's
-        loads can issue before the first group's arithmetic: more bytes in flight per thread."""
-        k = self.k
-        ilp, vec = self.v.ilp, self.v.vec
-        self.emit(f"const dg_idx groups = {groups};")
-        self.emit("const dg_idx stride = (dg_idx)gridDim.x * blockDim.x;")
-        tid = "(dg_idx)blockIdx.x * blockDim.x + threadIdx.x"
-        with self.block(f"for (dg_idx g0 = {tid}; g0 < groups; g0 += {ilp} * stride)"):
-            for u in range(ilp):
-                guard = None
-                if u:
-                    self.emit(f"const bool in{u} = g0 + {u} * stride < groups;")
-                    guard = f"in{u}"
-                with self.block(f"/* group {u} */"):
-                    g = f"(in{u} ? g0 + {u} * stride : g0)" if u else "g0"
-                    self.decompose(f"{g} * {vec}", range(k.ndim))
-                    self.vector_body(self.offsets_for(range(k.ndim),
-                                                      {b: "0" for b in self.access}), guard)
 
     def serial_kernel(self) -> None:
         k = self.k
@@ -325,7 +306,9 @@ class CUDARenderer(CRenderer):
         self.decompose("active ? row : 0", range(k.n_outer))
         self.inner = ("lane", f"{self.product(range(k.n_outer, k.ndim))}", str(self.tpr),
                       "active && ")
+        at = len(self.lines)
         self.outer_body(self.offsets_for(range(k.n_outer), {b: "0" for b in self.access}))
+        self.lines[at:at] = ["    " * self.depth + d for d in self.cache_decls]
 
     def split_part_kernel(self) -> None:
         k = self.k
@@ -374,9 +357,35 @@ class CUDARenderer(CRenderer):
             return super().inner_loops(offsets, body, counted)
         k = self.k
         start, end, step, guard = self.inner
+        if self.cache:
+            # `cache` points per thread, unrolled: u is a constant in each copy, so the loads'
+            # register arrays stay registers and every load of the first loop is independent
+            self.emit("#pragma unroll")
+            with self.block(f"for (int u = 0; u < {self.cache}; ++u)"):
+                self.emit(f"const dg_idx j = {start} + (dg_idx)u * {step};")
+                with self.block(f"if ({guard}j < {end})"):
+                    self.decompose("j", range(k.n_outer, k.ndim))
+                    body(self.offsets_for(range(k.n_outer, k.ndim), offsets), "j")
+            return
         with self.block(f"for (dg_idx j = {start}; {guard}j < {end}; j += {step})"):
             self.decompose("j", range(k.n_outer, k.ndim))
             body(self.offsets_for(range(k.n_outer, k.ndim), offsets), "j")
+
+    def value(self, i: int, scope: dict, offsets: dict) -> str:
+        """With a row cache, an inner load reads memory in the first loop that needs it (and
+        keeps the value in `c<i>[u]`); later loops read the register array."""
+        ins = self.k.instrs[i]
+        if not self.cache or i in scope or ins.kind is not InstrKind.LOAD or not ins.inner:
+            return super().value(i, scope, offsets)
+        arr = self.cached.get(i)
+        if arr is not None:
+            v = scope[i] = self.let(self.types[ins.dtype], f"{arr}[u]")
+            return v
+        v = super().value(i, scope, offsets)
+        arr = self.cached[i] = f"c{i}"
+        self.cache_decls.append(f"{self.types[ins.dtype]} {arr}[{self.cache}];")
+        self.emit(f"{arr}[u] = {v};")
+        return v
 
     def reduce_loop(self, loop: ReduceLoop, offsets: dict) -> None:
         if self.v.mode in ("map", "serial"):
@@ -440,9 +449,8 @@ class CUDARenderer(CRenderer):
                              f"{shi}[{base} + w]" if shi else None, aty)
 
     # ----- vectorised elementwise body ----------------------------------------------------------
-    def vector_body(self, offsets: dict, guard: str | None = None) -> None:
-        """`vec` lanes along the innermost dim: one wide load/store per contiguous buffer (the
-        stores only where `guard` holds)."""
+    def vector_body(self, offsets: dict) -> None:
+        """`vec` lanes along the innermost dim: one wide load/store per contiguous buffer."""
         k = self.k
         last = k.ndim - 1
         vec = self.v.vec
@@ -484,8 +492,7 @@ class CUDARenderer(CRenderer):
             dt = k.buffers[b].dtype
             vt = _vec_type(dt, vec)
             vals = ", ".join(f"({C_TYPES[dt]}){val(s.value, lane)}" for lane in range(vec))
-            store = f"*reinterpret_cast<{vt}*>(b{b} + {offsets[b]}) = make_{vt}({vals});"
-            self.emit(f"if ({guard}) {store}" if guard else store)
+            self.emit(f"*reinterpret_cast<{vt}*>(b{b} + {offsets[b]}) = make_{vt}({vals});")
 
     # ----- math ----------------------------------------------------------------------------------
     def exp_nonpositive(self, x: str, ty: str) -> str:

@@ -5,7 +5,8 @@ The graph is lowered once (compiler/lower.py), as for the LLVM backend. Each cal
   `choose_variant`), renders CUDA C, compiles it with NVRTC into a cubin (cached in memory and on
   disk by source hash and device architecture) and launches it through `cupy.RawModule`. Sizes
   and strides are kernel arguments, so one module serves every size of a symbolic graph;
-- an extern step is a cuBLAS GEMM through `cupy.matmul`;
+- an extern step is a cuBLAS GEMM, called directly (runtime/cublas.py) so that a CUDA graph can
+  capture it (cupy refuses cuBLAS calls during a capture); `cupy.matmul` for batched products;
 - a node step runs the op's eager rule with cupy (views, indexing, sorting, conv's im2col).
 Arrays come from cupy's memory pool; each value is dropped after its last reader (the liveness
 the memory plan computes), which returns its block to the pool for the next step.
@@ -43,7 +44,7 @@ from compiler.render_cuda import (
     vec_candidates,
 )
 
-from . import nvrtc
+from . import cublas, nvrtc
 
 __all__ = ["CUDAProgram", "program_for", "available", "wants_cuda", "STATS", "module_for",
            "cache_dir"]
@@ -263,7 +264,7 @@ class CUDAProgram:
             for n in _nodes(step):
                 ran = n.meta.get("ran", "")
                 n.meta["ran"] = ran.replace("llvm kernel", "cuda kernel").replace(
-                    "extern: BLAS gemm", "extern: cuBLAS gemm (cupy.matmul)")
+                    "extern: BLAS gemm", "extern: cuBLAS gemm")
         self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
         sm = cp.cuda.Device().attributes.get("MultiProcessorCount", 132)
         frees = free_lists([_nodes(step) for step in self.plan.steps], graph.outputs)
@@ -310,7 +311,7 @@ class CUDAProgram:
                 cdt = node.compute_dtype.np if node.compute_dtype is not None else None
                 if cdt is not None:
                     a, b = a.astype(cdt, copy=False), b.astype(cdt, copy=False)
-                env[node.out.id] = cp.matmul(a, b)
+                env[node.out.id] = _matmul(a, b)
             else:
                 env[obj.out.id] = self._node(obj, env, syms)
             if keep is None:
@@ -347,6 +348,8 @@ class CUDAProgram:
                 got = self.consts[key] = cp.asarray(node.attrs["value"])
             return got
         args = eager_args(node, env)
+        if node.op == "matmul" and len(args) == 2:
+            return _matmul(*args)
         out = _run_node(node, args, cp, syms)
         if isinstance(out, np.ndarray) or np.isscalar(out):   # a constant made on the host
             out = cp.asarray(out)
@@ -435,6 +438,15 @@ class _GraphRunner:
         STATS["graph_captures"] += 1
         self.note = (f"CUDA graph: captured ({len(self.p.steps)} steps, "
                      f"{sum(moving)} of {len(arrays)} inputs copied in per call)")
+
+
+def _matmul(a, b):
+    """a @ b: 2-D products of one float dtype through cuBLAS called directly (runtime/cublas.py:
+    a CUDA graph can capture it), others through cupy.matmul."""
+    if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and \
+            a.dtype.name in cublas.GEMM_DTYPES and cublas.available():
+        return cublas.gemm(a, b)
+    return _cp().matmul(a, b)
 
 
 def _where(e: BaseException) -> str:

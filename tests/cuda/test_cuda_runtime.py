@@ -299,3 +299,52 @@ def test_exported_graph_loads_onto_cuda(tmp_path):
     out = out[0] if isinstance(out, (tuple, list)) else out
     assert out.device.type == "cuda"
     _close(out, model(x), "float32")
+
+
+# ----- cuBLAS called directly (capturable) ------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 5, 3), (64, 1, 33), (300, 257, 129),
+                                   (5, 0, 4)])
+def test_direct_cublas_gemm_matches_numpy_in_every_layout(dtype, m, k, n):
+    import cupy as cp
+
+    from runtime import cublas
+    assert cublas.available(), cublas.why()
+    rng = np.random.default_rng(m * 100 + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    tol = {"float16": 2e-2, "float32": 1e-5, "float64": 1e-12}[dtype]
+    ad, bd = cp.asarray(a), cp.asarray(b)
+    layouts = [(ad, bd), (cp.asfortranarray(ad), bd), (ad, cp.asfortranarray(bd)),
+               (cp.asfortranarray(ad), cp.asfortranarray(bd))]
+    wide = cp.zeros((m, k + 3), dtype=dtype)     # a strided view: copied first
+    wide[:, :k] = ad
+    layouts.append((wide[:, :k], bd))
+    for x, y in layouts:
+        got = cublas.gemm(x, y).get().astype(np.float64)
+        assert got.shape == (m, n) and got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.sqrt(k)))
+
+
+def test_direct_cublas_gemm_is_captured_by_a_cuda_graph():
+    import cupy as cp
+
+    from runtime import cublas
+    a = cp.random.standard_normal((64, 48), dtype=cp.float32)
+    b = cp.random.standard_normal((48, 32), dtype=cp.float32)
+    s = cp.cuda.Stream(non_blocking=True)
+    with s:
+        out = cublas.gemm(a, b)            # the handle and workspace exist before the capture
+        s.synchronize()
+        s.begin_capture()
+        out = cublas.gemm(a, b)
+        graph = s.end_capture()
+        for _ in range(3):
+            a[...] = cp.random.standard_normal((64, 48), dtype=cp.float32)
+            graph.launch(s)
+            s.synchronize()
+            np.testing.assert_allclose(out.get(), (a.get().astype(np.float64) @
+                                                   b.get().astype(np.float64)),
+                                       rtol=1e-5, atol=1e-4)

@@ -85,10 +85,9 @@ def test_fused_patterns_build_a_cubin_for_sm90_in_every_layout(cc, pattern_kerne
     for k in pattern_kernels[name]:
         if k.n_inner == 0:
             vs = [Variant("map"), Variant("map", vec=max_vec(k)), Variant("map", index_bits=64)]
-            if max_vec(k) > 1:
-                vs.append(Variant("map", vec=max_vec(k), ilp=2))
         else:
             vs = [Variant("row", tpr=t) for t in (8, MAX_TPR)]
+            vs += [Variant("row", tpr=512, cache=16), Variant("row", tpr=32, cache=1)]
             vs += [Variant("serial"), Variant("row", tpr=256, index_bits=64),
                    Variant("row", tpr=64, fast_math=False)]
             if splittable(k):
@@ -168,7 +167,7 @@ def _reduce_kernel(maps=False):
 
 def test_layout_follows_the_sizes():
     red = _reduce_kernel()
-    assert choose_variant(red, (8192, 8192)) == Variant("row", tpr=1024)
+    assert choose_variant(red, (8192, 8192)) == Variant("row", tpr=1024, cache=8)
     assert choose_variant(red, (100000, 10)).tpr == 4
     assert choose_variant(red, (4096, 64)).tpr == 8
     assert choose_variant(red, (1, 1 << 28)).mode == "split"
@@ -197,24 +196,34 @@ def test_launch_configuration_covers_every_point():
     assert grid[0] == 132 * 16 and block == (256, 1, 1)     # grid-stride past that
     (grid, _), = launch_config(Variant("map"), (5,), 1)
     assert grid == (1, 1, 1)
-    # two vector groups per thread and iteration: half the threads, the same cap
-    (grid, block), = launch_config(Variant("map", vec=4, ilp=2), (4096 * 3,), 1)
-    assert grid == (6, 1, 1) and block == (256, 1, 1)
 
 
-def test_wide_map_kernels_load_every_group_before_computing():
-    """ilp=2: the second group's loads use a clamped index and only its stores are guarded."""
-    kb = KernelBuilder(1, 0)
-    x = kb.load(Access(kb.buffer("float32", False), (1,)), "float32")
-    kb.store(Access(kb.buffer("float32", True), (1,)), kb.op("sigmoid", [x], "float32"))
-    k = kb.finish("k")
-    assert choose_variant(k, (1 << 20,), vec_ok=4) == Variant("map", vec=4, ilp=2)
-    assert choose_variant(k, (1 << 20,), vec_ok=1) == Variant("map")
-    src = render_cuda(k, Variant("map", vec=4, ilp=2))
-    assert src.count("reinterpret_cast<const float4*>") == 2
-    assert "const bool in1 = g0 + 1 * stride < groups;" in src
-    assert "if (in1) *reinterpret_cast<float4*>" in src
-    assert src.count("__fdividef(1.0f, 1.0f + ") == 8
+def test_sigmoid_divides_with_the_fast_reciprocal_in_float32_only():
+    for dtype, fast in (("float32", True), ("float64", False)):
+        kb = KernelBuilder(1, 0)
+        x = kb.load(Access(kb.buffer(dtype, False), (1,)), dtype)
+        kb.store(Access(kb.buffer(dtype, True), (1,)), kb.op("sigmoid", [x], dtype))
+        k = kb.finish("k")
+        src = render_cuda(k, Variant("map", vec=max_vec(k)))
+        assert ("__fdividef(1.0f, 1.0f + " in src) == fast
+        assert "__fdividef" not in render_cuda(k, Variant("map", fast_math=False))
+
+
+def test_row_kernels_keep_the_row_in_registers(pattern_kernels):
+    """Softmax's three loops over a row: the first reads memory into c<i>[u], the others read
+    the registers; the loops are unrolled over `cache` points per thread."""
+    k = pattern_kernels["softmax_last"][0]
+    assert k.n_outer == 2 and k.ndim == 3     # softmax over the last dim of (4, 6, 10)
+    v = choose_variant(k, (4, 2048, 8192))
+    assert v == Variant("row", tpr=1024, cache=8)
+    assert choose_variant(k, (4, 6, 100)) == Variant("row", tpr=16, cache=8)
+    assert choose_variant(k, (4, 6, 10000)) == Variant("row", tpr=1024, cache=16)
+    assert choose_variant(k, (1, 4, 1 << 20)).cache == 0     # too long a row: loops re-read
+    src = render_cuda(k, v)
+    loads = re.findall(r"= b0\[", src)
+    assert len(loads) == 1, src
+    assert src.count("#pragma unroll") == 3 and src.count("[u];") == 2, src
+    assert re.search(r"float c\d+\[8\];", src)
 
 
 def test_vector_width_from_dtypes():
