@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 __all__ = ["device", "get_array_module", "cuda_available"]
@@ -94,6 +96,34 @@ def get_array_module(arr):
     if _cupy is not None and isinstance(arr, _cupy.ndarray):
         return _cupy
     return np
+
+
+# While a CUDA graph is captured (runtime/cuda_backend.py), eager rules cannot read device values
+# on the host: an input check that would raise becomes a device-side flag collected here and read
+# after the replay (`check_later`).
+_deferred: list | None = None
+
+
+def capturing(xp) -> bool:
+    """Is a CUDA graph being captured (so `xp` arrays must not be read on the host)?"""
+    return _deferred is not None and xp is not np
+
+
+def check_later(flag, message: str) -> None:
+    """Under a capture: `flag` (a 0-d device bool) is true when the input was invalid; the
+    replay that computes it raises RuntimeError(message) (see `deferred_checks`)."""
+    _deferred.append((flag, message))
+
+
+@contextlib.contextmanager
+def deferred_checks():
+    """Collect the checks of a capture: yields the list of (flag, message)."""
+    global _deferred
+    saved, _deferred = _deferred, []
+    try:
+        yield _deferred
+    finally:
+        _deferred = saved
 
 
 def writeable(arr) -> bool:

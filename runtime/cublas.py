@@ -19,7 +19,7 @@ import ctypes.util
 
 import numpy as np
 
-__all__ = ["available", "gemm", "GEMM_DTYPES", "WORKSPACE_BYTES"]
+__all__ = ["available", "accepts", "gemm", "GEMM_DTYPES", "WORKSPACE_BYTES"]
 
 WORKSPACE_BYTES = 32 << 20          # NVIDIA's recommendation for Hopper
 _OP_N, _OP_T = 0, 1
@@ -67,6 +67,18 @@ def _library():
 def available() -> bool:
     """Whether GEMMs go through this module (else `why()` says what is missing)."""
     return _library() is not None
+
+
+def accepts(*arrays) -> bool:
+    """Whether `gemm` takes these: cupy arrays of one dtype of GEMM_DTYPES, 2-D, on a machine
+    where this route works."""
+    try:
+        import cupy
+    except ImportError:
+        return False
+    dt = arrays[0].dtype
+    return all(isinstance(x, cupy.ndarray) and x.ndim == 2 and x.dtype == dt
+               for x in arrays) and dt.name in GEMM_DTYPES and available()
 
 
 def why() -> str:

@@ -33,6 +33,7 @@ from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
 from compiler.ir import Graph, Sym
 from compiler.lower import ExternStep, KernelStep, lower
 from compiler.render_c import CRenderer, UnsupportedOp
+from dyngraph._device import deferred_checks
 from compiler.render_cuda import (
     Variant,
     choose_variant,
@@ -367,6 +368,8 @@ class _GraphRunner:
         self.ptrs = None
         self.moving = None
         self.graph = None
+        self.flags = None           # the device-side input checks of the captured program
+        self.messages: list = []
         self.note = "CUDA graph: not captured yet"
 
     @staticmethod
@@ -403,6 +406,12 @@ class _GraphRunner:
                     s[...] = a
             self.graph.launch(self.stream)
             outs = [o.copy() for o in self.outs]  # the next replay overwrites static outputs
+            if self.flags is not None:
+                # input checks that ran on the device (bounds of index tensors, integer
+                # division by zero): read before the results are handed out
+                for bad, message in zip(self.flags.get(stream=self.stream), self.messages):
+                    if bad:
+                        raise RuntimeError(f"{message} (found in a CUDA graph replay)")
         caller.wait_event(self.stream.record())
         STATS["graph_replays"] += 1
         return outs
@@ -425,7 +434,9 @@ class _GraphRunner:
                 self.stream.synchronize()
                 self.stream.begin_capture()
                 try:
-                    outs = self.p.run(self.static, keep=keep)
+                    with deferred_checks() as checks:
+                        outs = self.p.run(self.static, keep=keep)
+                    flags = cp.stack([f.reshape(()) for f, _ in checks]) if checks else None
                 finally:
                     graph = self.stream.end_capture()
         except Exception as e:  # noqa: BLE001 - a sync or host copy inside the program
@@ -434,6 +445,7 @@ class _GraphRunner:
                          "step by step")
             return
         self.graph, self.outs, self.keep = graph, outs, keep
+        self.flags, self.messages = flags, [m for _, m in checks]
         self.moving, self.ptrs = moving, keys
         STATS["graph_captures"] += 1
         self.note = (f"CUDA graph: captured ({len(self.p.steps)} steps, "
@@ -443,8 +455,7 @@ class _GraphRunner:
 def _matmul(a, b):
     """a @ b: 2-D products of one float dtype through cuBLAS called directly (runtime/cublas.py:
     a CUDA graph can capture it), others through cupy.matmul."""
-    if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and \
-            a.dtype.name in cublas.GEMM_DTYPES and cublas.available():
+    if cublas.accepts(a, b):
         return cublas.gemm(a, b)
     return _cp().matmul(a, b)
 

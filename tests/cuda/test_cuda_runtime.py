@@ -348,3 +348,17 @@ def test_direct_cublas_gemm_is_captured_by_a_cuda_graph():
             np.testing.assert_allclose(out.get(), (a.get().astype(np.float64) @
                                                    b.get().astype(np.float64)),
                                        rtol=1e-5, atol=1e-4)
+
+
+def test_a_cuda_graph_replay_reports_a_bad_index():
+    """Index bounds are checked on the device inside a captured graph and raised after the
+    replay (the step-by-step runs before the capture check them on the host)."""
+    f = dg.compile(lambda x, i: x.gather(1, i) * 2.0, backend="cuda", mode="reduce-overhead")
+    x = dg.randn(4, 6)
+    good = dg.tensor([[0], [5], [2], [1]])
+    for _ in range(5):
+        _close(f(x.to("cuda"), good.to("cuda")), x.gather(1, good) * 2.0, "float32")
+    assert "CUDA graph: captured" in str(f.explain()), f.explain()
+    with pytest.raises(RuntimeError, match="out of bounds for dimension 1 with size 6 .found in "
+                                           "a CUDA graph replay"):
+        f(x.to("cuda"), dg.tensor([[0], [6], [2], [1]]).to("cuda"))

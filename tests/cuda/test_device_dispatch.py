@@ -287,3 +287,29 @@ def test_cpu_scalars_and_cpu_index_tensors_mix_with_cuda_tensors(monkeypatch):
     want_p[idx] = 7.0
     for got, want in zip(vals, (x * 2.0, x[idx], want_p, x[x[:, 0] > 0])):
         np.testing.assert_array_equal(got, want.numpy())
+
+
+def test_input_checks_become_device_flags_while_a_cuda_graph_is_captured(monkeypatch):
+    """Under a capture an eager rule cannot read device values: index bounds and integer
+    division by zero become flags (read after the replay); outside one they raise at once."""
+    from dyngraph._device import deferred_checks
+    from dyngraph.ops.index.gather_scatter import _bounds
+    from dyngraph.ops.index.getitem import TensorSlot, check_key
+    x = dg.randn(3, 4, dtype=dg.float64)
+    with fc.installed(monkeypatch) as fake:
+        xd = _dev(x)
+        bad, good = fc.on_device(np.array([0, 5])), fc.on_device(np.array([0, 3]))
+        zero = _dev(dg.tensor([2, 0]))
+        with pytest.raises(RuntimeError, match="out of bounds"):
+            xd.gather(1, _wrap(bad[None]))
+        with deferred_checks() as checks:
+            _bounds(fake, bad, 4, 1, "gather")
+            _bounds(fake, good, 4, 1, "gather")
+            check_key((3, 4), (TensorSlot(0),), [fc.on_device(np.array([0, 7]))])
+            _dev(dg.tensor([4, 4])) // zero
+        flags = [bool(f) for f, _ in checks]
+        messages = [m for _, m in checks]
+    assert flags == [True, False, True, True], messages
+    assert "gather(): an index is out of bounds for dimension 1 with size 4" in messages[0]
+    assert "index: an index is out of bounds for dimension 0 with size 3" in messages[2]
+    assert "ZeroDivisionError" in messages[3]

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from ... import _dtype as D
+from ..._device import capturing, check_later
 from .._api import Tensor, apply, as_tensor_arg, inplace, write_out
 from ..registry import OPS, OpKind
 
@@ -37,7 +38,10 @@ def _has_zero(xp, b) -> bool:
 
 def _int_zero_division_check(name, xp, a, b) -> None:
     """Integer division by zero raises, as in PyTorch (floats give inf/nan instead)."""
-    if getattr(a, "dtype", np.dtype("f")).kind in "iu" and _has_zero(xp, b):
+    if getattr(a, "dtype", np.dtype("f")).kind in "iu" and not isinstance(b, (int, float)) \
+            and capturing(xp):
+        check_later((b == 0).any(), f"{name}: ZeroDivisionError (integer division by zero)")
+    elif getattr(a, "dtype", np.dtype("f")).kind in "iu" and _has_zero(xp, b):
         raise RuntimeError(f"{name}: ZeroDivisionError (integer division by zero)")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _dtype as D
+from ..._device import capturing
 from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, write_out
 from ..registry import OpKind, defop, nondiff
 from ._common import (_binary, _int_zero_division_check, _needs, _scalar_or_tensor,
@@ -72,7 +73,8 @@ def pow_op(xp, a, b):
                 raise RuntimeError(
                     f"pow: integers to negative integer powers are not allowed (exponent {b}); "
                     "use a floating-point base, e.g. x.float() ** exponent")
-        elif getattr(b, "dtype", np.dtype("f")).kind in "iu" and bool((b < 0).any()):
+        elif getattr(b, "dtype", np.dtype("f")).kind in "iu" and (capturing(xp) or
+                                                                  bool((b < 0).any())):
             # PyTorch's integer pow: a ** -n is 0 except for the bases 1 and -1.
             neg = b < 0
             r = xp.power(a, xp.where(neg, 0, b))

@@ -8,6 +8,7 @@ import builtins
 import numpy as np
 
 from ... import _dtype as D
+from ..._device import capturing, check_later
 from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, wrap_dim, write_out
 from ..registry import OpKind, composite, defop
 from .getitem import _scatter_add_cupy, index_put_op
@@ -49,7 +50,10 @@ def _check_index(op, input, dim, index, src=None) -> int:
 
 
 def _bounds(xp, index, n, dim, op):
-    if index.size:
+    if index.size and capturing(xp):
+        check_later((index.min() < 0) | (index.max() >= n),
+                    f"{op}(): an index is out of bounds for dimension {dim} with size {n}")
+    elif index.size:
         lo, hi = int(index.min()), int(index.max())
         if lo < 0 or hi >= n:
             raise RuntimeError(f"{op}(): index {lo if lo < 0 else hi} is out of bounds for "

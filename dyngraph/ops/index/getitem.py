@@ -9,9 +9,10 @@ import math
 import numpy as np
 
 from ... import _dtype as D
+from ..._device import capturing, check_later, get_array_module
+from ..._device import writeable as _writeable
 from .._api import Tensor, apply, as_tensor_arg, inplace, register_method, state
 from ..registry import OpKind, defop
-from ..._device import writeable as _writeable
 
 INDEX = OpKind.INDEX
 
@@ -132,7 +133,11 @@ def check_key(shape, static, arrays, op: str = "index") -> None:
                 dim += a.ndim
                 continue
             size = shape[dim]
-            if a.size:
+            if a.size and capturing(get_array_module(a)):
+                check_later((a.max() >= size) | (a.min() < -size),
+                            f"{op}: an index is out of bounds for dimension {dim} with size "
+                            f"{size}")
+            elif a.size:
                 lo, hi = int(a.min()), int(a.max())
                 if hi >= size or lo < -size:
                     bad = hi if hi >= size else lo
