@@ -34,6 +34,10 @@ _state: dict = {}                   # "lib", "why", device id -> (handle, worksp
 def _library():
     if "lib" in _state or "why" in _state:
         return _state.get("lib")
+    import sys
+    cupy = sys.modules.get("cupy")
+    if cupy is not None and getattr(cupy, "__file__", None) is None:
+        return None         # a stand-in module (the tests' fake cupy): decide on the real one
     try:
         import cupy
         cupy.cuda.device.get_cublas_handle()        # cupy loads its cuBLAS now
@@ -57,7 +61,7 @@ def _library():
         for fn in (lib.cublasCreate_v2, lib.cublasSetStream_v2, lib.cublasSetWorkspace_v2,
                    lib.cublasGemmEx):
             fn.restype = ctypes.c_int
-        _state["lib"] = lib
+        _state["lib"], _state["cupy"] = lib, cupy
     except Exception as e:  # noqa: BLE001 - no cupy, no GPU, no library: not this route
         _state["why"] = f"{type(e).__name__}: {e}"
         return None
@@ -72,13 +76,12 @@ def available() -> bool:
 def accepts(*arrays) -> bool:
     """Whether `gemm` takes these: cupy arrays of one dtype of GEMM_DTYPES, 2-D, on a machine
     where this route works."""
-    try:
-        import cupy
-    except ImportError:
+    if not available():
         return False
+    cupy = _state["cupy"]
     dt = arrays[0].dtype
-    return all(isinstance(x, cupy.ndarray) and x.ndim == 2 and x.dtype == dt
-               for x in arrays) and dt.name in GEMM_DTYPES and available()
+    return dt.name in GEMM_DTYPES and all(
+        isinstance(x, cupy.ndarray) and x.ndim == 2 and x.dtype == dt for x in arrays)
 
 
 def why() -> str:
