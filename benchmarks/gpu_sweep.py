@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     lw, lb = dg.randn(8192).to("cuda"), dg.randn(8192).to("cuda")
     settings = [(f"row_elems={e} (tpr {min(1024, 8192 // e)}) cache={c}",
                  {"ROW_ELEMS": e, "ROW_CACHE": c})
-                for e in (8, 16, 32) for c in (0, 32)]
+                for e, c in ((8, 0), (8, 8), (16, 0), (16, 16), (32, 0), (32, 32))]
     rows += sweep(f"softmax ({r}, 8192)", lambda x: F.softmax(x, -1), (x,), 2 * x.numel() * 4,
                   settings, copy_gbs)
     rows += sweep(f"layer norm ({r}, 8192)", lambda x, w, b: F.layer_norm(x, (8192,), w, b),

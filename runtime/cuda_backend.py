@@ -170,6 +170,7 @@ class _KernelRunner:
         self.specs = step.inputs + step.outputs
         self.kernels: dict = {}         # unit pattern -> (kernel, stride slots, vec buffers)
         self.functions: dict = {}       # (unit, variant) -> [cupy.RawKernel]
+        self.plans: dict = {}           # (sizes, inputs' layouts) -> launch plan (`_plan`)
         self.failed = None
         self.keep = None                # a list collecting scratch arrays during a capture
 
@@ -183,14 +184,47 @@ class _KernelRunner:
 
     def __call__(self, ins: list, syms) -> list:
         cp = _cp()
+        # the layout decisions depend on the sizes, the inputs' strides and their pointers'
+        # alignment (outputs are fresh pool blocks, aligned): planned once per such key
+        key = (tuple(syms.values()) if syms else None,
+               tuple((a.shape, a.strides, a.data.ptr & 15) for a in ins))
+        plan = self.plans.get(key)
+        if plan is None:
+            if len(self.plans) >= 256:
+                self.plans.clear()
+            outs = self._outputs(cp, syms)
+            plan = self.plans[key] = self._plan(cp, ins, outs, syms)
+        else:
+            outs = [cp.empty(shape, dtype=dt) for shape, dt in plan[0]]
+        _, launches, scalars, work = plan
+        if launches is None:
+            return outs
+        args = scalars + ins + outs
+        if work:
+            ws = [cp.empty(n, dtype=dt) if n else chunk for n, dt, chunk in work]
+            args += ws
+            if self.keep is not None:
+                self.keep.extend(a for a in ws if isinstance(a, cp.ndarray))
+        args = tuple(args)
+        for fn, grid, block in launches:
+            fn(grid, block, args)
+        return outs
+
+    def _outputs(self, cp, syms) -> list:
+        return [cp.empty(tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape,
+                         dtype=spec.value.dtype.np) for spec in self.step.outputs]
+
+    def _plan(self, cp, ins: list, outs: list, syms) -> tuple:
+        """(output shapes and dtypes, [(function, grid, block)] or None when there is nothing
+        to compute, the size and stride arguments, the split form's workspaces (count, dtype,
+        or the chunk argument))."""
         step = self.step
         sizes = [_size(s, syms) for s in step.domain] if syms else list(step.domain)
-        outs = [cp.empty(tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape,
-                         dtype=spec.value.dtype.np) for spec in step.outputs]
+        out_specs = [(o.shape, o.dtype) for o in outs]
         arrays = ins + outs
         total = int(np.prod(sizes))
         if total == 0:
-            return outs
+            return out_specs, None, [], []
         nd = len(sizes)
         strides = {}
         unit = []
@@ -213,22 +247,20 @@ class _KernelRunner:
                                  strided_inner=strided_inner, sm_count=self.sm_count)
         fns = self._functions(kernel, tuple(unit), variant)
         ity = np.int64 if variant.index_bits == 64 else np.int32
-        args = [ity(s) for s in sizes] + [ity(strides.get(slot, 0)) for slot in slots] + arrays
+        scalars = [ity(s) for s in sizes] + [ity(strides.get(slot, 0)) for slot in slots]
         configs = launch_config(variant, sizes, kernel.n_outer, self.sm_count)
+        work = []
         if variant.mode == "split":
             outer = int(np.prod(sizes[:kernel.n_outer]))
             inner = int(np.prod(sizes[kernel.n_outer:]))
             nsplit, chunk = split_count(inner, outer, self.sm_count)
-            args.append(ity(chunk))
+            work.append((0, None, ity(chunk)))
             for r in kernel.loops[0].reduces:
-                args.append(cp.empty(outer * nsplit, dtype=np.dtype(r.acc_dtype)))
+                work.append((outer * nsplit, np.dtype(r.acc_dtype), None))
                 if r.kind.value in ("argmax", "argmin"):
-                    args.append(cp.empty(outer * nsplit, dtype=np.int64))
-            if self.keep is not None:
-                self.keep.extend(a for a in args if isinstance(a, cp.ndarray))
-        for fn, (grid, block) in zip(fns, configs):
-            fn(grid, block, tuple(args))
-        return outs
+                    work.append((outer * nsplit, np.dtype(np.int64), None))
+        launches = [(fn, grid, block) for fn, (grid, block) in zip(fns, configs)]
+        return out_specs, launches, scalars, work
 
     @staticmethod
     def _vec_width(widest, vec_bufs, arrays, strides, sizes, nd) -> int:

@@ -313,3 +313,38 @@ def test_input_checks_become_device_flags_while_a_cuda_graph_is_captured(monkeyp
     assert "gather(): an index is out of bounds for dimension 1 with size 4" in messages[0]
     assert "index: an index is out of bounds for dimension 0 with size 3" in messages[2]
     assert "ZeroDivisionError" in messages[3]
+
+
+def test_kernel_launch_plans_are_cached_per_layout(monkeypatch):
+    """A kernel step plans its launch (variant, grid, size and stride arguments) once per sizes
+    and input layout, including the pointers' alignment: a misaligned view gets its own plan
+    with scalar loads. (No GPU: the kernels are recorded, not run.)"""
+    import types
+
+    import runtime.cuda_backend as cb
+    launched = []
+
+    class Module:
+        def get_function(self, name):
+            return lambda grid, block, args: launched.append((name, grid, block, len(args)))
+    with fc.installed(monkeypatch) as fake:
+        monkeypatch.setattr(cb, "_cp", lambda: fake)
+        monkeypatch.setattr(cb, "available", lambda: True)
+        monkeypatch.setattr(cb, "module_for", lambda src: Module())
+        monkeypatch.setattr(fc.FakeArray, "data", property(
+            lambda self: types.SimpleNamespace(ptr=self.ctypes.data)), raising=False)
+        f = dg.compile(lambda x: (x * 2.0).exp() + 1.0, backend="cuda")
+        base = fc.on_device(np.zeros(4096 + 1, dtype=np.float32))
+        aligned = _wrap(base[:4096]) if base.ctypes.data % 16 == 0 else _wrap(base[1:])
+        for _ in range(4):
+            f(aligned)
+        misaligned = _wrap(fc.on_device(np.zeros(4096 + 1, dtype=np.float32))[1:])
+        f(misaligned)
+        f(misaligned)
+        runners = [obj for entry in f._cf.entries for seg in entry.segments()
+                   if seg.program is not None
+                   for kind, obj, _ in seg.program[0].steps if kind == "kernel"]
+    assert len(runners) == 1 and len(runners[0].plans) == 2
+    names = [n for n, *_ in launched]
+    assert names[0].endswith("_m4") and names[-1].endswith("_m1"), names
+    assert len(launched) == 5          # the first call ran eagerly while it was traced

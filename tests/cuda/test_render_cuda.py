@@ -167,9 +167,9 @@ def _reduce_kernel(maps=False):
 
 def test_layout_follows_the_sizes():
     red = _reduce_kernel()
-    assert choose_variant(red, (8192, 8192)) == Variant("row", tpr=1024, cache=8)
+    assert choose_variant(red, (8192, 8192)) == Variant("row", tpr=512, cache=16)
     assert choose_variant(red, (100000, 10)).tpr == 4
-    assert choose_variant(red, (4096, 64)).tpr == 8
+    assert choose_variant(red, (4096, 64)).tpr == 4
     assert choose_variant(red, (1, 1 << 28)).mode == "split"
     assert choose_variant(red, (1, 1000)).mode == "row"
     assert choose_variant(_reduce_kernel(maps=True), (1, 1 << 28)).mode == "row"
@@ -215,15 +215,15 @@ def test_row_kernels_keep_the_row_in_registers(pattern_kernels):
     k = pattern_kernels["softmax_last"][0]
     assert k.n_outer == 2 and k.ndim == 3     # softmax over the last dim of (4, 6, 10)
     v = choose_variant(k, (4, 2048, 8192))
-    assert v == Variant("row", tpr=1024, cache=8)
-    assert choose_variant(k, (4, 6, 100)) == Variant("row", tpr=16, cache=8)
+    assert v == Variant("row", tpr=512, cache=16)
+    assert choose_variant(k, (4, 6, 100)) == Variant("row", tpr=8, cache=16)
     assert choose_variant(k, (4, 6, 10000)) == Variant("row", tpr=1024, cache=16)
     assert choose_variant(k, (1, 4, 1 << 20)).cache == 0     # too long a row: loops re-read
     src = render_cuda(k, v)
     loads = re.findall(r"= b0\[", src)
     assert len(loads) == 1, src
     assert src.count("#pragma unroll") == 3 and src.count("[u];") == 2, src
-    assert re.search(r"float c\d+\[8\];", src)
+    assert re.search(r"float c\d+\[16\];", src)
 
 
 def test_vector_width_from_dtypes():
