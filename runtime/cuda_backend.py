@@ -24,6 +24,7 @@ Nothing here imports cupy at module import time: CPU-only machines import this f
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 
@@ -32,8 +33,8 @@ import numpy as np
 from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
 from compiler.ir import Graph, Sym
 from compiler.lower import ExternStep, KernelStep, lower
+from compiler.render_base import symbol_name
 from compiler.render_c import CRenderer, UnsupportedOp
-from dyngraph._device import deferred_checks
 from compiler.render_cuda import (
     Variant,
     choose_variant,
@@ -44,6 +45,7 @@ from compiler.render_cuda import (
     split_count,
     vec_candidates,
 )
+from dyngraph._device import capturing, deferred_checks
 
 from . import cublas, nvrtc
 
@@ -51,7 +53,10 @@ __all__ = ["CUDAProgram", "program_for", "available", "wants_cuda", "STATS", "mo
            "cache_dir"]
 
 STATS = {"compiled": 0, "memory_hits": 0, "disk_hits": 0, "corrupt": 0, "graph_captures": 0,
-         "graph_replays": 0}
+         "graph_replays": 0, "autotuned": 0}
+# Row kernels over at least this many points time their register-cached form against the one
+# that re-reads the row on their first launch at a size, and keep the faster (`_autotune`).
+AUTOTUNE_ELEMS = 1 << 22
 _MODULES: dict = {}           # (source hash, arch) -> cupy.RawModule
 _BIG = (1 << 31) - (1 << 24)  # past this, offsets and grid-stride counters use 64 bits
 
@@ -171,6 +176,7 @@ class _KernelRunner:
         self.kernels: dict = {}         # unit pattern -> (kernel, stride slots, vec buffers)
         self.functions: dict = {}       # (unit, variant) -> [cupy.RawKernel]
         self.plans: dict = {}           # (sizes, inputs' layouts) -> launch plan (`_plan`)
+        self.tuned: list = []           # what `_autotune` measured and chose
         self.failed = None
         self.keep = None                # a list collecting scratch arrays during a capture
 
@@ -245,10 +251,14 @@ class _KernelRunner:
             not unit[b] and self.specs[b].axes[-1] is not None for b in range(len(ins)))
         variant = choose_variant(kernel, sizes, vec_ok=vec, big_index=extent >= _BIG,
                                  strided_inner=strided_inner, sm_count=self.sm_count)
-        fns = self._functions(kernel, tuple(unit), variant)
         ity = np.int64 if variant.index_bits == 64 else np.int32
         scalars = [ity(s) for s in sizes] + [ity(strides.get(slot, 0)) for slot in slots]
         configs = launch_config(variant, sizes, kernel.n_outer, self.sm_count)
+        if variant.mode == "row" and variant.cache and total >= AUTOTUNE_ELEMS and \
+                hasattr(cp.cuda, "Event") and not capturing(cp):
+            variant = self._autotune(cp, kernel, tuple(unit), variant, configs,
+                                     tuple(scalars + arrays))
+        fns = self._functions(kernel, tuple(unit), variant)
         work = []
         if variant.mode == "split":
             outer = int(np.prod(sizes[:kernel.n_outer]))
@@ -261,6 +271,34 @@ class _KernelRunner:
                     work.append((outer * nsplit, np.dtype(np.int64), None))
         launches = [(fn, grid, block) for fn, (grid, block) in zip(fns, configs)]
         return out_specs, launches, scalars, work
+
+    def _autotune(self, cp, kernel, unit, variant, configs, args):
+        """Time the register-cached row form against the one that re-reads the row (same
+        threads, same order: the results are identical) on these arrays, and keep the faster.
+        Which wins depends on the kernel (measured on an H200 at (8192, 8192): layer norm 0.147
+        vs 0.162 ms with the cache, softmax 0.215 vs 0.165 ms without it)."""
+        times = {}
+        candidates = (variant, dataclasses.replace(variant, cache=0))
+        fns = {v: self._functions(kernel, unit, v) for v in candidates}
+        for v in candidates:                        # warm-up (module load, caches)
+            for fn, (grid, block) in zip(fns[v], configs):
+                fn(grid, block, args)
+        for _ in range(3):
+            for v in candidates:
+                start, end = cp.cuda.Event(), cp.cuda.Event()
+                start.record()
+                for fn, (grid, block) in zip(fns[v], configs):
+                    fn(grid, block, args)
+                end.record()
+                end.synchronize()
+                times.setdefault(v, []).append(cp.cuda.get_elapsed_time(start, end))
+        best = min(candidates, key=lambda v: sorted(times[v])[1])
+        STATS["autotuned"] += 1
+        self.tuned.append(f"{symbol_name(kernel)}: timed on its first launch, kept "
+                          f"{best.text()} ({sorted(times[best])[1]:.3f} ms; other "
+                          + ", ".join(f"{v.text()} {sorted(times[v])[1]:.3f} ms"
+                                      for v in candidates if v != best) + ")")
+        return best
 
     @staticmethod
     def _vec_width(widest, vec_bufs, arrays, strides, sizes, nd) -> int:
@@ -319,6 +357,9 @@ class CUDAProgram:
     def explain(self) -> str:
         """How each node ran (cuda kernel N, cuBLAS, or the eager rule) and the CUDA graph."""
         text = self.plan.text()
+        for kind, obj, _ in self.steps:
+            for t in obj.tuned if kind == "kernel" else ():
+                text += f"\n  {t}"
         note = self.cuda_graph.note if self.cuda_graph is not None else self.graph_note
         return text + (f"\n  {note}" if note else "")
 

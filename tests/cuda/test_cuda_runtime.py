@@ -362,3 +362,50 @@ def test_a_cuda_graph_replay_reports_a_bad_index():
     with pytest.raises(RuntimeError, match="out of bounds for dimension 1 with size 6 .found in "
                                            "a CUDA graph replay"):
         f(x.to("cuda"), dg.tensor([[0], [6], [2], [1]]).to("cuda"))
+
+
+@pytest.mark.parametrize("which", ["softmax", "layer_norm"])
+def test_large_row_kernels_time_both_forms_and_keep_the_faster(which):
+    """Rows of 8192 over 1024 rows: both the register-cached and the re-reading form run on the
+    first launch (same threads, same order, same result) and explain() names the one kept."""
+    from runtime import cuda_backend
+    x = dg.randn(1024, 8192)
+    w, b = dg.randn(8192), dg.randn(8192)
+    fn = (lambda x, w, b: F.softmax(x, -1)) if which == "softmax" else \
+        (lambda x, w, b: F.layer_norm(x, (8192,), w, b))
+    cf = dg.compile(fn, backend="cuda")
+    before = cuda_backend.STATS["autotuned"]
+    args = [x.to("cuda"), w.to("cuda"), b.to("cuda")]
+    for _ in range(3):
+        _close(cf(*args), fn(x, w, b), "float32")
+    assert cuda_backend.STATS["autotuned"] == before + 1
+    assert "timed on its first launch, kept row tpr=512" in str(cf.explain()), cf.explain()
+
+
+def test_reduce_overhead_captures_a_cnn_training_step():
+    """Convolutions are im2col + 2-D GEMMs: the whole step, backward and update, is one graph."""
+    from runtime import cuda_backend
+    dg.manual_seed(0)
+    model = _cnn().to("cuda")
+    ref = _cnn()
+    ref.load_state_dict({k: v.to("cpu") for k, v in model.state_dict().items()})
+    opt = dg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    ref_opt = dg.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9)
+
+    def step(model, opt, x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = dg.compile(step, backend="cuda", mode="reduce-overhead")
+    replays = cuda_backend.STATS["graph_replays"]
+    for _ in range(6):
+        x, y = dg.randn(6, 3, 8, 8), dg.randint(0, 4, (6,))
+        _close(compiled(model, opt, x.to("cuda"), y.to("cuda")), step(ref, ref_opt, x, y),
+               "float32")
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(_host(p), _host(q), rtol=1e-4, atol=1e-5)
+    assert "CUDA graph: captured" in str(compiled.explain()), compiled.explain()
+    assert cuda_backend.STATS["graph_replays"] >= replays + 3
