@@ -299,7 +299,9 @@ def max_pool2d_indices_op(xp, x, kernel_size, stride, padding, dilation):
     with np.errstate(invalid="ignore"):  # bfloat16 compares with NaN warn; the NaN rule is ours
         _running_argmax(xp, xpad, k, (kh, kw), (sh, sw), (dh, dw), (oh, ow), floating)
     # Offset q = (i, j) lies i * dh rows and j * dw columns past the window's top-left corner.
-    step = xp.asarray([i * dh * w + j * dw for i in range(kh) for j in range(kw)], dtype=np.int64)
+    # (made on the device, not copied from a host list: a CUDA graph capture allows no copy in)
+    step = (xp.arange(kh, dtype=np.int64).reshape(kh, 1) * (dh * w) +
+            xp.arange(kw, dtype=np.int64).reshape(1, kw) * dw).reshape(-1)
     rows = (xp.arange(oh) * sh - padding[0][0]).reshape(oh, 1)
     cols = (xp.arange(ow) * sw - padding[1][0]).reshape(1, ow)
     out = step.take(k)

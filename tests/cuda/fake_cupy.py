@@ -128,3 +128,29 @@ def installed(monkeypatch):
 def on_device(a) -> FakeArray:
     """A numpy array as a fake device array (no copy counted)."""
     return np.ascontiguousarray(a).view(FakeArray)
+
+
+def forbid_host_transfers_in_capture(monkeypatch, fake) -> None:
+    """Make the stand-in behave like cupy during a CUDA graph capture (while
+    `dyngraph._device.deferred_checks()` is open): reading a device value on the host (`int`,
+    `bool`, `float`, `.item()`, `.get()`, ...) or copying host data in (`asarray` of a list or
+    numpy array) raises, as cupy's refusal would break the capture."""
+    import dyngraph._device as device_mod
+
+    def guarded(name, base):
+        def f(self, *args, **kwargs):
+            if device_mod._deferred is not None:
+                raise RuntimeError(f"host read ({name}) of a device value during a capture")
+            return base(self, *args, **kwargs)
+        return f
+    for name in ("__int__", "__bool__", "__float__", "__index__", "item", "tolist"):
+        monkeypatch.setattr(FakeArray, name, guarded(name, getattr(np.ndarray, name)))
+    monkeypatch.setattr(FakeArray, "get", guarded("get", FakeArray.get))
+    real = fake.asarray
+
+    def asarray(a, dtype=None):
+        if device_mod._deferred is not None and not isinstance(a, FakeArray) and \
+                isinstance(a, (np.ndarray, list, tuple)):
+            raise RuntimeError(f"host-to-device copy of a {type(a).__name__} during a capture")
+        return real(a, dtype)
+    monkeypatch.setattr(fake, "asarray", asarray)

@@ -5,6 +5,8 @@ backend. Values are compared with the same computation on numpy (eager mode, flo
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -348,3 +350,65 @@ def test_kernel_launch_plans_are_cached_per_layout(monkeypatch):
     names = [n for n, *_ in launched]
     assert names[0].endswith("_m4") and names[-1].endswith("_m1"), names
     assert len(launched) == 5          # the first call ran eagerly while it was traced
+
+
+def _cnn_and_mlp():
+    import dyngraph.nn as nn
+    return [nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 4)),
+            nn.Sequential(nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 4))]
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["cnn", "mlp"])
+def test_training_steps_read_nothing_back_while_a_cuda_graph_is_captured(monkeypatch, which):
+    """A compiled training step (forward, backward, momentum SGD) run as a CUDA program under a
+    simulated capture: no eager rule reads a device value on the host or copies host data in
+    (either would break `mode="reduce-overhead"` on a GPU). Kernel steps run as their nodes'
+    eager rules here; input checks become deferred flags."""
+    import types
+
+    import dyngraph.nn.functional as F
+    import runtime.cuda_backend as cb
+    from compiler.render_c import UnsupportedOp
+    from dyngraph._device import deferred_checks
+
+    def no_kernels(self, ins, syms):
+        raise UnsupportedOp("test: kernels run as their nodes' eager rules")
+    with fc.installed(monkeypatch) as fake:
+        monkeypatch.setattr(cb, "_cp", lambda: fake)
+        monkeypatch.setattr(cb, "available", lambda: True)
+        monkeypatch.setattr(cb._KernelRunner, "__call__", no_kernels)
+        monkeypatch.setitem(sys.modules, "cupyx", types.SimpleNamespace(
+            scatter_add=lambda a, k, v: np.add.at(a, k, v)))
+        fc.forbid_host_transfers_in_capture(monkeypatch, fake)
+        dg.manual_seed(0)
+        model = _cnn_and_mlp()[which]
+        for p in model.parameters():
+            p.data = _dev(p)
+        opt = dg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(model, opt, x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        compiled = dg.compile(step, backend="cuda")
+        x = _dev(dg.randn(6, 3, 8, 8) if which == 0 else dg.randn(6, 12))
+        y = _dev(dg.randint(0, 4, (6,)))
+        for _ in range(3):
+            compiled(model, opt, x, y)
+        progs = [seg.program[0] for entry in compiled._cf.entries for seg in entry.segments()
+                 if seg.program is not None]
+        seen = []
+        for prog in progs:
+            real_run = prog.run
+            monkeypatch.setattr(prog, "run", lambda a, syms=None, keep=None, r=real_run:
+                                seen.append(a) or r(a, syms, keep))
+        compiled(model, opt, x, y)
+        assert len(seen) == len(progs) >= 1
+        for prog, arrays in zip(progs, seen):
+            with deferred_checks() as checks:
+                vars(prog).pop("run")
+                prog.run(arrays, keep=[])
+            assert checks, "the step's index bounds should be deferred flags"
