@@ -401,14 +401,16 @@ def test_training_steps_read_nothing_back_while_a_cuda_graph_is_captured(monkeyp
         progs = [seg.program[0] for entry in compiled._cf.entries for seg in entry.segments()
                  if seg.program is not None]
         seen = []
-        for prog in progs:
-            real_run = prog.run
-            monkeypatch.setattr(prog, "run", lambda a, syms=None, keep=None, r=real_run:
-                                seen.append(a) or r(a, syms, keep))
-        compiled(model, opt, x, y)
+        for prog in progs:          # record each program's inputs of one more call
+            prog.run = lambda a, syms=None, keep=None, r=prog.run: seen.append(a) or r(a, syms,
+                                                                                     keep)
+        try:
+            compiled(model, opt, x, y)
+        finally:
+            for prog in progs:
+                del prog.run
         assert len(seen) == len(progs) >= 1
         for prog, arrays in zip(progs, seen):
             with deferred_checks() as checks:
-                vars(prog).pop("run")
                 prog.run(arrays, keep=[])
             assert checks, "the step's index bounds should be deferred flags"
