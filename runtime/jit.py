@@ -3,11 +3,20 @@
 `compile_ir(ir_text, symbol) -> address` is the whole interface. The object code is cached:
 - in memory, per process (the same kernel text is compiled once);
 - on disk, under `$DYNGRAPH_CACHE_DIR` (default `$XDG_CACHE_HOME/dyngraph` or `~/.cache/dyngraph`)
-  in `llvm/<key>.o`, where the key hashes the IR text, the host CPU name and features and the
-  llvmlite version (an object built for another CPU is never loaded). Entries are written to a
-  temporary file and renamed, so concurrent processes never read a half-written entry; each entry
-  carries a SHA-256 of its payload, and a corrupted one is counted, rebuilt and rewritten.
-`STATS` counts compiles, memory hits, disk hits and corrupt entries (tests read it).
+  in `llvm/<key>.o`, where the key hashes the IR text, the host CPU (model and feature flags) and
+  the llvmlite version (an object built for another CPU is never loaded). Entries are written to
+  a temporary file and renamed, so concurrent processes never read a half-written entry; each
+  entry carries a SHA-256 of its payload, and a corrupted one is counted, rebuilt and rewritten.
+- beside it, `<key>.so`: the object linked into a shared library by the system's C compiler
+  driver (`cc -shared`), in a background thread after the object is written (the process waits
+  for it at exit). A later process loads it with `ctypes.CDLL` and never imports llvmlite, whose
+  import and initialisation (~40-50 ms) was half of a disk-cached first compile. Its sidecar
+  `<key>.so.sum` holds the SHA-256 of the object it was linked from and of its own bytes; both are
+  checked before loading. Without a compiler driver, or with `DYNGRAPH_JIT_LINK=0`, objects are
+  loaded by MCJIT as before.
+Objects are position-independent with the small code model, so MCJIT and the linker take the
+same object.
+`STATS` counts compiles, memory hits, disk hits (objects or libraries) and corrupt entries.
 
 Optimisation: the new pass manager's O3 pipeline with the host's CPU and features. Without the
 pipeline the loops stay scalar (12x slower); without the host features LLVM targets a generic
@@ -16,9 +25,13 @@ x86-64 and never uses 256/512-bit registers.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import hashlib
 import os
 import re
+import shutil
+import subprocess
 import tempfile
 import threading
 
@@ -28,6 +41,8 @@ STATS = {"compiled": 0, "memory_hits": 0, "disk_hits": 0, "corrupt": 0}
 _MAGIC = b"DGOBJ001"
 _lock = threading.RLock()
 _state: dict = {}
+_libs: dict = {}            # key -> ctypes.CDLL of a cached shared library (kept loaded)
+_linking: list = []         # background link threads (joined at exit)
 
 
 class JITError(RuntimeError):
@@ -45,7 +60,7 @@ def cache_dir() -> str:
 
 def _llvm():
     """The initialised binding module, target machine and execution engine (created once)."""
-    if not _state:
+    if "llvm" not in _state:
         import llvmlite
         import llvmlite.binding as llvm
         llvm.initialize_native_target()
@@ -53,12 +68,39 @@ def _llvm():
         cpu = llvm.get_host_cpu_name()
         features = llvm.get_host_cpu_features().flatten()
         target = llvm.Target.from_default_triple()
-        tm = target.create_target_machine(cpu=cpu, features=features, opt=3,
-                                          codemodel="jitdefault")
+        # position-independent, small code model: a shared library can be linked from the
+        # same object MCJIT loads
+        tm = target.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
+                                          codemodel="small")
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-        _state.update(llvm=llvm, tm=tm, engine=engine, addresses={},
-                      salt=f"{cpu}|{features}|llvmlite {llvmlite.__version__}")
+        _state.update(llvm=llvm, tm=tm, engine=engine,
+                      host=f"{cpu}|{features}|llvmlite {llvmlite.__version__}")
     return _state
+
+
+def _salt() -> str:
+    """What the cache key adds to the IR text: the host CPU's model and feature flags and the
+    llvmlite version, read without importing llvmlite (a disk-cached run never needs it)."""
+    salt = _state.get("salt")
+    if salt is None:
+        from importlib.metadata import version
+        cpu = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith(("model name", "flags", "vendor_id", "cpu family",
+                                        "model\t", "Features", "CPU implementer", "CPU part")):
+                        cpu += line
+                    elif not line.strip() and cpu:
+                        break           # the first processor's entry
+        except OSError:
+            pass
+        if not cpu:
+            import platform
+            cpu = f"{platform.machine()}|{platform.processor()}"
+        digest = hashlib.sha256(cpu.encode()).hexdigest()[:24]
+        salt = _state["salt"] = f"{digest}|llvmlite {version('llvmlite')}|pic-small"
+    return salt
 
 
 def _optimize(ir_text: str):
@@ -92,7 +134,7 @@ def assembly(ir_text: str) -> str:
 
 
 def _key(ir_text: str) -> str:
-    return hashlib.sha256((_llvm()["salt"] + "\n" + ir_text).encode()).hexdigest()
+    return hashlib.sha256((_salt() + "\n" + ir_text).encode()).hexdigest()
 
 
 def _read(path: str) -> bytes | None:
@@ -154,18 +196,105 @@ def streaming_stores(optimized_ir: str, align: int) -> str:
 _NT_MD = 987654
 
 
+def _linker() -> str | None:
+    if os.environ.get("DYNGRAPH_JIT_LINK", "1") == "0":
+        return None
+    if "linker" not in _state:
+        _state["linker"] = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    return _state["linker"]
+
+
+def _library(so: str, obj: bytes):
+    """The cached shared library linked from `obj`, loaded; None when there is none or its
+    sidecar does not match (a stale or corrupted library is counted and linked again)."""
+    try:
+        with open(so + ".sum") as f:
+            want_obj, want_so = f.read().split()
+        with open(so, "rb") as f:
+            data = f.read()
+    except (OSError, ValueError):
+        return None
+    if want_obj != hashlib.sha256(obj).hexdigest():
+        return None
+    if want_so != hashlib.sha256(data).hexdigest():
+        STATS["corrupt"] += 1
+        return None
+    try:
+        return ctypes.CDLL(so)
+    except OSError:
+        return None
+
+
+def _link(so: str, obj: bytes) -> None:
+    """Link `obj` into the shared library `so` (temporary files, then renames); any failure
+    only means the next process loads the object with MCJIT."""
+    cc = _linker()
+    d = os.path.dirname(so)
+    tmp_o = tmp_so = None
+    try:
+        fd, tmp_o = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".o")
+        with os.fdopen(fd, "wb") as f:
+            f.write(obj)
+        fd, tmp_so = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".so")
+        os.close(fd)
+        r = subprocess.run([cc, "-shared", "-o", tmp_so, tmp_o, "-lm"], capture_output=True,
+                           timeout=120)
+        if r.returncode == 0:
+            with open(tmp_so, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+            os.replace(tmp_so, so)
+            tmp_so = None
+            atomic_write(so + ".sum", f"{hashlib.sha256(obj).hexdigest()} {digest}\n".encode())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    finally:
+        for t in (tmp_o, tmp_so):
+            if t:
+                try:
+                    os.unlink(t)
+                except OSError:
+                    pass
+
+
+def _link_later(so: str, obj: bytes) -> None:
+    if _linker() is None:
+        return
+    if not _linking:
+        atexit.register(_wait_for_links)
+    t = threading.Thread(target=_link, args=(so, obj), daemon=True, name="dyngraph-link")
+    _linking.append(t)
+    t.start()
+
+
+def _wait_for_links(timeout: float = 60.0) -> None:
+    """Let background links finish (at exit; tests call it to make the libraries appear)."""
+    for t in list(_linking):
+        t.join(timeout)
+
+
 def compile_ir(ir_text: str, symbol: str, streaming: int = 0) -> int:
     """Compile (or fetch from the caches) `ir_text` and return the address of `symbol`;
     `streaming`: an alignment in bytes for `streaming_stores` (0: none)."""
     with _lock:
-        s = _llvm()
         key = _key(ir_text + (f"\n; streaming stores, align {streaming}" if streaming else ""))
-        addr = s["addresses"].get((key, symbol))
+        addresses = _state.setdefault("addresses", {})
+        addr = addresses.get((key, symbol))
         if addr is not None:
             STATS["memory_hits"] += 1
             return addr
         path = os.path.join(cache_dir(), f"{key}.o")
         obj = _read(path)
+        so = path[:-2] + ".so"
+        lib = _libs.get(key) or (_library(so, obj) if obj is not None else None)
+        if lib is not None:
+            fn = getattr(lib, symbol, None)
+            if fn is None:
+                raise JITError(f"jit: symbol {symbol} not found in {so}")
+            _libs[key] = lib
+            STATS["disk_hits"] += 1
+            addr = addresses[key, symbol] = ctypes.cast(fn, ctypes.c_void_p).value
+            return addr
+        s = _llvm()
         if obj is None:
             mod = _optimize(ir_text)
             if streaming:
@@ -176,11 +305,13 @@ def compile_ir(ir_text: str, symbol: str, streaming: int = 0) -> int:
             _write(path, obj)
         else:
             STATS["disk_hits"] += 1
+        if os.path.exists(path):            # (not when the cache directory is read-only)
+            _link_later(so, obj)
         llvm, engine = s["llvm"], s["engine"]
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
         addr = engine.get_function_address(symbol)
         if not addr:
             raise JITError(f"jit: symbol {symbol} not found in the compiled module")
-        s["addresses"][key, symbol] = addr
+        addresses[key, symbol] = addr
         return addr

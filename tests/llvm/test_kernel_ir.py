@@ -81,20 +81,22 @@ def test_row_sum_kernel_matches_numpy_with_strided_rows():
 
 _CHILD = textwrap.dedent("""
     import ctypes, json, sys
+    import numpy as np
     sys.path.insert(0, {root!r})
     sys.path.insert(0, {here!r})
-    from test_kernel_ir import _exp_kernel
-    from compiler.render_llvm import render_llvm, symbol_name
+    from test_kernel_ir import _call, _exp_kernel
     from runtime import jit
-    k = _exp_kernel()
-    jit.compile_ir(render_llvm(k), symbol_name(k))
-    print(json.dumps(jit.STATS))
+    x = np.linspace(-5, 5, 1001, dtype=np.float32)
+    y = np.empty_like(x)
+    _call(_exp_kernel(), (1001,), [x, y])
+    np.testing.assert_allclose(y, np.exp(x), rtol=2e-6)
+    print(json.dumps(dict(jit.STATS, llvmlite="llvmlite" in sys.modules)))
 """)
 
 
-def _child_stats(cache: str) -> dict:
+def _child_stats(cache: str, **env_vars) -> dict:
     import json
-    env = dict(os.environ, DYNGRAPH_CACHE_DIR=cache)
+    env = dict(os.environ, DYNGRAPH_CACHE_DIR=cache, **env_vars)
     code = _CHILD.format(root=ROOT, here=os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120, check=True)
@@ -107,8 +109,10 @@ def test_second_process_hits_the_disk_cache_and_corruption_is_rebuilt(tmp_path):
     assert first["compiled"] == 1 and first["disk_hits"] == 0
     second = _child_stats(cache)
     assert second["compiled"] == 0 and second["disk_hits"] == 1
-    entries = [os.path.join(cache, "llvm", f) for f in os.listdir(os.path.join(cache, "llvm"))]
-    assert len(entries) == 1 and not any(os.path.basename(e).startswith(".tmp") for e in entries)
+    names = sorted(os.listdir(os.path.join(cache, "llvm")))
+    assert not any(n.startswith(".tmp") for n in names), names
+    entries = [os.path.join(cache, "llvm", n) for n in names if n.endswith(".o")]
+    assert len(entries) == 1
     with open(entries[0], "r+b") as f:    # flip bytes in the middle of the object
         f.seek(100)
         f.write(b"\xff\xfe\xfd\xfc")
@@ -118,11 +122,49 @@ def test_second_process_hits_the_disk_cache_and_corruption_is_rebuilt(tmp_path):
     assert fourth["disk_hits"] == 1 and fourth["corrupt"] == 0
 
 
+def test_a_later_process_runs_the_linked_library_without_llvmlite(tmp_path):
+    """The first process links its object into `<key>.so` in the background (and waits for it
+    at exit); the next loads that with ctypes, never importing llvmlite, and computes the same.
+    A corrupted library is counted and linked again; without linking, MCJIT loads the object."""
+    import shutil as sh
+    if sh.which("cc") is None and sh.which("gcc") is None and sh.which("clang") is None:
+        import pytest
+        pytest.skip("no C compiler driver to link shared libraries")
+    cache = str(tmp_path)
+    first = _child_stats(cache)
+    assert first["compiled"] == 1 and first["llvmlite"]
+    names = os.listdir(os.path.join(cache, "llvm"))
+    sos = [n for n in names if n.endswith(".so")]
+    assert len(sos) == 1 and sos[0] + ".sum" in names, names
+    second = _child_stats(cache)
+    assert second["disk_hits"] == 1 and second["compiled"] == 0 and not second["llvmlite"]
+    so = os.path.join(cache, "llvm", sos[0])
+    with open(so, "r+b") as f:            # flip bytes inside the library
+        f.seek(2000)
+        f.write(b"\xff\xfe\xfd\xfc")
+    third = _child_stats(cache)           # detected: the object is loaded by MCJIT, relinked
+    assert third["corrupt"] == 1 and third["disk_hits"] == 1 and third["llvmlite"]
+    fourth = _child_stats(cache)
+    assert fourth["corrupt"] == 0 and not fourth["llvmlite"]
+    other = str(tmp_path / "nolink")
+    _child_stats(other, DYNGRAPH_JIT_LINK="0")
+    assert not any(n.endswith(".so") for n in os.listdir(os.path.join(other, "llvm")))
+    assert _child_stats(other, DYNGRAPH_JIT_LINK="0")["llvmlite"]
+
+
 def test_cache_key_includes_cpu_and_llvmlite_version():
-    salt = jit._llvm()["salt"]
+    salt = jit._salt()
     import llvmlite
     assert llvmlite.__version__ in salt and jit._llvm()["tm"].target_data is not None
     assert jit._key("x") != jit._key("y")
+    # the CPU part comes from the processor's model and feature flags (no llvmlite needed):
+    # where /proc/cpuinfo has them, they agree with what LLVM sees
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(ln for ln in f if ln.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return
+    assert ("+avx2" in jit._llvm()["host"]) == ("avx2" in flags)
 
 
 def test_memory_cache_returns_the_same_address():
