@@ -57,20 +57,14 @@ def _mlp_step(batch: int) -> tuple:
     """(step, model, optimizer, x, y): an SGD training step of an MLP 784-512-512-10 on cuda."""
     import dyngraph as dg
     import dyngraph.nn as nn
-    import dyngraph.nn.functional as F
     dg.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                           nn.Linear(512, 10)).to("cuda")
     opt = dg.optim.SGD(model.parameters(), lr=0.01)
     xb, yb = dg.randn(batch, 784).to("cuda"), dg.randint(0, 10, (batch,)).to("cuda")
 
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step, model, opt, xb, yb
+    from tests.cuda.patterns import train_step
+    return train_step, model, opt, xb, yb
 
 
 def check_float64(rows: list) -> bool:

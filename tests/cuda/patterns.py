@@ -147,6 +147,15 @@ PATTERNS = {
 }
 
 
+def train_step(model, opt, x, y):
+    """One SGD/Adam step of a classifier (the training step the CUDA-graph tests compile)."""
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def lowered(fn, *args):
     """(graph, plan) of `fn` traced on `args` (the graph after the optimisation passes)."""
     cf = dg.compile(fn, backend="interpreter")

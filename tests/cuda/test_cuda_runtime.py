@@ -11,7 +11,7 @@ import dyngraph as dg
 import dyngraph.nn as nn
 import dyngraph.nn.functional as F
 
-from .patterns import PATTERNS
+from .patterns import PATTERNS, train_step
 
 pytestmark = pytest.mark.cuda
 
@@ -253,12 +253,7 @@ def test_reduce_overhead_replays_a_cuda_graph_of_a_training_step():
     opt = dg.optim.SGD(model.parameters(), lr=0.05)
     ref_opt = dg.optim.SGD(ref.parameters(), lr=0.05)
 
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = train_step
 
     compiled = dg.compile(step, backend="cuda", mode="reduce-overhead")
     replays = cuda_backend.STATS["graph_replays"]
@@ -392,12 +387,7 @@ def test_reduce_overhead_captures_a_cnn_training_step():
     opt = dg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     ref_opt = dg.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9)
 
-    def step(model, opt, x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = train_step
 
     compiled = dg.compile(step, backend="cuda", mode="reduce-overhead")
     replays = cuda_backend.STATS["graph_replays"]

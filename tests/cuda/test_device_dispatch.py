@@ -16,6 +16,7 @@ from compiler.interpreter import Interpreter
 from dyngraph._tensor import _wrap
 
 from . import fake_cupy as fc
+from .patterns import train_step
 
 
 def _fn(x, w):
@@ -367,7 +368,6 @@ def test_training_steps_read_nothing_back_while_a_cuda_graph_is_captured(monkeyp
     eager rules here; input checks become deferred flags."""
     import types
 
-    import dyngraph.nn.functional as F
     import runtime.cuda_backend as cb
     from compiler.render_c import UnsupportedOp
     from dyngraph._device import deferred_checks
@@ -386,14 +386,7 @@ def test_training_steps_read_nothing_back_while_a_cuda_graph_is_captured(monkeyp
         for p in model.parameters():
             p.data = _dev(p)
         opt = dg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-        def step(model, opt, x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        compiled = dg.compile(step, backend="cuda")
+        compiled = dg.compile(train_step, backend="cuda")
         x = _dev(dg.randn(6, 3, 8, 8) if which == 0 else dg.randn(6, 12))
         y = _dev(dg.randint(0, 4, (6,)))
         for _ in range(3):
