@@ -34,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import math
+import struct
 
 __all__ = ["InstrKind", "ReduceKind", "Buffer", "Access", "Instr", "Reduce", "ReduceLoop",
            "MapLoop", "Store", "Kernel", "RUNTIME", "DTYPES", "KernelBuilder"]
@@ -236,6 +238,10 @@ class KernelBuilder:
             r = self._one_plus_tanh(args, dtype)
             if r is not None:
                 return r
+        if name == "mul" and not extra and dtype in ("float32", "float64"):
+            r = self._fold_scales(args, dtype)
+            if r is not None:
+                return r
         inner = any(self.instrs[a].inner for a in args)
         attr = (name, tuple(sorted(extra.items())))
         return self._add(InstrKind.OP, dtype, args, attr, inner, ("op", attr, tuple(args), dtype))
@@ -253,6 +259,51 @@ class KernelBuilder:
                 two = self.const(2.0, dtype)
                 s = self.op("sigmoid", [self.op("mul", [ti.args[0], two], dtype)], dtype)
                 return self.op("mul", [s, two], dtype)
+        return None
+
+    def _scaled(self, i: int, dtype: str):
+        """(x, c) when instr i is `x * c` with c a float constant of `dtype`, else None."""
+        ins = self.instrs[i]
+        if ins.kind is not InstrKind.OP or ins.attr != ("mul", ()) or ins.dtype != dtype:
+            return None
+        for x, c in (ins.args, ins.args[::-1]):
+            ci = self.instrs[c]
+            if ci.kind is InstrKind.CONST and isinstance(ci.attr, float):
+                return x, ci.attr
+        return None
+
+    def _fold_scales(self, args, dtype: str):
+        """Exact refolds of products with power-of-two constants, which scale without rounding:
+        `(x * c) * p` as `x * (c p)`, and `(x * p) * (y * q)` as `(x y) * (p q)` (just `x y`
+        when p q = 1). gelu's tanh form is `(u / 2) * (2 sigmoid(2z))` after `_one_plus_tanh`:
+        `u sigmoid(2z)`, and `2z` is one product of the polynomial. The result is the same
+        except where the unfolded form overflows or rounds in the subnormals in between; there
+        the folded one is the closer to the exact value."""
+        single = dtype == "float32"
+        tiny, big = (2.0 ** -126, 2.0 ** 126) if single else (2.0 ** -1022, 2.0 ** 1022)
+
+        def pow2(v) -> bool:
+            return math.isfinite(v) and v != 0 and abs(math.frexp(v)[0]) == 0.5
+
+        def rounded(v) -> float:    # a constant as the kernel holds it
+            return struct.unpack("f", struct.pack("f", v))[0] if single else v
+
+        def exact(v) -> bool:       # normal and far from overflow in `dtype`
+            return math.isfinite(v) and (v == 0 or tiny <= abs(v) <= big)
+        a, b = args
+        for x, c in ((a, b), (b, a)):       # (x * c) * p
+            ci = self.instrs[c]
+            sx = self._scaled(x, dtype)
+            if sx is not None and ci.kind is InstrKind.CONST and isinstance(ci.attr, float) \
+                    and pow2(ci.attr) and exact(rounded(sx[1]) * ci.attr):
+                folded = rounded(sx[1]) * ci.attr
+                return self.op("mul", [sx[0], self.const(folded, dtype)], dtype)
+        sa, sb = self._scaled(a, dtype), self._scaled(b, dtype)
+        if sa is not None and sb is not None and pow2(sa[1]) and pow2(sb[1]) and \
+                exact(sa[1] * sb[1]) and 2.0 ** -8 <= abs(sa[1] * sb[1]) <= 2.0 ** 8:
+            xy = self.op("mul", [sa[0], sb[0]], dtype)
+            p = sa[1] * sb[1]
+            return xy if p == 1.0 else self.op("mul", [xy, self.const(p, dtype)], dtype)
         return None
 
     def reduce(self, kind: ReduceKind, src: int, out_dtype: str, acc_dtype: str) -> int:

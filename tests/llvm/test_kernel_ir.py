@@ -174,3 +174,34 @@ def test_memory_cache_returns_the_same_address():
     hits = jit.STATS["memory_hits"]
     assert jit.compile_ir(ir, symbol_name(k)) == a
     assert jit.STATS["memory_hits"] == hits + 1
+
+
+def test_power_of_two_scales_fold_exactly():
+    """`(x * c) * 2` becomes `x * (2c)` and `(x * 0.5) * (y * 2)` becomes `x * y` (scaling by
+    a power of two is exact); other constants and integers are left as written."""
+    def build(make, dtype="float32"):
+        kb = KernelBuilder(1, 0)
+        x = kb.load(Access(kb.buffer(dtype, False), (1,)), dtype)
+        y = kb.load(Access(kb.buffer(dtype, False), (1,)), dtype)
+        out = make(kb, x, y, dtype)
+        kb.store(Access(kb.buffer(dtype, True), (1,)), out)
+        return kb, out
+
+    def mul(kb, a, c, dt):
+        return kb.op("mul", [a, kb.const(c, dt) if isinstance(c, float) else c], dt)
+    kb, out = build(lambda kb, x, y, dt: mul(kb, mul(kb, x, 0.5, dt), mul(kb, y, 2.0, dt), dt))
+    assert kb.instrs[out].attr == ("mul", ()) and set(kb.instrs[out].args) == {0, 1}
+    kb, out = build(lambda kb, x, y, dt: mul(kb, mul(kb, x, 0.7978845608028654, dt), 2.0, dt))
+    x_arg, c = kb.instrs[out].args
+    assert x_arg == 0 and kb.instrs[c].attr == np.float32(0.7978845608028654) * 2.0
+    kb, out = build(lambda kb, x, y, dt: mul(kb, mul(kb, x, 0.5, dt), mul(kb, y, 3.0, dt), dt))
+    assert set(kb.instrs[out].args) != {0, 1}                      # 3 is no power of two
+    kb, out = build(lambda kb, x, y, dt: mul(kb, mul(kb, x, 2.0 ** 100, dt), 2.0 ** 60, dt))
+    assert kb.instrs[kb.instrs[out].args[0]].attr == ("mul", ())  # 2^160 overflows float32
+    # the gelu chain computes u * sigmoid(2z) and its kernel matches float64 (test_vecmath)
+    x = np.linspace(-8, 8, 4096, dtype=np.float32)
+    kb, out = build(lambda kb, x, y, dt: mul(kb, mul(kb, x, 0.5, dt), mul(kb, y, 2.0, dt), dt))
+    k = kb.finish("k")
+    y, z = np.full_like(x, 3.0), np.empty_like(x)
+    _call(k, (4096,), [x, y, z])
+    np.testing.assert_array_equal(z, x * np.float32(3.0))
