@@ -238,7 +238,7 @@ def _link(so: str, obj: bytes) -> None:
         fd, tmp_so = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".so")
         os.close(fd)
         r = subprocess.run([cc, "-shared", "-o", tmp_so, tmp_o, "-lm"], capture_output=True,
-                           timeout=120)
+                           timeout=30)
         if r.returncode == 0:
             with open(tmp_so, "rb") as f:
                 digest = hashlib.sha256(f.read()).hexdigest()
@@ -266,10 +266,12 @@ def _link_later(so: str, obj: bytes) -> None:
     t.start()
 
 
-def _wait_for_links(timeout: float = 60.0) -> None:
-    """Let background links finish (at exit; tests call it to make the libraries appear)."""
+def _wait_for_links(timeout: float = 30.0) -> None:
+    """Let background links finish, for at most `timeout` seconds in all (at exit)."""
+    import time
+    deadline = time.monotonic() + timeout
     for t in list(_linking):
-        t.join(timeout)
+        t.join(max(0.0, deadline - time.monotonic()))
 
 
 def compile_ir(ir_text: str, symbol: str, streaming: int = 0) -> int:
