@@ -510,6 +510,7 @@ class _GraphRunner:
                     with deferred_checks() as checks:
                         outs = self.p.run(self.static, keep=keep)
                     flags = cp.stack([f.reshape(()) for f, _ in checks]) if checks else None
+                    keep.extend(f for f, _ in checks)   # the replays write them
                 finally:
                     graph = self.stream.end_capture()
         except Exception as e:  # noqa: BLE001 - a sync or host copy inside the program
