@@ -130,10 +130,10 @@ def writeable(arr) -> bool:
     """Whether an array's elements may be written in place: numpy's `flags.writeable`. A cupy
     array has no read-only flag, so there it is whether every element has memory of its own (a
     broadcast view repeats elements: a 0 stride over a dim longer than 1)."""
-    w = getattr(arr.flags, "writeable", None)
-    if w is not None:
-        return w
-    return all(s or n <= 1 for s, n in zip(arr.strides, arr.shape))
+    try:
+        return arr.flags.writeable
+    except AttributeError:      # cupy
+        return all(s or n <= 1 for s, n in zip(arr.strides, arr.shape))
 
 
 def device_of(arr) -> device:
