@@ -460,13 +460,13 @@ class _GraphRunner:
                     self.moving = [k != p for k, p in zip(keys, self.ptrs)]
                 self.ptrs = keys
                 return self.p.run(arrays)
-            self._capture(arrays, keys)
+            self._capture(arrays, keys, self.moving or [True] * len(arrays))
             if self.graph is None:
                 return self.p.run(arrays)
         elif any(not m and k != p for m, k, p in zip(self.moving, keys, self.ptrs)):
             # a parameter moved: treat it as a moving input from now on and capture again
-            self.moving = [m or k != p for m, k, p in zip(self.moving, keys, self.ptrs)]
-            self._capture(arrays, keys)
+            self._capture(arrays, keys,
+                          [m or k != p for m, k, p in zip(self.moving, keys, self.ptrs)])
             if self.graph is None:
                 return self.p.run(arrays)
         # order the replay after the caller's stream and the caller's next work after it,
@@ -489,35 +489,40 @@ class _GraphRunner:
         STATS["graph_replays"] += 1
         return outs
 
-    def _capture(self, arrays, keys):
+    def _capture(self, arrays, keys, moving):
+        """Capture the program on static copies of the moving inputs. Nothing of `self` changes
+        unless the capture succeeds (a recapture that fails leaves the graph in hand as it
+        was). An input the program rejects in its uncaptured run raises as in eager mode and
+        leaves CUDA graphs on; a failure inside the capture turns them off, with the reason."""
         cp = _cp()
-        moving = self.moving or [True] * len(arrays)
-        self.pool = cp.cuda.MemoryPool()
-        self.stream = cp.cuda.Stream(non_blocking=True)
+        pool = cp.cuda.MemoryPool()
+        stream = cp.cuda.Stream(non_blocking=True)
         keep: list = []
-        try:
-            with cp.cuda.using_allocator(self.pool.malloc), self.stream:
-                self.static = [cp.empty_like(a) if m else a for m, a in zip(moving, arrays)]
-                for m, a, s in zip(moving, arrays, self.static):
-                    if m:
-                        s[...] = a
-                # one uncaptured run on the static buffers: a kernel variant they need (their
-                # alignment may differ from the callers' arrays) is compiled and loaded now
-                self.p.run(self.static)
-                self.stream.synchronize()
-                self.stream.begin_capture()
+        with cp.cuda.using_allocator(pool.malloc), stream:
+            static = [cp.empty_like(a) if m else a for m, a in zip(moving, arrays)]
+            for m, a, s in zip(moving, arrays, static):
+                if m:
+                    s[...] = a
+            # one uncaptured run on the static buffers: a kernel variant they need (their
+            # alignment may differ from the callers' arrays) is compiled and loaded now, and
+            # the inputs are checked on the host
+            self.p.run(static)
+            stream.synchronize()
+            try:
+                stream.begin_capture()
                 try:
                     with deferred_checks() as checks:
-                        outs = self.p.run(self.static, keep=keep)
+                        outs = self.p.run(static, keep=keep)
                     flags = cp.stack([f.reshape(()) for f, _ in checks]) if checks else None
                     keep.extend(f for f, _ in checks)   # the replays write them
                 finally:
-                    graph = self.stream.end_capture()
-        except Exception as e:  # noqa: BLE001 - a sync or host copy inside the program
-            self.graph = None
-            self.note = (f"CUDA graph: off ({type(e).__name__}: {e}, at {_where(e)}); runs "
-                         "step by step")
-            return
+                    graph = stream.end_capture()
+            except Exception as e:  # noqa: BLE001 - a sync or host copy inside the program
+                self.graph = None
+                self.note = (f"CUDA graph: off ({type(e).__name__}: {e}, at {_where(e)}); "
+                             "runs step by step")
+                return
+        self.pool, self.stream, self.static = pool, stream, static
         self.graph, self.outs, self.keep = graph, outs, keep
         self.flags, self.messages = flags, [m for _, m in checks]
         self.moving, self.ptrs = moving, keys

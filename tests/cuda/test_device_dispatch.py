@@ -407,3 +407,129 @@ def test_training_steps_read_nothing_back_while_a_cuda_graph_is_captured(monkeyp
             with deferred_checks() as checks:
                 prog.run(arrays, keep=[])
             assert checks, "the step's index bounds should be deferred flags"
+
+
+def test_cuda_graph_runner_logic_with_an_emulated_capture(monkeypatch):
+    """`mode="reduce-overhead"`'s control flow without a GPU: two step-by-step calls, then a
+    capture; replays copy moving inputs into static buffers and copy outputs out; a device-side
+    bounds flag raises after the replay; a moved parameter triggers a recapture. The stand-in
+    "graph" replays by running the program again on the static buffers (kernels as eager rules)
+    and writing into the captured outputs and flags, as a real replay writes the same memory."""
+    import contextlib
+    import types
+
+    import runtime.cuda_backend as cb
+    from compiler.render_c import UnsupportedOp
+    from dyngraph._device import deferred_checks
+
+    def no_kernels(self, ins, syms):
+        raise UnsupportedOp("test: kernels run as their nodes' eager rules")
+    runners = []
+
+    class Graph:
+        def __init__(self, runner):
+            self.runner = runner
+
+        def launch(self, stream):
+            r = self.runner
+            with deferred_checks() as checks:
+                try:
+                    outs = r.p.run(r.static, keep=[])
+                except IndexError:      # numpy refuses what a GPU kernel reads as garbage
+                    outs = [np.full(o.shape, np.nan) for o in r.outs]
+            for o, n in zip(r.outs, outs):
+                o[...] = n
+            if r.flags is not None:
+                flags = [bool(f) for f, _ in checks]
+                r.flags[...] = np.array(flags + [False] * (len(r.flags) - len(flags)))
+
+    class Stream:
+        def __init__(self, non_blocking=False):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def record(self):
+            return object()
+
+        def wait_event(self, event):
+            pass
+
+        def synchronize(self):
+            pass
+
+        def begin_capture(self):
+            pass
+
+        def end_capture(self):
+            return Graph(runners[-1])
+
+    with fc.installed(monkeypatch) as fake:
+        monkeypatch.setattr(cb, "_cp", lambda: fake)
+        monkeypatch.setattr(cb, "available", lambda: True)
+        monkeypatch.setattr(cb._KernelRunner, "__call__", no_kernels)
+        monkeypatch.setattr(fc.FakeArray, "data", property(
+            lambda self: types.SimpleNamespace(ptr=self.__array_interface__["data"][0])),
+            raising=False)
+        fake.cuda.Stream = Stream
+        fake.cuda.MemoryPool = lambda: types.SimpleNamespace(malloc=None)
+        fake.cuda.using_allocator = lambda alloc: contextlib.nullcontext()
+        fake.cuda.get_current_stream = lambda: Stream()
+        real_init = cb._GraphRunner.__init__
+
+        def init(self, program):
+            real_init(self, program)
+            runners.append(self)
+        monkeypatch.setattr(cb._GraphRunner, "__init__", init)
+        fc.forbid_host_transfers_in_capture(monkeypatch, fake)
+        FakeArray = fc.FakeArray
+        monkeypatch.setattr(FakeArray, "get", lambda self, stream=None: np.array(self))
+
+        def fn(x, w, i):
+            return x.gather(1, i) * 2.0 + w
+        rows = dg.tensor([[0], [5], [2], [1]])
+        bad = dg.tensor([[0], [6], [2], [1]])
+
+        alive = []      # fresh arrays each call keep fresh addresses (as a pool may not)
+
+        def check(f, x, w, i):
+            xd = _dev(x)
+            alive.extend((xd, i))
+            got = f(xd, w, i)
+            want = x.gather(1, _wrap(i._data.get())) * 2.0 + _wrap(w._data.get())
+            np.testing.assert_array_equal(got._data.get(), want.numpy())
+        f = dg.compile(fn, backend="cuda", mode="reduce-overhead")
+        w = _dev(dg.randn(4, 1, dtype=dg.float64))
+        captures, replays = cb.STATS["graph_captures"], cb.STATS["graph_replays"]
+        for _ in range(6):              # x and the index move (new arrays), w stays
+            check(f, dg.randn(4, 6, dtype=dg.float64), w, _dev(rows))
+        assert cb.STATS["graph_captures"] == captures + 1
+        assert cb.STATS["graph_replays"] == replays + 3       # calls 4-6 (1 eager, 2 warm-up)
+        assert "CUDA graph: captured (" in str(f.explain())
+        x = dg.randn(4, 6, dtype=dg.float64)
+        with pytest.raises(RuntimeError, match="out of bounds.*found in a CUDA graph replay"):
+            f(_dev(x), w, _dev(bad))                           # checked on the device
+        check(f, x, w, _dev(rows))                             # the graph is still in use
+        assert cb.STATS["graph_replays"] == replays + 4       # (the failed one not counted)
+        w2 = _dev(dg.randn(4, 1, dtype=dg.float64))          # the "parameter" moved
+        check(f, x, w2, _dev(rows))
+        assert cb.STATS["graph_captures"] == captures + 2
+
+        # an index that stays put is a "parameter": a bad one in its place makes a recapture,
+        # whose uncaptured run rejects it on the host; the graph in hand stays
+        g = dg.compile(fn, backend="cuda", mode="reduce-overhead")
+        i = _dev(rows)
+        for _ in range(4):
+            check(g, dg.randn(4, 6, dtype=dg.float64), w, i)
+        captured = cb.STATS["graph_captures"]
+        with pytest.raises(RuntimeError, match=r"gather\(\): index 6 is out of bounds"):
+            g(_dev(x), w, _dev(bad))
+        assert cb.STATS["graph_captures"] == captured
+        assert "CUDA graph: captured (" in str(g.explain()), g.explain()
+        replayed = cb.STATS["graph_replays"]
+        check(g, x, w, i)
+        assert cb.STATS["graph_replays"] == replayed + 1
