@@ -533,3 +533,50 @@ def test_cuda_graph_runner_logic_with_an_emulated_capture(monkeypatch):
         replayed = cb.STATS["graph_replays"]
         check(g, x, w, i)
         assert cb.STATS["graph_replays"] == replayed + 1
+
+
+def test_row_kernels_keep_the_faster_form_timed_on_first_launch(monkeypatch):
+    """Large row kernels time their register-cached and re-reading forms once per layout (with
+    CUDA events; here a stand-in clock that makes one form faster) and launch the faster from
+    then on; explain() says which was kept."""
+    import types
+
+    import runtime.cuda_backend as cb
+    launched = []
+    slow_tag = {"value": "c16"}         # which layout the stand-in clock makes slow
+
+    class Module:
+        def get_function(self, name):
+            def fn(grid, block, args):
+                launched.append(name)
+                clock["t"] += 5.0 if name.endswith(slow_tag["value"]) else 1.0
+            return fn
+    clock = {"t": 0.0}
+
+    class Event:
+        def record(self):
+            self.t = clock["t"]
+
+        def synchronize(self):
+            pass
+    with fc.installed(monkeypatch) as fake:
+        monkeypatch.setattr(cb, "_cp", lambda: fake)
+        monkeypatch.setattr(cb, "available", lambda: True)
+        monkeypatch.setattr(cb, "module_for", lambda src: Module())
+        monkeypatch.setattr(fc.FakeArray, "data", property(
+            lambda self: types.SimpleNamespace(ptr=self.ctypes.data)), raising=False)
+        fake.cuda.Event = Event
+        fake.cuda.get_elapsed_time = lambda a, b: b.t - a.t
+        monkeypatch.setattr(cb, "AUTOTUNE_ELEMS", 1 << 12)
+        x = _dev(dg.randn(8, 4096))
+        for slow, kept in (("c16", "_r256"), ("_r256", "_r256c16")):
+            slow_tag["value"] = slow
+            f = dg.compile(lambda x: dg.softmax(x, -1) * 2.0, backend="cuda")
+            f(x)
+            f(x)
+            launched.clear()
+            f(x)
+            f(x)
+            assert launched and all(n.endswith(kept) for n in launched), launched
+            assert f"kept row tpr=256 vec=1 cache={16 if slow == '_r256' else 0}" in \
+                str(f.explain()), f.explain()
