@@ -12,7 +12,9 @@ differs is how the loop nest maps to threads, chosen per launch from the sizes (
   Each thread accumulates a strided slice of the row, partial results are combined with warp
   shuffles (`__shfl_xor_sync`) and, above 32 threads, through shared memory, so every thread ends
   with the row's result and the next loop of the same kernel (softmax's exp-sum after its max,
-  layer norm's normalisation) runs without another launch: each of those ops is one kernel;
+  layer norm's normalisation) runs without another launch: each of those ops is one kernel.
+  With `cache=K` the loops are unrolled over K points per thread and the first loop keeps each
+  loaded value in a register array that the later loops read (one read of the row);
 - "serial": one thread per outer point running the C loop nest (reductions whose inner dims are
   strided, e.g. a column sum: neighbouring threads then read neighbouring addresses);
 - "split": the two-pass form for huge reductions over few outer points (a full sum of 256M
@@ -22,8 +24,9 @@ differs is how the loop nest maps to threads, chosen per launch from the sizes (
 Sizes and strides are kernel arguments (so symbolic dims need nothing special); the index type is
 32-bit unless some offset may pass 2^31. Float32 `exp` uses the `__expf` intrinsic where its
 argument is known to be <= 0 (softmax's `exp(x - max)`, sigmoid's `exp(-|x|)`): there its error,
-2 + 1.17 * |x| ulp, only grows where the result is too small to matter to a sum; other math uses
-the CUDA library's correctly-rounded-or-close functions (`tanhf`, `erff`, `expf`: <= 2 ulp).
+2 + 1.17 * |x| ulp, only grows where the result is too small to matter to a sum; float32
+sigmoid divides with `__fdividef` (its divisor lies in [1, 2]); other math uses the CUDA
+library's correctly-rounded-or-close functions (`tanhf`, `erff`, `expf`: <= 2 ulp).
 """
 
 from __future__ import annotations
