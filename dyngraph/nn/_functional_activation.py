@@ -144,10 +144,13 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return _maybe_inplace("celu", input, lambda t: _elu(t, alpha, 1.0, 1.0 / alpha), inplace)
 
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+# gelu's tanh form as a sigmoid: x/2 (1 + tanh(c (x + k x^3))) = x sigmoid(x (2c + 2ck x^2)),
+# c = sqrt(2/pi), k = 0.044715.
+_GELU_A = 2.0 * math.sqrt(2.0 / math.pi)
+_GELU_B = _GELU_A * 0.044715
 
 
-@composite("gelu", "erf, mul, add (approximate='none'); tanh, pow, mul, add (approximate='tanh')")
+@composite("gelu", "erf, mul, add (approximate='none'); sigmoid, mul, add (approximate='tanh')")
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit: x * Phi(x), or its tanh approximation.
 
@@ -159,8 +162,11 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate == "none":
         return input * 0.5 * (1.0 + _ops.erf(input * (1.0 / math.sqrt(2.0))))
     if approximate == "tanh":
-        inner = (input + 0.044715 * input * input * input) * _SQRT_2_OVER_PI
-        return input * 0.5 * (1.0 + _ops.tanh(inner))
+        # PyTorch's x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) in the equal form
+        # x sigmoid(x (a + b x^2)): no cancellation in 1 + tanh where x is very negative (it
+        # keeps the tiny results that 1 + tanh rounds to 0), and a compiled kernel's chain of
+        # dependent operations is 4 long before the sigmoid instead of 5.
+        return input * _ops.sigmoid(input * (_GELU_A + _GELU_B * (input * input)))
     raise RuntimeError(f"gelu: approximate argument must be either none or tanh, got "
                        f"{approximate!r}")
 

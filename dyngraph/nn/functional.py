@@ -24,7 +24,7 @@ from ..ops.registry import composite
 
 # Activations live in their own file; every name (private helpers too) stays importable here.
 from ._functional_activation import (  # noqa: F401
-    _SELU_ALPHA, _SELU_SCALE, _SQRT_2_OVER_PI, _check_tensor, _elu, _get_softmax_dim,
+    _GELU_A, _GELU_B, _SELU_ALPHA, _SELU_SCALE, _check_tensor, _elu, _get_softmax_dim,
     _maybe_inplace, _softplus,
     celu, elu, elu_, gelu, glu, hardsigmoid, hardswish, hardtanh, hardtanh_, leaky_relu,
     leaky_relu_, log_softmax, logsigmoid, mish, relu, relu_, relu6, selu, sigmoid, silu, softmax,
