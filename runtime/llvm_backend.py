@@ -14,6 +14,7 @@ nodes one by one through the interpreter; `node.meta["ran"]` then says so.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,13 @@ __all__ = ["LLVMProgram", "THREAD_THRESHOLD", "set_num_threads", "program_for", 
 # 2^18 points 0.48 ms on 1 thread vs 0.43 ms on 2, 2^20 5.8 vs 4.3 ms, 2^22 14.0 vs 13.0 ms,
 # 2^24 33 vs 37 ms; a hand-off to a pool thread costs 20 us idle and milliseconds under load.
 THREAD_THRESHOLD = 1 << 20
+# A threaded kernel is cut into up to SPLIT_CHUNKS chunks per thread of at least CHUNK_POINTS
+# points, claimed dynamically (run_split). With one half per thread, a thread slowed by the host
+# held the call up: the gelu chain (16M float32, 2 threads) took 80 ms on one thread and 14 ms on
+# the other in one run here. Without such stalls the two cost the same (4 A/B runs: medians
+# 15.8-16.7 ms claimed, 16.2-16.4 ms halves).
+SPLIT_CHUNKS = 8
+CHUNK_POINTS = 1 << 17
 # Outputs at least this large are recycled between calls when nothing references them.
 RECYCLE_BYTES = 1 << 16
 # Elementwise kernels writing one output of at least this many bytes (the 32 MB last-level cache
@@ -190,19 +198,34 @@ def threaded(n0: int, total: int) -> bool:
     return total >= THREAD_THRESHOLD and n0 >= 2 and _threads["n"] > 1
 
 
+def split_bounds(n0: int, total: int, parts: int) -> list[int]:
+    """Row bounds of the chunks a threaded kernel is cut into: SPLIT_CHUNKS per thread, each
+    at least CHUNK_POINTS domain points (and at least a row), at least one per thread."""
+    chunks = max(parts, min(n0, parts * SPLIT_CHUNKS, total // CHUNK_POINTS))
+    return [n0 * i // chunks for i in range(chunks + 1)]
+
+
 def run_split(fn, n0: int, total: int, dptr: int, ptrs: list) -> None:
-    """Run kernel `fn` over rows 0..n0, split over the thread pool when it is large."""
-    if threaded(n0, total):
-        parts = min(_threads["n"], n0)
-        bounds = [n0 * i // parts for i in range(parts + 1)]
-        pool = _pool()
-        futs = [pool.submit(fn, bounds[i], bounds[i + 1], dptr, *ptrs)
-                for i in range(1, parts)]
-        fn(bounds[0], bounds[1], dptr, *ptrs)
-        for f in futs:
-            f.result()
-    else:
+    """Run kernel `fn` over rows 0..n0, split over the thread pool when it is large. The
+    threads claim chunks from a shared counter (the GIL makes `next` atomic; the kernels run
+    without it), so a thread that the OS or a shared machine's hypervisor slows down leaves
+    its unclaimed chunks to the others instead of holding the whole call up."""
+    if not threaded(n0, total):
         fn(0, n0, dptr, *ptrs)
+        return
+    parts = min(_threads["n"], n0)
+    bounds = split_bounds(n0, total, parts)
+    chunks = len(bounds) - 1
+    claim = itertools.count().__next__
+
+    def work():
+        while (i := claim()) < chunks:
+            fn(bounds[i], bounds[i + 1], dptr, *ptrs)
+    pool = _pool()
+    futs = [pool.submit(work) for _ in range(parts - 1)]
+    work()
+    for f in futs:
+        f.result()
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out_dtype) -> np.ndarray:

@@ -292,13 +292,46 @@ def test_large_kernels_split_over_threads_match():
     def f(x, w):
         return (x * w).sigmoid(), F.softmax(x, -1), x.sum(1)
 
-    old = llvm_backend.THREAD_THRESHOLD
+    old = llvm_backend.THREAD_THRESHOLD, llvm_backend.CHUNK_POINTS
+    llvm_backend.THREAD_THRESHOLD, llvm_backend.CHUNK_POINTS = 1 << 16, 1 << 14
     llvm_backend.set_num_threads(3)
     try:
         compiled_vs_eager(f, x, w, atol=1e-4)    # sums of 1000: eager rounds in float32
     finally:
-        llvm_backend.THREAD_THRESHOLD = old
+        llvm_backend.THREAD_THRESHOLD, llvm_backend.CHUNK_POINTS = old
         llvm_backend.set_num_threads(2)
+
+
+def test_split_kernels_claim_chunks_so_a_slow_thread_holds_nothing_up(monkeypatch):
+    """run_split covers every row once, in chunks the threads claim as they go: a thread
+    stalled in its first chunk (as when a shared machine's host takes its CPU away) leaves
+    the rest to the other thread."""
+    import threading
+    import time
+    monkeypatch.setattr(llvm_backend, "CHUNK_POINTS", 10)
+    assert llvm_backend.split_bounds(1600, 1600, 2) == [100 * i for i in range(17)]
+    assert llvm_backend.split_bounds(3, 3_000_000, 2) == [0, 1, 2, 3]     # rows bound it
+    assert llvm_backend.split_bounds(1000, 15, 2) == [0, 500, 1000]        # one per thread
+    llvm_backend.set_num_threads(2)
+    seen, lock, stalled = [], threading.Lock(), threading.Event()
+
+    def fn(begin, end, dptr, *ptrs):
+        with lock:
+            seen.append((begin, end, threading.get_ident()))
+            first = len(seen) == 1
+        if first:       # the first chunk's thread stalls until the others are done
+            stalled.wait(5)
+        elif len(seen) == 16:
+            stalled.set()
+    monkeypatch.setattr(llvm_backend, "THREAD_THRESHOLD", 100)
+    t0 = time.perf_counter()
+    llvm_backend.run_split(fn, 1600, 1600, 0, [])
+    assert time.perf_counter() - t0 < 4, "the other thread did not take the stalled one's work"
+    assert sorted((b, e) for b, e, _ in seen) == [(100 * i, 100 * (i + 1)) for i in range(16)]
+    by_thread = {}
+    for _, _, ident in seen:
+        by_thread[ident] = by_thread.get(ident, 0) + 1
+    assert sorted(by_thread.values()) == [1, 15]
 
 
 # ----- training: forward and backward -------------------------------------------------------
