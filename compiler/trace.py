@@ -62,6 +62,17 @@ def user_frame() -> str:
     return "<unknown>"
 
 
+def _shape_from_data(opname: str, inputs, attrs) -> bool:
+    """Whether this op's output size depends on its inputs' values, not only their shapes."""
+    if opname == "nonzero":
+        return True
+    if opname == "unique":
+        return attrs.get("output") != "inverse"
+    if opname == "getitem":     # a boolean mask among the indices
+        return any(isinstance(x, Tensor) and x.dtype.name == "bool" for x in inputs[1:])
+    return False
+
+
 def outcome_key(value) -> Any:
     """A hashable, exact key for a value read into Python (NaN equals NaN here)."""
     if isinstance(value, float):
@@ -79,7 +90,7 @@ class BreakPoint:
 
     pos: int            # number of nodes recorded before the read
     value: Value
-    kind: str           # item, bool, tolist, numpy
+    kind: str           # item, bool, tolist, numpy; shape (an output size set by the data)
     key: Any            # outcome_key of the value read
     line: str           # the user's source line
 
@@ -221,7 +232,24 @@ class Tracer:
         v = self.graph.add_node(op.name, ins, attrs, result._data.shape, result.dtype,
                                 result.device, compute_dtype=cdt, requires_grad=result._rg)
         self.bind(result._data, v)
+        if _shape_from_data(op.name, inputs, attrs):
+            self.shape_break(op.name, v, tuple(result._data.shape))
         return result
+
+    def shape_break(self, opname: str, v: Value, shape: tuple) -> None:
+        """An op whose output size depends on its input's values (nonzero, unique, boolean-mask
+        indexing): the graph splits after it and run time guards on the size it produced, so
+        a later call with another size traces a new path instead of running kernels sized for
+        this one (PyTorch's torch.compile breaks its graph there too)."""
+        line = user_frame()
+        if self.fullgraph:
+            raise GraphBreakError(
+                f"dyngraph.compile(fullgraph=True): {opname} at {line} returns a tensor whose "
+                f"size depends on the input's values (here {list(shape)}); one static graph "
+                "cannot hold it. Use fullgraph=False (the graph splits there), or a form with a "
+                "fixed size (dyngraph.where instead of boolean-mask selection).")
+        self.breaks.append(BreakPoint(len(self.graph.nodes), v, "shape", outcome_key(shape),
+                                      line))
 
     def concretize(self, t: Tensor, kind: str):
         """A tensor's value is read into Python: record a graph break (see BreakPoint)."""

@@ -97,6 +97,13 @@ def _trace_at(fn, args, kwargs, leaves, point, rng, weight_names) -> _Trace:
             tr = trace(fn, a2, k2, scan, fullgraph=True)
     except GraphBreakError as e:
         import re
+        if "depends on the input's values" in str(e):
+            op = re.search(r"\): (\w+) at ", str(e))
+            raise ExportError(
+                f"export: {_break_line(e)}: {op.group(1) if op else 'an op'} returns a tensor "
+                "whose size depends on the input's values, but an exported graph has fixed "
+                "sizes: use a form with a fixed size (dyngraph.where instead of boolean-mask "
+                "selection)") from None
         kind = re.search(r"with \.(\w+)\(\)", str(e))
         kind = f".{kind.group(1)}()" if kind else "a tensor's value"
         raise ExportError(

@@ -148,6 +148,8 @@ def _backward_program(graph: Graph, backend: str):
 
 
 def _concrete(arr, kind):
+    if kind == "shape":
+        return tuple(arr.shape)
     a = arr if type(arr) is np.ndarray else arr.get()
     if kind in ("item", "bool"):
         v = a.reshape(()).item()
