@@ -17,7 +17,7 @@ __all__ = ["LOWERING", "lowering_of"]
 _FLOAT_ONLY = {"exp", "exp2", "expm1", "log", "log2", "log1p", "log10", "reciprocal", "sqrt",
                "rsqrt", "sin", "cos", "tan", "sinh", "cosh", "asin", "acos", "atan", "asinh",
                "acosh", "atanh", "tanh", "sigmoid", "erf", "div", "atan2", "hypot", "logaddexp",
-               "copysign", "pow", "fmod", "remainder"}
+               "copysign", "pow", "fmod", "remainder", "erfc", "lgamma", "xlogy"}
 _BOOL_RESULT = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite", "logical_not",
                 "logical_and", "logical_or", "logical_xor", "signbit"}
 _NOT_ON_BOOL = {"neg", "sub", "relu", "sign", "floor", "ceil", "trunc", "round", "abs"}
@@ -72,6 +72,10 @@ LOWERING.update({
     "gru_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
     "rnn_layer": "interpreter: a loop over time steps (numpy/cupy calls per step)",
     "rnn_layer_backward": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    # libm and CUDA's math library have erfc and lgamma (rendered in kernels) but none of these
+    "erfinv": "interpreter: scipy.special.erfinv (no libm function to call from a kernel)",
+    "digamma": "interpreter: scipy.special.psi (no libm function to call from a kernel)",
+    "polygamma": "interpreter: scipy.special.polygamma (no libm function to call from a kernel)",
 })
 
 

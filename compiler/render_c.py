@@ -36,7 +36,8 @@ _UNARY_MATH = {"exp": "exp", "exp2": "exp2", "expm1": "expm1", "log": "log", "lo
                "log10": "log10", "log1p": "log1p", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
                "tan": "tan", "sinh": "sinh", "cosh": "cosh", "asin": "asin", "acos": "acos",
                "atan": "atan", "asinh": "asinh", "acosh": "acosh", "atanh": "atanh",
-               "tanh": "tanh", "erf": "erf", "floor": "floor", "ceil": "ceil", "trunc": "trunc",
+               "tanh": "tanh", "erf": "erf", "erfc": "erfc", "lgamma": "lgamma",
+               "floor": "floor", "ceil": "ceil", "trunc": "trunc",
                "round": "rint", "abs": "fabs"}
 _BINARY_MATH = {"atan2": "atan2", "hypot": "hypot", "pow": "pow", "copysign": "copysign",
                 "fmod": "fmod"}
@@ -384,6 +385,12 @@ class CRenderer(KernelRenderer):
         r = self.let(ty, self.math("fmod", ty, a, b))
         z = self.const(0, ty)
         return f"(({r} != {z} && (({r} < {z}) != ({b} < {z}))) ? {r} + {b} : {r})"
+
+    def op_xlogy(self, vals, ty, out, ids):
+        # x * log(y), but 0 where x == 0 and y is not NaN
+        x, y = vals
+        z = self.const(0, ty)
+        return f"(({x} == {z} && {y} == {y}) ? {z} : {x} * {self.math('log', ty, y)})"
 
     def op_logaddexp(self, vals, ty, out, ids):
         a, b = vals

@@ -40,7 +40,8 @@ _SFX = {"float": "f32", "double": "f64", "i64": "i64", "i32": "i32"}
 # libm functions used as scalar externs (float32 name gets an `f` suffix).
 _LIBM_UNARY = {"tan": "tan", "sinh": "sinh", "cosh": "cosh", "asin": "asin", "acos": "acos",
                "atan": "atan", "asinh": "asinh", "acosh": "acosh", "atanh": "atanh",
-               "expm1": "expm1", "log1p": "log1p", "erf": "erf", "tanh": "tanh"}
+               "expm1": "expm1", "log1p": "log1p", "erf": "erf", "erfc": "erfc",
+               "tanh": "tanh"}
 _LIBM_BINARY = {"atan2": "atan2", "hypot": "hypot", "pow": "pow"}
 _INTRINSIC_UNARY = {"exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2",
                     "log10": "log10", "sqrt": "sqrt", "sin": "sin", "cos": "cos",
@@ -557,6 +558,22 @@ class LLVMRenderer(KernelRenderer):
 
     def op_copysign(self, vals, ty, out, ids):
         return self.intrinsic("copysign", ty, *vals)
+
+    def op_lgamma(self, vals, ty, out, ids):
+        # lgamma_r, not lgamma: lgamma writes the sign of gamma(x) to the global `signgam`, a
+        # data race when the runtime splits a kernel over threads.
+        fn = "lgammaf_r" if ty == "float" else "lgamma_r"
+        sign = self.alloca("i32")
+        return self.call(ty, fn, [(ty, vals[0]), ("ptr", sign)],
+                         f"declare {ty} @{fn}({ty}, ptr)")
+
+    def op_xlogy(self, vals, ty, out, ids):
+        # x * log(y), but 0 where x == 0 and y is not NaN
+        x, y = vals
+        f = self.f
+        prod = f(f"fmul {ty} {x}, {self.table_op('log', [y], ty)}")
+        zero = f(f"and i1 {f(f'fcmp oeq {ty} {x}, 0.0')}, {f(f'fcmp ord {ty} {y}, 0.0')}")
+        return f(f"select i1 {zero}, {ty} 0.0, {ty} {prod}")
 
     def op_fmod(self, vals, ty, out, ids):
         if not is_float(ty):

@@ -65,7 +65,7 @@ def can_cast(from_: dtype, to: dtype) -> _dtype.builtins.bool:
 def __getattr__(name):
     # Subpackages that pull in more (nn, optim, compiler) load on first use to keep import fast.
     import importlib
-    if name in ("nn", "optim", "utils", "jit"):
+    if name in ("nn", "optim", "utils", "jit", "special"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'dyngraph' has no attribute {name!r}")
 

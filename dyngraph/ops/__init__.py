@@ -11,3 +11,4 @@ from .index import *  # noqa: F401,F403
 from .nn_ops import *  # noqa: F401,F403
 from .conv_ops import *  # noqa: F401,F403
 from .rnn_ops import *  # noqa: F401,F403
+from .special_fns import *  # noqa: F401,F403

@@ -27,11 +27,12 @@ from dyngraph.ops.registry import OPS
 UNARY_FLOAT = ["neg", "abs", "sign", "exp", "exp2", "expm1", "log", "log2", "log1p", "log10",
                "reciprocal", "sqrt", "rsqrt", "sin", "cos", "tan", "sinh", "cosh", "asin",
                "acos", "atan", "asinh", "acosh", "atanh", "tanh", "sigmoid", "relu", "erf",
-               "floor", "ceil", "trunc", "round", "isnan", "isinf", "isfinite", "logical_not"]
+               "erfc", "lgamma", "floor", "ceil", "trunc", "round", "isnan", "isinf", "isfinite",
+               "logical_not"]
 DOMAIN = {"log": "pos", "log2": "pos", "log10": "pos", "log1p": "pos", "sqrt": "pos",
           "rsqrt": "pos", "asin": "unit", "acos": "unit", "atanh": "unit", "acosh": "big"}
 BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "remainder",
-          "atan2", "hypot", "logaddexp", "copysign", "eq", "ne", "lt", "le", "gt", "ge",
+          "atan2", "hypot", "logaddexp", "copysign", "xlogy", "eq", "ne", "lt", "le", "gt", "ge",
           "logical_and", "logical_or", "logical_xor"]
 
 
