@@ -12,3 +12,4 @@ from .nn_ops import *  # noqa: F401,F403
 from .conv_ops import *  # noqa: F401,F403
 from .rnn_ops import *  # noqa: F401,F403
 from .special_fns import *  # noqa: F401,F403
+from .extras import *  # noqa: F401,F403
