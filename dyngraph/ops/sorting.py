@@ -206,26 +206,39 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False, *, out=
         >>> dyngraph.median(dyngraph.tensor([1., 4., 2., 3.]))
         tensor(2.)
     """
+    return _median_common("median", input, dim, keepdim, out, _median_index, MedianResult,
+                          ignore_nan=False)
+
+
+def _median_common(name, input, dim, keepdim, out, index_of, result, ignore_nan: bool):
+    """median and nanmedian: `index_of(x, d)` is the keepdim-shaped index of the median along
+    d. Without a dim the value is m + the mean of (x - m) over the elements equal to m (NaN
+    ones too when `ignore_nan` and m is NaN): m exactly, with the gradient shared between the
+    ties (PyTorch's evenly_distribute_backward)."""
     if dim is None:
         flat = input.reshape(-1).detach()
         if flat.shape[0] == 0:
-            return write_out(flat.sum() * math.nan, out, "median")
-        m = _gather_values(flat, _median_index(flat, 0), 0).reshape(())
+            return write_out(flat.sum() * math.nan, out, name)
+        m = _gather_values(flat, index_of(flat, 0), 0).reshape(())
         if not (input.requires_grad and input.dtype.is_floating_point):
-            return write_out(m, out, "median")
-        # m + mean of (x - m) over the tied elements: the value is m exactly, and the gradient
-        # is shared between the ties (PyTorch's evenly_distribute_backward).
-        mask = (input == m).to(input.dtype)
-        return write_out(m + ((input - m) * mask).sum() / mask.sum(), out, "median")
-    d = wrap_dim(dim, input.ndim, "median")
+            return write_out(m, out, name)
+        if ignore_nan:      # `where` keeps the NaN elements out of the value
+            from .elementwise import where
+            mask = (input == m) | (input.isnan() & m.isnan())
+            shared = where(mask, input - m, 0.0).sum() / mask.sum()
+        else:
+            mask = (input == m).to(input.dtype)
+            shared = ((input - m) * mask).sum() / mask.sum()
+        return write_out(m + shared, out, name)
+    d = wrap_dim(dim, input.ndim, name)
     if input.ndim and input.shape[d] == 0:
-        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size (input "
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size (input "
                          f"shape {tuple(input.shape)})")
-    idx = _median_index(input.detach(), d)
+    idx = index_of(input.detach(), d)
     values = _gather_values(input, idx, d)
     if not keepdim and input.ndim:
         values, idx = values.squeeze(d), idx.squeeze(d)
-    return _write_pair(MedianResult(values, idx), out, "median")
+    return _write_pair(result(values, idx), out, name)
 
 
 def _median_index(x: Tensor, d: int) -> Tensor:
