@@ -30,6 +30,12 @@ class Net(nn.Module):
 
 
 def _torch_net():
+    # Seeded: with some weights a BatchNorm channel is all zeros after the ReLU (5 samples), and
+    # its zero variance divides float32 rounding differences by sqrt(eps). Unseeded, the
+    # weights depended on how many draws earlier tests took from torch's generator. Seed 5
+    # gives every channel a variance above 0.03.
+    torch.manual_seed(5)
+
     class TNet(torch.nn.Module):
         def __init__(self):
             super().__init__()
