@@ -47,6 +47,16 @@ TOP_LEVEL = (CREATION + MATH + REDUCTIONS + LINALG + SHAPE + (
     "float double half long int pi no_grad enable_grad set_grad_enabled inference_mode "
     "set_default_device save load is_tensor").split())
 
+# Added in session 5 (PyTorch functions scripts use that dyngraph lacked).
+EXTRAS = ("allclose isclose atleast_1d atleast_2d atleast_3d bincount block_diag bucketize "
+          "cartesian_prod cdist column_stack combinations cosine_similarity cross cummax cummin "
+          "cumulative_trapezoid diagflat diff digamma dist dsplit erfc erfinv finfo fmax fmin "
+          "heaviside histc hsplit iinfo isneginf isposinf isreal kron lgamma logaddexp2 "
+          "logcumsumexp logit meshgrid mode nanmedian nanquantile pairwise_distance polygamma "
+          "quantile renorm rot90 searchsorted sinc tensor_split trapezoid trapz tril_indices "
+          "triu_indices vsplit xlogy special").split()
+TOP_LEVEL = TOP_LEVEL + EXTRAS
+
 # Tensor methods: every op above that PyTorch also has as a method, plus the issue's own list.
 TENSOR_METHODS = sorted({n for n in MATH + REDUCTIONS + LINALG + SHAPE if n not in (
     "cat", "stack", "einsum")} | set(
@@ -54,8 +64,14 @@ TENSOR_METHODS = sorted({n for n in MATH + REDUCTIONS + LINALG + SHAPE if n not 
     "item tolist numpy size numel dim type float long int bool half double to cpu cuda "
     "clone detach requires_grad_ backward register_hook retain_grad scatter_ scatter_add_ "
     "masked_fill_ __format__ __dlpack__ __dlpack_device__ __array__ __len__ __iter__ __bool__ "
-    "__matmul__ __neg__ __iadd__".split()))
-TENSOR_ATTRIBUTES = "shape ndim dtype device data grad grad_fn is_leaf requires_grad T mT".split()
+    "__matmul__ __neg__ __iadd__".split()) | set(
+    "allclose isclose bincount cross cummax cummin diagflat diff digamma dist dsplit erfc "
+    "erfinv fmax fmin heaviside histc hsplit isneginf isposinf isreal kron lgamma logaddexp2 "
+    "logcumsumexp logit mode nanmedian nanquantile polygamma quantile renorm rot90 sinc "
+    "tensor_split vsplit xlogy type_as uniform_ normal_ exponential_ geometric_ cauchy_ "
+    "log_normal_ random_ bernoulli_ storage_offset".split()))
+TENSOR_ATTRIBUTES = ("shape ndim dtype device data grad grad_fn is_leaf requires_grad T mT nbytes "
+                     "itemsize").split()
 
 NN_MODULES = (
     "Module Sequential ModuleList ModuleDict ParameterList Parameter Linear Bilinear Identity "
