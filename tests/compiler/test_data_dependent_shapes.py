@@ -90,3 +90,18 @@ def test_index_tensors_keep_one_graph():
         x = dg.tensor(values)
         np.testing.assert_array_equal(cf(x).numpy(), fn(x).numpy())
     assert not any("graph break" in e for e in cf.explain().events)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_repeat_interleave_counts_are_guarded(backend):
+    """repeat_interleave reads its tensor of counts into Python: under compile that is a graph
+    break on the counts (it read the array directly, so the trace kept the first counts)."""
+    def fn(x, r):
+        return dg.repeat_interleave(x, r) * 2 + dg.repeat_interleave(r).sum()
+    cf = dg.compile(fn, backend=backend)
+    x = dg.tensor([1.0, 2.0, 3.0])
+    for counts in ([1, 1, 1], [2, 0, 1], [3, 3, 3], [1, 1, 1]):
+        r = dg.tensor(counts)
+        want, got = fn(x, r), cf(x, r)
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -66,7 +66,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None) -> Ten
     """
     from ..creation import tensor
     if repeats is None:  # repeat_interleave(counts): indices repeated by the counts
-        counts = np.asarray(input.detach().cpu()._data)
+        counts = input.detach().cpu().numpy()   # (under compile: a graph break on the counts)
         if counts.ndim != 1 or counts.dtype.kind not in "iu":
             raise RuntimeError("repeat_interleave: repeats must be a 1-D integer tensor")
         return tensor(np.repeat(np.arange(len(counts)), counts), device=input.device)
@@ -74,7 +74,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None) -> Ten
     d = 0 if dim is None else wrap_dim(dim, x.ndim, "repeat_interleave")
     n = x.shape[d] if x.ndim else 1
     if isinstance(repeats, Tensor):
-        reps = np.asarray(repeats.detach().cpu()._data)
+        reps = repeats.detach().cpu().numpy()   # (under compile: a graph break on the counts)
         if reps.ndim == 0:
             reps = int(reps)
         elif reps.shape != (n,):
