@@ -1,6 +1,6 @@
-"""Tests for dyngraph/ops/extras.py: every function against PyTorch (values, dtypes, gradients)
-and numpy float64, with edge cases (negative dims, empty and 0-D tensors, ints), the error
-messages, gradcheck in float64 and compiled (llvm) against eager."""
+"""Tests for dyngraph/ops/extras.py, scans.py and distances.py: every function against PyTorch
+(values, dtypes, gradients) and numpy float64, with edge cases (negative dims, empty and 0-D
+tensors, ints), the error messages, gradcheck in float64 and compiled (llvm) against eager."""
 
 from __future__ import annotations
 
@@ -837,7 +837,7 @@ def test_compiled_matches_eager_forward_and_backward(name):
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 16, 17])
 @pytest.mark.parametrize("axis", [0, -1])
 def test_log_depth_scan_equals_accumulate(ufunc, n, axis):
-    from dyngraph.ops.extras import _log_depth_scan
+    from dyngraph.ops.scans import _log_depth_scan
     a = _arr(n, 3) if axis == 0 else _arr(3, n)
     if a.size:
         a.flat[::4] = np.nan if ufunc is not np.logaddexp else -np.inf
@@ -847,9 +847,9 @@ def test_log_depth_scan_equals_accumulate(ufunc, n, axis):
 
 @pytest.mark.parametrize("fn", ["cummax", "cummin", "logcumsumexp"])
 def test_scans_through_the_log_depth_path_match_torch(fn, monkeypatch):
-    from dyngraph.ops import extras
-    monkeypatch.setattr(extras, "_inclusive_scan",
-                        lambda xp, ufunc, a, axis: extras._log_depth_scan(xp, ufunc, a, axis))
+    from dyngraph.ops import scans
+    monkeypatch.setattr(scans, "_inclusive_scan",
+                        lambda xp, ufunc, a, axis: scans._log_depth_scan(xp, ufunc, a, axis))
     a = np.round(_arr(4, 9) * 2) / 2
     a[1, 3] = np.nan
     _compare(lambda x: getattr(dg, fn)(x, 1), lambda x: getattr(torch, fn)(x, 1), a)

@@ -13,4 +13,6 @@ from .conv_ops import *  # noqa: F401,F403
 from .rnn_ops import *  # noqa: F401,F403
 from .special_fns import *  # noqa: F401,F403
 from .extras import *  # noqa: F401,F403
+from .scans import *  # noqa: F401,F403
+from .distances import *  # noqa: F401,F403
 from .tensor_extras import *  # noqa: F401,F403

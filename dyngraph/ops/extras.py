@@ -1,32 +1,22 @@
 """PyTorch's utility functions, built from the primitives: grids and splits (meshgrid, atleast_nd,
-tensor_split, hsplit/vsplit/dsplit, column_stack), array helpers (diff, rot90, cross, kron,
-diagflat, block_diag, tril/triu_indices, cartesian_prod, combinations), distances (cdist, dist,
-cosine_similarity, pairwise_distance), integration (trapezoid, cumulative_trapezoid) and scans
-(logcumsumexp, cummax, cummin), and renorm.
-
-All of them are composites except three scan primitives. `logcumsumexp` is a running log-add-exp:
-shifting by one maximum, as `logsumexp` does, underflows wherever a prefix lies far below a later
-value. `cummax` and `cummin` return int64 indices only; their values are gathered from the input,
-so gradients flow through `gather`, as for sort and topk.
+tensor_split, hsplit/vsplit/dsplit, column_stack) and array helpers (diff, rot90, cross, kron,
+diagflat, block_diag, tril/triu_indices, cartesian_prod, combinations). Scans are in scans.py,
+distances, integration and renorm in distances.py.
 """
 
 from __future__ import annotations
 
 import builtins
 import itertools
-import math
 import warnings
 from collections import namedtuple
 
 import numpy as np
 
 from .. import _dtype as D
-from ._api import Tensor, apply, inplace, register_method, wrap_dim, write_out
+from ._api import Tensor, wrap_dim, write_out
 from .creation import tensor, zeros
-from .elementwise import where
-from .index import gather
-from .reduction import amax, norm
-from .registry import OpKind, composite, defop, nondiff
+from .registry import OpKind, composite
 from .shape import cat, diag_embed, hstack, stack
 
 SCAN = OpKind.SCAN
@@ -51,135 +41,6 @@ def _broadcast(name: str, *shapes) -> tuple:
     except ValueError:
         raise RuntimeError(f"{name}: shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be "
                            "broadcast together") from None
-
-
-# ----------------------------------------------------------------------------------------------
-# Scan primitives: logcumsumexp, cummax, cummin
-# ----------------------------------------------------------------------------------------------
-
-def _inclusive_scan(xp, ufunc, a, axis):
-    """`ufunc.accumulate(a, axis)` for an associative binary ufunc, on numpy or cupy."""
-    if xp is np:
-        return ufunc.accumulate(a, axis=axis)
-    return _log_depth_scan(xp, ufunc, a, axis)  # cupy accumulates only add and multiply
-
-
-def _log_depth_scan(xp, ufunc, a, axis):
-    """Hillis-Steele scan: after the pass with stride k, element i combines a[i-2k+1 .. i]."""
-    out = xp.moveaxis(a, axis, -1).copy()
-    k = 1
-    while k < out.shape[-1]:
-        out[..., k:] = ufunc(out[..., k:], out[..., :-k])  # the right side is a new array
-        k *= 2
-    return xp.moveaxis(out, -1, axis)
-
-
-def _widen_half(x):
-    # numpy's float16 (and ml_dtypes' bfloat16) ufunc loops accumulate in 16 bits
-    return x.astype(np.float32) if x.dtype.itemsize == 2 and x.dtype.kind in "fV" else x
-
-
-@defop("logcumsumexp", SCAN, dtype_rule="none", save=("inputs", "output"),
-       doc="running log(sum(exp)) along dim (reverse: from the end)")
-def logcumsumexp_op(xp, x, dim, reverse=False):
-    if x.ndim == 0:
-        return x.copy()
-    a = _widen_half(x)
-    if reverse:
-        a = xp.flip(a, axis=dim)
-    out = _inclusive_scan(xp, xp.logaddexp, a, dim)
-    if reverse:
-        out = xp.flip(out, axis=dim)
-    return xp.ascontiguousarray(out).astype(x.dtype, copy=False)
-
-
-@logcumsumexp_op.def_grad
-def _(ctx, g):
-    # grad_i = sum_{j>=i} g_j exp(x_i - out_j). PyTorch's rule (from TensorFlow): sum the positive
-    # and the negative parts of g in log space with a reversed scan, so nothing overflows.
-    # Where a prefix is all -inf, out_j is -inf and so is every x_i it covers: exp(x_i - out_j)
-    # is taken as 0 (any finite out_j gives that) instead of exp(nan). The -inf entries this
-    # rule feeds to the reversed scan make that case common in double backward.
-    (x,) = ctx.inputs
-    out, d = ctx.out, ctx.attrs["dim"]
-    out = where(out == -math.inf, 0.0, out)
-    back = not ctx.attrs.get("reverse", False)
-    log_abs = where(g == 0, 1.0, g.abs()).log()  # never log(0): keeps double backward finite
-    parts = []
-    for mask in (g > 0, g < 0):
-        logs = where(mask, log_abs, -math.inf) - out
-        parts.append((apply(logcumsumexp_op, logs, dim=d, reverse=back) + x).exp())
-    return (parts[0] - parts[1],)
-
-
-def _cum_extreme_indices(xp, x, dim, running_op):
-    """Index of the running extreme: the last position that set or tied it, or the last NaN."""
-    if x.ndim == 0:
-        return xp.zeros((), dtype=np.int64)
-    if x.size == 0:
-        return xp.zeros(x.shape, dtype=np.int64)
-    x = _widen_half(x)
-    record = x == _inclusive_scan(xp, running_op, x, dim)
-    if x.dtype.kind == "f":
-        record |= xp.isnan(x)  # NaN propagates, and each later NaN takes over (as in PyTorch)
-    pos = xp.arange(x.shape[dim]).reshape([-1 if i == dim else 1 for i in range(x.ndim)])
-    return _inclusive_scan(xp, xp.maximum, xp.where(record, pos, 0), dim).astype(np.int64)
-
-
-@nondiff("cummax", SCAN, "integer output; the values are differentiable through gather",
-         dtype_rule="none")
-def cummax_op(xp, x, dim):
-    return _cum_extreme_indices(xp, x, dim, xp.maximum)
-
-
-@nondiff("cummin", SCAN, "integer output; the values are differentiable through gather",
-         dtype_rule="none")
-def cummin_op(xp, x, dim):
-    return _cum_extreme_indices(xp, x, dim, xp.minimum)
-
-
-def logcumsumexp(input: Tensor, dim: int, *, out=None) -> Tensor:
-    """log(cumsum(exp(input))) along `dim`, computed as a running log-add-exp (stable for any
-    range of values).
-
-    Example:
-        >>> dyngraph.logcumsumexp(dyngraph.tensor([0., 0., 100.]), 0)
-        tensor([  0.0000,   0.6931, 100.0000])
-    """
-    _check_tensor("logcumsumexp", input)
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(f"logcumsumexp: expected a floating-point input, got {input.dtype.name};"
-                           " convert it with .float()")
-    d = wrap_dim(dim, input.ndim, "logcumsumexp")
-    return write_out(apply(logcumsumexp_op, input, dim=d), out, "logcumsumexp")
-
-
-def _cum_extreme(name, op, result, input, dim, out):
-    _check_tensor(name, input)
-    d = wrap_dim(dim, input.ndim, name)
-    idx = apply(op, input, dim=d)
-    values = input.clone() if input.ndim == 0 else gather(input, d, idx)
-    if out is None:
-        return result(values, idx)
-    write_out(values, out[0], name)
-    write_out(idx, out[1], name)
-    return result(out[0], out[1])
-
-
-def cummax(input: Tensor, dim: int, *, out=None):
-    """Running maximum along `dim`; returns (values, indices). Ties take the later index, and a
-    NaN stays once seen. Values are differentiable (the gradient goes to the index).
-
-    Example:
-        >>> dyngraph.cummax(dyngraph.tensor([1., 3., 2.]), 0).indices
-        tensor([0, 1, 1])
-    """
-    return _cum_extreme("cummax", cummax_op, CummaxResult, input, dim, out)
-
-
-def cummin(input: Tensor, dim: int, *, out=None):
-    """Running minimum along `dim`; returns (values, indices), as `cummax` does."""
-    return _cum_extreme("cummin", cummin_op, CumminResult, input, dim, out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -640,220 +501,11 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
 
 
 # ----------------------------------------------------------------------------------------------
-# Distances
-# ----------------------------------------------------------------------------------------------
-
-_CDIST_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
-                "donot_use_mm_for_euclid_dist")
-
-
-def _safe_pow(x: Tensor, p: float) -> Tensor:
-    """x ** p with 0 where x == 0, and a zero gradient there (no inf * 0)."""
-    nz = x != 0
-    return where(nz, where(nz, x, 1.0) ** p, 0.0)
-
-
-@composite("cdist", "sub, norm over the last dim (p=2 with mm: matmul, sum, sqrt)")
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
-          compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
-    """p-norm distances between each row of `x1` and each row of `x2` (batch dims broadcast).
-
-    Args:
-        x1: (..., P, M) floating-point tensor.
-        x2: (..., R, M) tensor of the same dtype.
-        p: the norm, >= 0 (0, 1, 2 and inf included).
-        compute_mode: for p = 2, 'use_mm_for_euclid_dist' computes |x|^2 + |y|^2 - 2 x.y with a
-            matrix product (faster, less exact); '..._if_necessary' does so when P or R > 25.
-
-    Returns:
-        (..., P, R) distances. The gradient at zero distance is 0, as in PyTorch.
-
-    Example:
-        >>> dyngraph.cdist(dyngraph.tensor([[0., 0.]]), dyngraph.tensor([[3., 4.], [0., 1.]]))
-        tensor([[5., 1.]])
-    """
-    _check_tensor("cdist", x1, "x1")
-    _check_tensor("cdist", x2, "x2")
-    if x1.ndim < 2 or x2.ndim < 2:
-        raise RuntimeError(f"cdist only supports at least 2D tensors (..., points, features), got "
-                           f"x1 of shape {list(x1.shape)} and x2 of shape {list(x2.shape)}")
-    if not (x1.dtype.is_floating_point and x2.dtype.is_floating_point):
-        raise RuntimeError(f"cdist only supports floating-point dtypes, got {x1.dtype.name} and "
-                           f"{x2.dtype.name}; convert with .float()")
-    if x1.dtype is not x2.dtype:
-        raise RuntimeError(f"cdist: expected x1 and x2 to have the same dtype, got "
-                           f"{x1.dtype.name} and {x2.dtype.name}; cast one with .to(...)")
-    if x1.shape[-1] != x2.shape[-1]:
-        raise RuntimeError(f"cdist: X1 and X2 must have the same number of columns. X1: "
-                           f"{x1.shape[-1]} X2: {x2.shape[-1]} (shapes {list(x1.shape)} and "
-                           f"{list(x2.shape)})")
-    p = float(p)
-    if not p >= 0:
-        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
-    if compute_mode not in _CDIST_MODES:
-        raise ValueError(f"{compute_mode} is not a valid value for compute_mode; use one of "
-                         f"{', '.join(_CDIST_MODES)}")
-    _broadcast("cdist (batch dims)", x1.shape[:-2], x2.shape[:-2])
-    use_mm = p == 2 and (compute_mode == _CDIST_MODES[1] or (
-        compute_mode == _CDIST_MODES[0] and (x1.shape[-2] > 25 or x2.shape[-2] > 25)))
-    if use_mm and x1.shape[-1]:
-        sq = ((x1 * x1).sum(-1, keepdim=True) + (x2 * x2).sum(-1, keepdim=True).mT
-              - 2 * (x1 @ x2.mT)).clamp_min(0)
-        return _safe_pow(sq, 0.5)
-    diffs = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., P, R, M)
-    if x1.shape[-1] == 0:
-        return diffs.sum(-1)
-    if p in (0.0, 1.0, 2.0):
-        return norm(diffs, p, dim=-1)
-    a = diffs.abs()
-    if math.isinf(p):
-        # PyTorch's gradient gives every element equal to the maximum the full gradient (norm's
-        # shares it between ties): the value is the detached max, a - a.detach() carries it.
-        top = amax(a.detach(), -1, keepdim=True)
-        return top.squeeze(-1) + ((a - a.detach()) * (a.detach() == top)).sum(-1)
-    return _safe_pow(_safe_pow(a, p).sum(-1), 1.0 / p)
-
-
-def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
-    """The p-norm of `input - other` (broadcast) over all elements, as a 0-D tensor.
-
-    Example:
-        >>> dyngraph.dist(dyngraph.tensor([0., 0.]), dyngraph.tensor([3., 4.]))
-        tensor(5.)
-    """
-    _check_tensor("dist", input)
-    _check_tensor("dist", other, "other")
-    if not (input.dtype.is_floating_point or other.dtype.is_floating_point):
-        raise RuntimeError(f"dist: expected floating-point inputs, got {input.dtype.name} and "
-                           f"{other.dtype.name}; convert with .float()")
-    _broadcast("dist", input.shape, other.shape)
-    return norm(input - other, p)
-
-
-def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """`nn.functional.cosine_similarity`: the cosine of the angle between x1 and x2 along dim."""
-    from ..nn import functional as F  # nn is built on ops: import it on use
-    return F.cosine_similarity(x1, x2, dim, eps)
-
-
-def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
-                      keepdim: bool = False) -> Tensor:
-    """`nn.functional.pairwise_distance`: ||x1 - x2 + eps||_p along the last dimension."""
-    from ..nn import functional as F
-    return F.pairwise_distance(x1, x2, p, eps, keepdim)
-
-
-# ----------------------------------------------------------------------------------------------
-# Integration and renorm
-# ----------------------------------------------------------------------------------------------
-
-def _integration_args(name: str, y, x, dx, dim) -> tuple:
-    """(dim, spacing): spacing is a number, or the differences of `x` aligned with `y`."""
-    _check_tensor(name, y, "y")
-    if y.ndim == 0:
-        raise IndexError(f"{name}: Dimension specified as {dim} but tensor has no dimensions "
-                         "(y must be at least 1-D)")
-    d = wrap_dim(dim, y.ndim, name)
-    if y.dtype is D.bool_:
-        raise RuntimeError(f"{name}: received a bool input for `y`, but bool is not supported; "
-                           "convert it with .float()")
-    if x is None:
-        return d, 1 if dx is None else dx
-    if dx is not None:
-        raise TypeError(f"{name}(): pass either x (the sample points) or dx (the spacing), not "
-                        "both")
-    _check_tensor(name, x, "x")
-    if x.dtype is D.bool_:
-        raise RuntimeError(f"{name}: received a bool input for `x`, but bool is not supported")
-    if x.ndim == 1:
-        if x.shape[0] != y.shape[d]:
-            raise RuntimeError(f"{name}: There must be one `x` value for each sample point (x has "
-                               f"{x.shape[0]}, y has {y.shape[d]} along dim {d})")
-        x = x.reshape(tuple(x.shape[0] if i == d else 1 for i in range(y.ndim)))
-    elif x.ndim < y.ndim:
-        x = x.reshape((1,) * (y.ndim - x.ndim) + tuple(x.shape))
-    return d, _slice(x, d, 1, None) - _slice(x, d, 0, -1)
-
-
-def trapezoid(y: Tensor, x: Tensor | None = None, *, dx=None, dim: int = -1) -> Tensor:
-    """Integrate `y` along `dim` with the trapezoidal rule.
-
-    Args:
-        y: the values (at least 1-D).
-        x: the sample points: 1-D (one per value along `dim`) or broadcastable with `y`.
-        dx: the constant spacing when `x` is not given (1 by default).
-        dim: the dimension to integrate along.
-
-    Example:
-        >>> dyngraph.trapezoid(dyngraph.tensor([1., 2., 3.]))
-        tensor(4.)
-    """
-    d, spacing = _integration_args("trapezoid", y, x, dx, dim)
-    n = y.shape[d]
-    if n == 0:  # numpy's answer for no samples
-        return zeros(tuple(s for i, s in enumerate(y.shape) if i != d), dtype=y.dtype,
-                     device=y.device)
-    if not isinstance(spacing, Tensor):
-        # sum minus half the end points: one pass, PyTorch's formula for a constant spacing
-        return (y.sum(d) - (y.select(d, 0) + y.select(d, -1)) * 0.5) * spacing
-    return (spacing * (_slice(y, d, 1, None) + _slice(y, d, 0, -1))).sum(d) / 2.0
-
-
-def trapz(y: Tensor, x: Tensor | None = None, *, dx=None, dim: int = -1) -> Tensor:
-    """Alias of `trapezoid`."""
-    return trapezoid(y, x, dx=dx, dim=dim)
-
-
-def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx=None,
-                         dim: int = -1) -> Tensor:
-    """The running trapezoidal integral of `y` along `dim` (one element shorter there); the
-    arguments are `trapezoid`'s.
-
-    Example:
-        >>> dyngraph.cumulative_trapezoid(dyngraph.tensor([1., 2., 3.]))
-        tensor([1.5000, 4.0000])
-    """
-    d, spacing = _integration_args("cumulative_trapezoid", y, x, dx, dim)
-    pairs = _slice(y, d, 1, None) + _slice(y, d, 0, -1)
-    steps = pairs * (spacing / 2.0) if not isinstance(spacing, Tensor) else spacing * pairs / 2.0
-    return steps.cumsum(d)
-
-
-@composite("renorm", "norm over the other dims, where, div, mul")
-def renorm(input: Tensor, p: float, dim: int, maxnorm: float, *, out=None) -> Tensor:
-    """Rescale each slice `input.select(dim, i)` whose p-norm exceeds `maxnorm` to norm `maxnorm`
-    (exactly: the factor is maxnorm / (norm + 1e-7), as in PyTorch).
-
-    Example:
-        >>> dyngraph.tensor([[3., 4.], [0.3, 0.4]]).renorm(2, 0, 1)
-        tensor([[0.6000, 0.8000],
-                [0.3000, 0.4000]])
-    """
-    _check_tensor("renorm", input)
-    if input.ndim < 2:
-        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.ndim} "
-                           f"dimensions (shape {list(input.shape)})")
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(f"renorm: expected a floating-point input, got {input.dtype.name}; "
-                           "convert it with .float()")
-    if not p > 0:
-        raise RuntimeError(f"renorm: non-positive-norm not supported (got p={p})")
-    if maxnorm < 0:
-        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
-    d = wrap_dim(dim, input.ndim, "renorm")
-    nrm = norm(input, p, tuple(i for i in range(input.ndim) if i != d), keepdim=True)
-    factor = where(nrm > maxnorm, maxnorm / (nrm + 1e-7), 1.0)
-    return write_out(input * factor, out, "renorm")
-
-
-# ----------------------------------------------------------------------------------------------
 # Tensor methods
 # ----------------------------------------------------------------------------------------------
 
 for _name, _fn in [("diff", diff), ("rot90", rot90), ("cross", cross), ("kron", kron),
-                   ("diagflat", diagflat), ("tensor_split", tensor_split), ("dist", dist),
-                   ("logcumsumexp", logcumsumexp), ("cummax", cummax), ("cummin", cummin),
-                   ("renorm", renorm)]:
+                   ("diagflat", diagflat), ("tensor_split", tensor_split)]:
     setattr(Tensor, _name, _fn)
 
 
@@ -868,11 +520,6 @@ def _split_method(fn):
 
 Tensor.hsplit, Tensor.vsplit, Tensor.dsplit = (_split_method(f) for f in (hsplit, vsplit, dsplit))
 
-
-@register_method("renorm_")
-def _renorm_(self, p, dim, maxnorm):
-    """In-place `renorm`."""
-    return inplace(lambda t: renorm(t, p, dim, maxnorm), self, opname="renorm_")
 
 
 __all__ = [_n for _n, _v in list(globals().items())
