@@ -1,6 +1,7 @@
-"""dyngraph/ops/tensor_extras.py against PyTorch and numpy: finfo/iinfo, tensor metadata,
-in-place samplers (statistics, reproducibility, in-place rules), searchsorted/bucketize/bincount/
-histc, mode/nanmedian/quantile/nanquantile (values, indices, gradients, compiled)."""
+"""dyngraph/ops/tensor_extras.py, samplers.py and statistics.py against PyTorch and numpy:
+finfo/iinfo, tensor metadata, in-place samplers (statistics, reproducibility, in-place rules),
+searchsorted/bucketize/bincount/histc, mode/nanmedian/quantile/nanquantile (values, indices,
+gradients, compiled)."""
 
 from __future__ import annotations
 

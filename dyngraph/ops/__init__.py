@@ -16,3 +16,5 @@ from .extras import *  # noqa: F401,F403
 from .scans import *  # noqa: F401,F403
 from .distances import *  # noqa: F401,F403
 from .tensor_extras import *  # noqa: F401,F403
+from .samplers import *  # noqa: F401,F403
+from .statistics import *  # noqa: F401,F403
