@@ -76,6 +76,13 @@ LOWERING.update({
     "erfinv": "interpreter: scipy.special.erfinv (no libm function to call from a kernel)",
     "digamma": "interpreter: scipy.special.psi (no libm function to call from a kernel)",
     "polygamma": "interpreter: scipy.special.polygamma (no libm function to call from a kernel)",
+    # dense factorizations (dyngraph/ops/linalg_lapack.py): pivoting is not a loop nest to fuse
+    "det": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
+    "slogdet": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
+    "slogdet_sign": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
+    "inv": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
+    "solve": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
+    "cholesky": "interpreter: numpy.linalg / cupy.linalg (LAPACK Cholesky)",
 })
 
 

@@ -16,6 +16,7 @@ from ._tensor import Size, Tensor
 from ._printing import get_printoptions, printoptions, set_printoptions  # noqa: F401
 from . import ops as _ops
 from .ops import *  # noqa: F401,F403
+import dyngraph.linalg as linalg  # noqa: E402,F811 - torch.linalg (`from .` would keep ops.linalg)
 from .ops import OPS, OpKind  # noqa: F401
 from . import autograd
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401

@@ -18,3 +18,4 @@ from .distances import *  # noqa: F401,F403
 from .tensor_extras import *  # noqa: F401,F403
 from .samplers import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
+from .linalg_lapack import *  # noqa: F401,F403

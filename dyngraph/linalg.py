@@ -1,0 +1,235 @@
+"""`dyngraph.linalg`: PyTorch's `torch.linalg` namespace.
+
+The norms are composites of existing ops (so they differentiate and compile for free); det,
+slogdet, inv, solve and cholesky are LAPACK primitives from dyngraph/ops/linalg_lapack.py; the
+rest re-exports products dyngraph already has under torch.linalg's names and signatures.
+
+Example:
+    >>> import dyngraph
+    >>> dyngraph.linalg.vector_norm(dyngraph.tensor([3., 4.]))
+    tensor(5.)
+"""
+
+from __future__ import annotations
+
+import math
+
+from .ops._api import Tensor, normalize_dims
+from .ops.extras import cross as _cross
+from .ops.linalg import matmul
+from .ops.linalg_lapack import (SlogdetResult, det, inv, linalg_cholesky, matrix_power,
+                                slogdet, solve)
+from .ops.reduction import amax, amin, norm as _vector_norm_op, sum as _sum
+from .ops.registry import composite
+
+__all__ = ["vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "solve", "cholesky",
+           "matmul", "vecdot", "multi_dot", "diagonal", "cross", "matrix_power", "SlogdetResult"]
+
+cholesky = linalg_cholesky
+
+
+def _check_float(name: str, x, dtype) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
+    dt = x.dtype if dtype is None else dtype
+    if not dt.is_floating_point:
+        raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got "
+                           f"{dt.name}; call .float() or pass dtype=dyngraph.float32")
+
+
+@composite("linalg.vector_norm", "norm")
+def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None,
+                out=None) -> Tensor:
+    """The vector ord-norm of `x` over `dim` (all elements, flattened, when dim is None).
+
+    ord is a number: inf (max |x|), -inf (min |x|), 0 (count of non-zeros), or any p for
+    (sum |x|^p)^(1/p). The gradient of the 2-norm at 0 is 0 (PyTorch's subgradient).
+
+    Args:
+        x: a floating-point tensor.
+        ord: the order of the norm (default 2).
+        dim: an int or a tuple of ints; None reduces over every element.
+        keepdim: keep the reduced dims with size 1.
+        dtype: cast x to this dtype first (and return that dtype).
+
+    Example:
+        >>> dyngraph.linalg.vector_norm(dyngraph.tensor([[3., 4.], [0., 1.]]), dim=1)
+        tensor([5., 1.])
+    """
+    _check_float("linalg.vector_norm", x, dtype)
+    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float)):
+        raise RuntimeError(f"linalg.vector_norm: ord must be a number (int, float, inf or -inf), "
+                           f"but got {ord!r}; use linalg.matrix_norm for 'fro' and 'nuc'")
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        dim = None
+    return _vector_norm_op(x, p=float(ord), dim=dim, keepdim=keepdim, out=out, dtype=dtype)
+
+
+def _matrix_dims(A: Tensor, dim) -> tuple[int, int]:
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple of ints, but got {dim!r}")
+    d0, d1 = (normalize_dims(d, A.ndim, "linalg.matrix_norm")[0] for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, "
+                           f"{dim[1]})")
+    return d0, d1
+
+
+@composite("linalg.matrix_norm", "norm (fro); abs, sum, amax/amin (1, -1, inf, -inf)")
+def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None,
+                out=None) -> Tensor:
+    """A matrix norm of A (or of each matrix in a batch) over the two dims `dim`.
+
+    ord: 'fro' (Frobenius), inf / -inf (max / min absolute row sum), 1 / -1 (max / min absolute
+    column sum). 'nuc', 2 and -2 need singular values, which dyngraph does not compute yet.
+
+    Args:
+        A: a floating-point tensor with at least 2 dims.
+        ord: 'fro', inf, -inf, 1 or -1.
+        dim: the two dims holding the matrices (rows, columns).
+        keepdim: keep the reduced dims with size 1.
+        dtype: cast A to this dtype first.
+
+    Example:
+        >>> dyngraph.linalg.matrix_norm(dyngraph.tensor([[1., -2.], [3., 4.]]), ord=1)
+        tensor(6.)
+    """
+    _check_float("linalg.matrix_norm", A, dtype)
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 "
+                           f"dimensions (got shape {list(A.shape)})")
+    d0, d1 = _matrix_dims(A, dim)
+    if dtype is not None:
+        A = A.to(dtype)
+    if ord == "fro":
+        r = _vector_norm_op(A, p=2.0, dim=(d0, d1), keepdim=keepdim)
+    elif ord in ("nuc", 2, -2):
+        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values "
+                                  f"(linalg.svdvals), which dyngraph does not implement yet; "
+                                  f"use ord='fro', 1, -1, inf or -inf")
+    elif not isinstance(ord, str) and ord in (math.inf, -math.inf, 1, -1):
+        # inf: the largest sum of |a_ij| over the columns of a row; 1: the same over the rows
+        # of a column. The sum keeps its dim so the other dim's index stays valid.
+        sum_dim, ext_dim = (d1, d0) if abs(ord) == math.inf else (d0, d1)
+        sums = _sum(A.abs(), dim=sum_dim, keepdim=True)
+        r = (amax if ord > 0 else amin)(sums, dim=ext_dim, keepdim=True)
+        if not keepdim:
+            r = r.squeeze((d0, d1))
+    else:
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', "
+                           f"inf, -inf, 1, -1, 2 or -2")
+    return r if out is None else _write(r, out, "linalg.matrix_norm")
+
+
+def _write(r: Tensor, out: Tensor, name: str) -> Tensor:
+    from .ops._api import write_out
+    return write_out(r, out, name)
+
+
+@composite("linalg.norm", "linalg.vector_norm or linalg.matrix_norm")
+def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None,
+         out=None) -> Tensor:
+    """A vector or matrix norm, chosen as torch.linalg.norm chooses.
+
+    dim an int: the vector norm along it. dim a 2-tuple: the matrix norm over it. dim None: with
+    ord None, the 2-norm of every element (flattened); with an ord, A must be 1-D (vector norm)
+    or 2-D (matrix norm).
+
+    Args:
+        A: a floating-point tensor.
+        ord: the order (a number, or 'fro' / 'nuc' for matrix norms); None: 2 or 'fro'.
+        dim: None, an int, or a 2-tuple of ints.
+        keepdim: keep the reduced dims with size 1.
+        dtype: cast A to this dtype first.
+
+    Example:
+        >>> dyngraph.linalg.norm(dyngraph.tensor([[3., 0.], [0., 4.]]))
+        tensor(5.)
+    """
+    _check_float("linalg.norm", A, dtype)
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is not None:
+        dim = tuple(dim)
+        if len(dim) == 2:
+            return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype,
+                               out=out)
+        if len(dim) != 1:
+            raise RuntimeError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. "
+                               f"Got {list(dim)}")
+    elif ord is not None:
+        if A.ndim == 2:
+            return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype, out=out)
+        if A.ndim != 1:
+            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input "
+                               f"must be 1D or 2D. Got {A.ndim}D.")
+    if isinstance(ord, str):
+        raise RuntimeError(f"linalg.norm: Expected a 2D tensor or a 2-tuple dim for "
+                           f"ord={ord!r} (a matrix norm), but got shape {list(A.shape)} and "
+                           f"dim={dim}")
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype, out=out)
+
+
+@composite("linalg.vecdot", "mul, sum")
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1, out=None) -> Tensor:
+    """The dot product of vectors along `dim` (other dims broadcast): sum(x * y, dim).
+
+    Example:
+        >>> dyngraph.linalg.vecdot(dyngraph.tensor([1., 2.]), dyngraph.tensor([3., 4.]))
+        tensor(11.)
+    """
+    if x.dtype is not y.dtype:
+        raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found "
+                           f"x of type {x.dtype.name} and y of type {y.dtype.name} instead")
+    if x.shape[dim] != y.shape[dim]:
+        raise RuntimeError(f"linalg.vecdot: x and y must have the same size along dim {dim} "
+                           f"(shapes {list(x.shape)} and {list(y.shape)})")
+    r = _sum(x * y, dim=dim)
+    return r if out is None else _write(r, out, "linalg.vecdot")
+
+
+@composite("linalg.multi_dot", "matmul")
+def multi_dot(tensors, *, out=None) -> Tensor:
+    """The product of two or more matrices; the first and last may be 1-D (row / column vector).
+
+    Multiplies left to right (PyTorch picks the cheapest order; the result is the same up to
+    rounding).
+
+    Example:
+        >>> a, b, c = dyngraph.ones(2, 3), dyngraph.ones(3, 4), dyngraph.ones(4)
+        >>> dyngraph.linalg.multi_dot([a, b, c])
+        tensor([12., 12.])
+    """
+    tensors = list(tensors)
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    for i, t in enumerate(tensors):
+        want = (1, 2) if i in (0, len(tensors) - 1) else (2,)
+        if t.ndim not in want:
+            raise RuntimeError(f"multi_dot(): tensor {i} must be "
+                               f"{'1D or 2D' if len(want) == 2 else '2D'} but got {t.ndim}D")
+    r = tensors[0]
+    for t in tensors[1:]:
+        r = matmul(r, t)
+    return r if out is None else _write(r, out, "linalg.multi_dot")
+
+
+def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """The diagonals of A's matrices (a view), as dyngraph.diagonal with matrix-friendly dims.
+
+    Example:
+        >>> dyngraph.linalg.diagonal(dyngraph.eye(2))
+        tensor([1., 1.])
+    """
+    return A.diagonal(offset=offset, dim1=dim1, dim2=dim2)
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1, out=None) -> Tensor:
+    """The 3-D cross product along `dim` (default the last dim, unlike dyngraph.cross).
+
+    Example:
+        >>> x, y = dyngraph.tensor([1., 0., 0.]), dyngraph.tensor([0., 1., 0.])
+        >>> dyngraph.linalg.cross(x, y)
+        tensor([0., 0., 1.])
+    """
+    return _cross(input, other, dim=dim, out=out)
