@@ -54,7 +54,8 @@ EXTRAS = ("allclose isclose atleast_1d atleast_2d atleast_3d bincount block_diag
           "heaviside histc hsplit iinfo isneginf isposinf isreal kron lgamma logaddexp2 "
           "logcumsumexp logit meshgrid mode nanmedian nanquantile pairwise_distance polygamma "
           "quantile renorm rot90 searchsorted sinc tensor_split trapezoid trapz tril_indices "
-          "triu_indices vsplit xlogy special").split()
+          "triu_indices vsplit xlogy special det logdet slogdet inverse cholesky matrix_power "
+          "linalg").split()
 TOP_LEVEL = TOP_LEVEL + EXTRAS
 
 # Tensor methods: every op above that PyTorch also has as a method, plus the issue's own list.
@@ -69,7 +70,10 @@ TENSOR_METHODS = sorted({n for n in MATH + REDUCTIONS + LINALG + SHAPE if n not 
     "erfinv fmax fmin heaviside histc hsplit isneginf isposinf isreal kron lgamma logaddexp2 "
     "logcumsumexp logit mode nanmedian nanquantile polygamma quantile renorm rot90 sinc "
     "tensor_split vsplit xlogy type_as uniform_ normal_ exponential_ geometric_ cauchy_ "
-    "log_normal_ random_ bernoulli_ storage_offset".split()))
+    "log_normal_ random_ bernoulli_ storage_offset det logdet slogdet inverse cholesky "
+    "matrix_power".split()))
+LINALG_NAMESPACE = ("vector_norm matrix_norm norm det slogdet inv solve cholesky matrix_power "
+                    "matmul vecdot multi_dot diagonal cross").split()
 TENSOR_ATTRIBUTES = ("shape ndim dtype device data grad grad_fn is_leaf requires_grad T mT nbytes "
                      "itemsize").split()
 
@@ -204,6 +208,9 @@ _NAMESPACES = [
     ("dyngraph.optim.lr_scheduler", optim.lr_scheduler, SCHEDULERS),
     ("dyngraph.utils.data", data, DATA), ("dyngraph.autograd", dg.autograd, AUTOGRAD),
     ("dyngraph.cuda", dg.cuda, ["is_available", "device_count"]),
+    ("dyngraph.linalg", dg.linalg, LINALG_NAMESPACE),
+    ("dyngraph.special", dg.special, "erf erfc erfinv expit logit xlogy gammaln digamma psi "
+     "polygamma ndtr log1p expm1 exp2 sinc logsumexp softmax log_softmax round".split()),
     ("dyngraph.accelerator", dg.accelerator, ["is_available", "current_accelerator"]),
 ]
 
