@@ -83,6 +83,12 @@ LOWERING.update({
     "inv": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
     "solve": "interpreter: numpy.linalg / cupy.linalg (LAPACK LU)",
     "cholesky": "interpreter: numpy.linalg / cupy.linalg (LAPACK Cholesky)",
+    # decompositions (dyngraph/ops/linalg_decomp.py): iterative or Householder LAPACK drivers
+    "svd": "interpreter: numpy.linalg / cupy.linalg (LAPACK gesdd)",
+    "svdvals": "interpreter: numpy.linalg / cupy.linalg (LAPACK gesdd)",
+    "qr": "interpreter: numpy.linalg / cupy.linalg (LAPACK geqrf + orgqr)",
+    "eigh": "interpreter: numpy.linalg / cupy.linalg (LAPACK syevd)",
+    "eigvalsh": "interpreter: numpy.linalg / cupy.linalg (LAPACK syevd)",
 })
 
 

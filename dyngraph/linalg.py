@@ -1,8 +1,10 @@
 """`dyngraph.linalg`: PyTorch's `torch.linalg` namespace.
 
 The norms are composites of existing ops (so they differentiate and compile for free); det,
-slogdet, inv, solve and cholesky are LAPACK primitives from dyngraph/ops/linalg_lapack.py; the
-rest re-exports products dyngraph already has under torch.linalg's names and signatures.
+slogdet, inv, solve and cholesky are LAPACK primitives from dyngraph/ops/linalg_lapack.py; svd,
+svdvals, qr, eigh and eigvalsh are from dyngraph/ops/linalg_decomp.py, with the composites pinv
+and matrix_rank; the rest re-exports products dyngraph already has under torch.linalg's names
+and signatures.
 
 Example:
     >>> import dyngraph
@@ -19,13 +21,19 @@ from .ops.extras import cross as _cross
 from .ops.linalg import matmul
 from .ops.linalg_lapack import (SlogdetResult, det, inv, linalg_cholesky, matrix_power,
                                 slogdet, solve)
+from .ops.linalg_decomp import (EighResult, QRResult, SVDResult, eigh, eigvalsh, linalg_qr,
+                                linalg_svd, matrix_rank, pinv, svdvals)
 from .ops.reduction import amax, amin, norm as _vector_norm_op, sum as _sum
 from .ops.registry import composite
 
 __all__ = ["vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "solve", "cholesky",
-           "matmul", "vecdot", "multi_dot", "diagonal", "cross", "matrix_power", "SlogdetResult"]
+           "matmul", "vecdot", "multi_dot", "diagonal", "cross", "matrix_power", "SlogdetResult",
+           "svd", "svdvals", "qr", "eigh", "eigvalsh", "pinv", "matrix_rank", "SVDResult",
+           "QRResult", "EighResult"]
 
 cholesky = linalg_cholesky
+svd = linalg_svd
+qr = linalg_qr
 
 
 def _check_float(name: str, x, dtype) -> None:
@@ -75,17 +83,19 @@ def _matrix_dims(A: Tensor, dim) -> tuple[int, int]:
     return d0, d1
 
 
-@composite("linalg.matrix_norm", "norm (fro); abs, sum, amax/amin (1, -1, inf, -inf)")
+@composite("linalg.matrix_norm", "norm (fro); abs, sum, amax/amin (1, -1, inf, -inf); "
+                                 "svdvals, sum/amax/amin (nuc, 2, -2)")
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None,
                 out=None) -> Tensor:
     """A matrix norm of A (or of each matrix in a batch) over the two dims `dim`.
 
-    ord: 'fro' (Frobenius), inf / -inf (max / min absolute row sum), 1 / -1 (max / min absolute
-    column sum). 'nuc', 2 and -2 need singular values, which dyngraph does not compute yet.
+    ord: 'fro' (Frobenius), 'nuc' (nuclear: the sum of the singular values), inf / -inf (max /
+    min absolute row sum), 1 / -1 (max / min absolute column sum), 2 / -2 (largest / smallest
+    singular value).
 
     Args:
         A: a floating-point tensor with at least 2 dims.
-        ord: 'fro', inf, -inf, 1 or -1.
+        ord: 'fro', 'nuc', inf, -inf, 1, -1, 2 or -2.
         dim: the two dims holding the matrices (rows, columns).
         keepdim: keep the reduced dims with size 1.
         dtype: cast A to this dtype first.
@@ -104,9 +114,11 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     if ord == "fro":
         r = _vector_norm_op(A, p=2.0, dim=(d0, d1), keepdim=keepdim)
     elif ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values "
-                                  f"(linalg.svdvals), which dyngraph does not implement yet; "
-                                  f"use ord='fro', 1, -1, inf or -inf")
+        S = svdvals(A.movedim((d0, d1), (-2, -1)))
+        r = S.sum(-1) if ord == "nuc" else (amax if ord == 2 else amin)(S, dim=-1)
+        if keepdim:
+            for d in sorted((d0, d1)):
+                r = r.unsqueeze(d)
     elif not isinstance(ord, str) and ord in (math.inf, -math.inf, 1, -1):
         # inf: the largest sum of |a_ij| over the columns of a row; 1: the same over the rows
         # of a column. The sum keeps its dim so the other dim's index stays valid.

@@ -19,3 +19,4 @@ from .tensor_extras import *  # noqa: F401,F403
 from .samplers import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
 from .linalg_lapack import *  # noqa: F401,F403
+from .linalg_decomp import *  # noqa: F401,F403
