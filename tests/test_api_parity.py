@@ -55,7 +55,8 @@ EXTRAS = ("allclose isclose atleast_1d atleast_2d atleast_3d bincount block_diag
           "logcumsumexp logit meshgrid mode nanmedian nanquantile pairwise_distance polygamma "
           "quantile renorm rot90 searchsorted sinc tensor_split trapezoid trapz tril_indices "
           "triu_indices vsplit xlogy special det logdet slogdet inverse cholesky matrix_power "
-          "linalg svd qr pinverse").split()
+          "linalg svd qr pinverse cov corrcoef vander histogram isin pdist chain_matmul gcd lcm "
+          "ldexp poisson is_complex").split()
 TOP_LEVEL = TOP_LEVEL + EXTRAS
 
 # Tensor methods: every op above that PyTorch also has as a method, plus the issue's own list.
@@ -71,7 +72,8 @@ TENSOR_METHODS = sorted({n for n in MATH + REDUCTIONS + LINALG + SHAPE if n not 
     "logcumsumexp logit mode nanmedian nanquantile polygamma quantile renorm rot90 sinc "
     "tensor_split vsplit xlogy type_as uniform_ normal_ exponential_ geometric_ cauchy_ "
     "log_normal_ random_ bernoulli_ storage_offset det logdet slogdet inverse cholesky "
-    "matrix_power svd qr pinverse".split()))
+    "matrix_power svd qr pinverse pin_memory is_pinned share_memory_ is_shared apply_ map_ "
+    "cov corrcoef histogram gcd gcd_ lcm lcm_ ldexp ldexp_ is_complex".split()))
 LINALG_NAMESPACE = ("vector_norm matrix_norm norm det slogdet inv solve cholesky matrix_power "
                     "matmul vecdot multi_dot diagonal cross svd svdvals qr eigh eigvalsh pinv "
                     "matrix_rank").split()

@@ -20,3 +20,4 @@ from .samplers import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
 from .linalg_lapack import *  # noqa: F401,F403
 from .linalg_decomp import *  # noqa: F401,F403
+from .misc_fns import *  # noqa: F401,F403
