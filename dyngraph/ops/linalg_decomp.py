@@ -20,28 +20,13 @@ from collections import namedtuple
 import numpy as np
 
 from ._api import Tensor, apply
-from .linalg_lapack import LAPACK, solve_op
+from .linalg_lapack import LAPACK, check_float_matrix, solve_op
 from .registry import composite, defop
 
 SVDResult = namedtuple("linalg_svd", ["U", "S", "Vh"])
 SvdResult = namedtuple("svd", ["U", "S", "V"])
 QRResult = namedtuple("qr", ["Q", "R"])
 EighResult = namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
-
-
-def check_float_matrix(name: str, A: Tensor, square: bool = False) -> None:
-    """Raise PyTorch's errors for an input that is not a batch of float (square) matrices."""
-    if not isinstance(A, Tensor):
-        raise TypeError(f"{name}(): argument 'A' must be Tensor, not {type(A).__name__}")
-    if A.ndim < 2:
-        raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions "
-                           f"(got shape {list(A.shape)})")
-    if square and A.shape[-1] != A.shape[-2]:
-        raise RuntimeError(f"{name}: A must be batches of square matrices, but they are "
-                           f"{A.shape[-2]} by {A.shape[-1]} matrices")
-    if A.dtype.name not in ("float32", "float64"):
-        raise RuntimeError(f"{name}: Expected a floating point tensor as input (float32 or "
-                           f"float64). Got {A.dtype.name}; call .double() or .float() first")
 
 
 def _not_converged(name: str) -> RuntimeError:

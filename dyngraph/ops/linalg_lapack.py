@@ -21,19 +21,24 @@ LAPACK = OpKind.OTHER
 SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
 
 
-def check_square_float(name: str, A: Tensor, min_ndim: int = 2) -> None:
-    """Raise PyTorch's errors for an input that is not a batch of square float matrices."""
+def check_float_matrix(name: str, A: Tensor, square: bool = False) -> None:
+    """Raise PyTorch's errors for an input that is not a batch of float (square) matrices."""
     if not isinstance(A, Tensor):
         raise TypeError(f"{name}(): argument 'A' must be Tensor, not {type(A).__name__}")
-    if A.ndim < min_ndim:
+    if A.ndim < 2:
         raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions "
                            f"(got shape {list(A.shape)})")
-    if A.shape[-1] != A.shape[-2]:
+    if square and A.shape[-1] != A.shape[-2]:
         raise RuntimeError(f"{name}: A must be batches of square matrices, but they are "
                            f"{A.shape[-2]} by {A.shape[-1]} matrices")
     if A.dtype.name not in ("float32", "float64"):
         raise RuntimeError(f"{name}: Expected a floating point tensor as input (float32 or "
                            f"float64). Got {A.dtype.name}; call .double() or .float() first")
+
+
+def check_square_float(name: str, A: Tensor) -> None:
+    """Raise PyTorch's errors for an input that is not a batch of square float matrices."""
+    check_float_matrix(name, A, square=True)
 
 
 def _batched_scalar(t: Tensor) -> Tensor:
