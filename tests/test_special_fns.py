@@ -341,7 +341,8 @@ def test_polygamma_errors():
 
 
 def test_without_scipy(monkeypatch):
-    """erfc and lgamma fall back to Python's math module; the others say to install scipy."""
+    """erfc, lgamma and erfinv fall back to Python's math module; the others say to install
+    scipy."""
     monkeypatch.setitem(sys.modules, "scipy.special", None)
     x = dg.tensor([-3.0, 0.0, -2.0, 0.5, 12.0, 27.0, INF, -INF, NAN], dtype=dg.float64)
     ref = np.array([-3.0, 0.0, -2.0, 0.5, 12.0, 27.0, INF, -INF, NAN])
@@ -352,7 +353,14 @@ def test_without_scipy(monkeypatch):
     want[7] = INF   # PyTorch's lgamma(-inf); scipy gives -inf
     np.testing.assert_allclose(to_np(dg.lgamma(x)), want, rtol=1e-15, equal_nan=True)
     assert dg.erfc(dg.tensor([0.5], dtype=dg.float16)).dtype is dg.float16
-    for fn in (dg.erfinv, dg.digamma, lambda t: dg.polygamma(1, t)):
+    u = np.array([-1.0, -0.999999, -0.5, -1e-300, 0.0, 1e-8, 0.3, 0.9999999999, 1.0, 1.5, NAN])
+    got = to_np(dg.erfinv(dg.tensor(u, dtype=dg.float64)))
+    np.testing.assert_allclose(got, sp.erfinv(u), rtol=4e-16, atol=0, equal_nan=True)
+    assert np.signbit(to_np(dg.erfinv(dg.tensor([-0.0], dtype=dg.float64))))[0]
+    g32 = to_np(dg.erfinv(dg.tensor(u, dtype=dg.float32)))
+    np.testing.assert_allclose(g32, sp.erfinv(u.astype(np.float32)).astype(np.float32),
+                               rtol=1e-6, equal_nan=True)
+    for fn in (dg.digamma, lambda t: dg.polygamma(1, t)):
         with pytest.raises(RuntimeError, match=r"needs scipy \(scipy\.special\.\w+\).*pip "
                                                "install scipy"):
             fn(x)

@@ -141,28 +141,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def _erfinv(u: Tensor) -> Tensor:
-    from .._device import get_array_module
-    from .._tensor import _wrap
-    xp = get_array_module(u._data)
-    arr = u._data.astype(np.float64)
-    if xp is np:
-        try:
-            from scipy.special import erfinv
-            return _wrap(erfinv(arr).astype(u._data.dtype))
-        except ImportError:  # pragma: no cover - scipy is normally installed
-            pass
-    else:
-        from cupyx.scipy.special import erfinv
-        return _wrap(erfinv(arr).astype(u._data.dtype))
-    # Without scipy: Winitzki's closed-form approximation, refined by Newton steps on erf.
-    k = 0.147
-    ln = np.log1p(-arr * arr)
-    t = 2 / (math.pi * k) + ln / 2
-    x = np.sign(arr) * np.sqrt(np.sqrt(t * t - ln / k) - t)
-    erf = np.vectorize(math.erf)
-    for _ in range(3):
-        x = x - (erf(x) - arr) / (2.0 / math.sqrt(math.pi) * np.exp(-x * x))
-    return _wrap(x.astype(u._data.dtype))
+    from ..ops.special_fns import erfinv    # (scipy's, or Newton steps on math.erf without it)
+    return erfinv(u)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
