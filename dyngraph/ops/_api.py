@@ -15,8 +15,8 @@ from .._dispatch import apply, state
 from .._tensor import Tensor, _wrap, _wrap_dim
 from .._device import writeable as _writeable
 
-__all__ = ["as_tensor_arg", "register_method", "inplace", "write_out", "wrap_dim", "apply",
-           "Tensor", "state", "normalize_dims"]
+__all__ = ["as_tensor_arg", "register_method", "register_method_pair", "inplace", "write_out",
+           "wrap_dim", "apply", "Tensor", "state", "normalize_dims"]
 
 wrap_dim = _wrap_dim
 
@@ -49,6 +49,20 @@ def register_method(*names: str):
             setattr(Tensor, n, fn)
         return fn
     return attach
+
+
+def register_method_pair(name: str, fn) -> None:
+    """`Tensor.<name>(...)`, which calls `fn(self, ...)`, and its in-place `Tensor.<name>_(...)`
+    (through `inplace`)."""
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    def method_(self, *args, **kwargs):
+        return inplace(fn, self, *args, opname=name + "_", **kwargs)
+    method.__name__, method_.__name__ = name, name + "_"
+    method.__doc__, method_.__doc__ = fn.__doc__, f"In-place `{name}`."
+    setattr(Tensor, name, method)
+    setattr(Tensor, name + "_", method_)
 
 
 def write_out(result: Tensor, out: Tensor | None, opname: str) -> Tensor:

@@ -23,7 +23,8 @@ from collections import namedtuple
 import numpy as np
 
 from .. import _dtype as D
-from ._api import Tensor, apply, inplace, register_method, state, write_out
+from ._api import (Tensor, apply, register_method, register_method_pair, state,
+                   write_out)
 from .extras import _broadcast, _check_tensor
 from .registry import OpKind, composite, nondiff
 
@@ -683,34 +684,13 @@ def is_complex(input: Tensor) -> bool:
     return False
 
 
-@register_method("gcd")
-def _gcd_method(self, other) -> Tensor:
-    return gcd(self, other)
+register_method_pair("gcd", gcd)
 
 
-@register_method("gcd_")
-def _gcd_method_(self, other) -> Tensor:
-    return inplace(gcd, self, other, opname="gcd_")
+register_method_pair("lcm", lcm)
 
 
-@register_method("lcm")
-def _lcm_method(self, other) -> Tensor:
-    return lcm(self, other)
-
-
-@register_method("lcm_")
-def _lcm_method_(self, other) -> Tensor:
-    return inplace(lcm, self, other, opname="lcm_")
-
-
-@register_method("ldexp")
-def _ldexp_method(self, other) -> Tensor:
-    return ldexp(self, other)
-
-
-@register_method("ldexp_")
-def _ldexp_method_(self, other) -> Tensor:
-    return inplace(ldexp, self, other, opname="ldexp_")
+register_method_pair("ldexp", ldexp)
 
 
 register_method("is_complex")(is_complex)

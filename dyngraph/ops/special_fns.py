@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import _dtype as D
-from ._api import Tensor, apply, inplace, register_method, write_out
+from ._api import Tensor, apply, inplace, register_method, register_method_pair, write_out
 from .elementwise._common import _needs, _scalar_or_tensor, _use_bf16_opmath
 from .elementwise.binary import logaddexp
 from .elementwise.ternary import where
@@ -287,14 +287,7 @@ def xlogy(input, other, *, out: Tensor | None = None) -> Tensor:
     return write_out(apply(xlogy_op, input, _scalar_or_tensor(other, input)), out, "xlogy")
 
 
-@register_method("xlogy")
-def _xlogy_method(self, other) -> Tensor:
-    return xlogy(self, other)
-
-
-@register_method("xlogy_")
-def _xlogy_method_(self, other) -> Tensor:
-    return inplace(xlogy, self, other, opname="xlogy_")
+register_method_pair("xlogy", xlogy)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,14 +400,7 @@ def logit(input: Tensor, eps: float | None = None, *, out: Tensor | None = None)
     return write_out(p.log() - (-p).log1p(), out, "logit")
 
 
-@register_method("logit")
-def _logit_method(self, eps: float | None = None) -> Tensor:
-    return logit(self, eps)
-
-
-@register_method("logit_")
-def _logit_method_(self, eps: float | None = None) -> Tensor:
-    return inplace(lambda t: logit(t, eps), self, opname="logit_")
+register_method_pair("logit", logit)
 
 
 @composite("ndtr", "erfc, mul")
@@ -488,14 +474,7 @@ def heaviside(input: Tensor, values: Tensor, *, out: Tensor | None = None) -> Te
     return write_out(where(input == 0, values, (input > 0).to(input.dtype)), out, "heaviside")
 
 
-@register_method("heaviside")
-def _heaviside_method(self, values: Tensor) -> Tensor:
-    return heaviside(self, values)
-
-
-@register_method("heaviside_")
-def _heaviside_method_(self, values: Tensor) -> Tensor:
-    return inplace(heaviside, self, values, opname="heaviside_")
+register_method_pair("heaviside", heaviside)
 
 
 @composite("logaddexp2", "mul, logaddexp, div")
@@ -541,14 +520,7 @@ def sinc(input: Tensor, *, out: Tensor | None = None) -> Tensor:
     return write_out(where(at0, 1.0, px.sin() / px), out, "sinc")
 
 
-@register_method("sinc")
-def _sinc_method(self) -> Tensor:
-    return sinc(self)
-
-
-@register_method("sinc_")
-def _sinc_method_(self) -> Tensor:
-    return inplace(sinc, self, opname="sinc_")
+register_method_pair("sinc", sinc)
 
 
 @composite("isposinf", "eq")
