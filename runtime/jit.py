@@ -15,7 +15,10 @@
   checked before loading. Without a compiler driver, or with `DYNGRAPH_JIT_LINK=0`, objects are
   loaded by MCJIT as before.
 Objects are position-independent with the small code model, so MCJIT and the linker take the
-same object.
+same object. MCJIT loads them with llvmlite's memory manager, which keeps each object's sections
+in one block: the small code model's 32-bit PC-relative references from code to its constants
+reach at most 2 GB. Calls to external functions (libm, memset) go through the GOT
+(`calls_through_got`), the only form of external call that memory manager reserves room for.
 `STATS` counts compiles, memory hits, disk hits (objects or libraries) and corrupt entries.
 
 Optimisation: the new pass manager's O3 pipeline with the host's CPU and features. Without the
@@ -72,7 +75,11 @@ def _llvm():
         # same object MCJIT loads
         tm = target.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
                                           codemodel="small")
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+        # llvmlite's memory manager reserves one block for all of an object's sections. LLVM's
+        # default maps code and read-only data separately, and in a large or fragmented address
+        # space (torch and cupy loaded, GBs of arrays) they land > 2 GB apart: the PC-relative
+        # references from code to its constants then overflow (an assertion, or wrong code)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm, use_lmm=True)
         _state.update(llvm=llvm, tm=tm, engine=engine,
                       host=f"{cpu}|{features}|llvmlite {llvmlite.__version__}")
     return _state
@@ -99,15 +106,33 @@ def _salt() -> str:
             import platform
             cpu = f"{platform.machine()}|{platform.processor()}"
         digest = hashlib.sha256(cpu.encode()).hexdigest()[:24]
-        salt = _state["salt"] = f"{digest}|llvmlite {version('llvmlite')}|pic-small"
+        salt = _state["salt"] = f"{digest}|llvmlite {version('llvmlite')}|pic-small-got"
     return salt
+
+
+_DECLARE = re.compile(r"^(declare [^@\n]*@(?!llvm\.)[\w.$]+\([^)\n]*\))(.*)$", re.M)
+_GOT_FLAG = 987653
+
+
+def calls_through_got(ir_text: str) -> str:
+    """`ir_text` with every call to an external function made through the GOT (`nonlazybind`
+    on our declarations; the `RtLibUseGOT` module flag for the libcalls LLVM emits itself, such
+    as `exp`, `sinf`, `memset`): GOTPCREL relocations, whose GOT entries llvmlite's memory
+    manager reserves with the object. A PLT32 call makes RuntimeDyld add a GOT that nothing
+    reserved (an assertion in that memory manager)."""
+    if "!llvm.module.flags" in ir_text:
+        raise JITError("jit: a module may not set its own llvm.module.flags")
+    text = _DECLARE.sub(lambda m: m.group(0) if "nonlazybind" in m.group(2)
+                        else f"{m.group(1)} nonlazybind{m.group(2)}", ir_text)
+    return (text + f"\n!llvm.module.flags = !{{!{_GOT_FLAG}}}\n"
+            f"!{_GOT_FLAG} = !{{i32 7, !\"RtLibUseGOT\", i32 1}}\n")
 
 
 def _optimize(ir_text: str):
     s = _llvm()
     llvm, tm = s["llvm"], s["tm"]
     try:
-        mod = llvm.parse_assembly(ir_text)
+        mod = llvm.parse_assembly(calls_through_got(ir_text))
         mod.triple = tm.triple
         mod.data_layout = str(tm.target_data)
         mod.verify()
