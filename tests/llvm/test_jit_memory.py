@@ -18,6 +18,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _CHILD = textwrap.dedent("""
@@ -33,8 +35,12 @@ _CHILD = textwrap.dedent("""
     def at(m):
         return ctypes.addressof(ctypes.c_char.from_buffer(m))
 
-    big = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-                    | getattr(mmap, "MAP_NORESERVE", 0))
+    try:
+        big = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                        | getattr(mmap, "MAP_NORESERVE", 0))
+    except OSError as e:              # (strict overcommit accounting)
+        print("no-reservation", e)
+        sys.exit(0)
     fill = []
     for _ in range(200_000):          # every gap above the reservation, page by page
         m = mmap.mmap(-1, PAGE)
@@ -85,5 +91,7 @@ def test_compiled_kernels_run_in_a_fragmented_address_space(tmp_path):
     r = subprocess.run([sys.executable, "-c", _CHILD.format(root=ROOT)], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-4000:])
+    if r.stdout.startswith("no-reservation"):
+        pytest.skip(f"cannot reserve 4 GB of address space here: {r.stdout.strip()}")
     fill, compiled = r.stdout.split()[1::2]
     assert int(compiled) >= 4, r.stdout
