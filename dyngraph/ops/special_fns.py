@@ -170,7 +170,7 @@ def polygamma_op(xp, x, n=1):
         return _finish(xp, sp.psi(xf), x)
     # scipy gives +-inf at the poles (PyTorch a huge finite number from pi / sin(pi x)), and a
     # limit of 0 at +inf; -inf has none (the poles accumulate there): NaN, as in PyTorch.
-    r = sp.polygamma(n, xf)
+    r = sp.polygamma(xp.asarray(n), xf)     # (cupyx's polygamma takes only an array n)
     return _finish(xp, xp.where(xf == -math.inf, math.nan, r), x)
 
 

@@ -14,6 +14,7 @@ from ._api import Tensor, apply, state, wrap_dim, write_out
 from .creation import full, full_like, tensor
 from .elementwise import lerp, where
 from .registry import OpKind, composite, nondiff
+from .scans import _inclusive_scan
 from .sorting import (_gather_values, _median_common, _stable_argsort, _write_pair,
                       argsort_op, sort)
 
@@ -50,7 +51,7 @@ def mode_op(xp, x, dim):
     cols = xp.arange(n)
     new_run = xp.ones(rows.shape, dtype=bool)
     new_run[:, 1:] = sv[:, 1:] != sv[:, :-1]
-    run_start = xp.maximum.accumulate(xp.where(new_run, cols, 0), axis=1)
+    run_start = _inclusive_scan(xp, xp.maximum, xp.where(new_run, cols, 0), 1)
     run_ends = xp.ones(rows.shape, dtype=bool)
     run_ends[:, :-1] = new_run[:, 1:]
     length = xp.where(run_ends, cols - run_start + 1, 0)

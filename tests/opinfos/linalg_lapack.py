@@ -19,7 +19,7 @@ def _wellcond(*shape, seed):
 
 def _spd(A):
     """A symmetric positive-definite matrix built from A (so gradcheck may perturb A freely)."""
-    return A @ A.mT + 2.0 * dg.eye(A.shape[-1], dtype=A.dtype)
+    return A @ A.mT + 2.0 * dg.eye(A.shape[-1], dtype=A.dtype, device=A.device)
 
 
 CASES = [

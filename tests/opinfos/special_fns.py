@@ -114,7 +114,8 @@ CASES += [
     # (PyTorch has no derivative for heaviside: forward only against it)
     OpCase("heaviside", dg.heaviside, [np.array([-1.5, 0.0, 2.0, -0.0]), np.array([0.25])],
            ref=np.heaviside, torch_fn=_t("heaviside"), grad=False, composite=True),
-    OpCase("heaviside", lambda v: dg.heaviside(dg.tensor([-1.0, 0.0, 2.0], dtype=v.dtype), v),
+    OpCase("heaviside",
+           lambda v: dg.heaviside(dg.tensor([-1.0, 0.0, 2.0], dtype=v.dtype, device=v.device), v),
            [rand(3, seed=332)], ref=lambda v: np.heaviside(np.array([-1.0, 0.0, 2.0]), v),
            composite=True, name="grad-values"),
     OpCase("logaddexp2", dg.logaddexp2, [rand(3, 1, low=-5, high=5, seed=333),
