@@ -23,7 +23,7 @@ import dyngraph.nn as nn
 import dyngraph.nn.functional as F
 import dyngraph.optim as optim
 import dyngraph.utils.data as data
-from tests.conftest import requires_cuda, requires_torch, torch
+from tests.conftest import requires_cuda, requires_pinned_torch, requires_torch, torch
 
 # ----------------------------------------------------------------------------------------------
 # The names, as the issues list them
@@ -816,7 +816,7 @@ REPR_LAYERS = [
 ]
 
 
-@requires_torch
+@requires_pinned_torch
 @pytest.mark.parametrize("name,args,kwargs", REPR_LAYERS,
                          ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(REPR_LAYERS)])
 def test_layer_repr_matches_pytorch(name, args, kwargs):
@@ -824,7 +824,7 @@ def test_layer_repr_matches_pytorch(name, args, kwargs):
         repr(getattr(torch.nn, name)(*args, **kwargs))
 
 
-@requires_torch
+@requires_pinned_torch
 def test_container_repr_matches_pytorch():
     def build(m):
         return m.Sequential(m.Linear(2, 3), m.ReLU(), m.ModuleList([m.Tanh(), m.Tanh(), m.ReLU()]),
@@ -861,7 +861,7 @@ def test_modules_remove_duplicate_like_pytorch():
     assert count(nn, remove_duplicate=False) == count(torch.nn, remove_duplicate=False) == 3
 
 
-@requires_torch
+@requires_pinned_torch
 def test_hardtanh_deprecated_keywords_warn_like_pytorch():
     for m in (nn, torch.nn):
         with warnings.catch_warnings(record=True) as caught:

@@ -12,7 +12,7 @@ import pytest
 import dyngraph as dg
 from dyngraph import nn
 from dyngraph.nn import _functional_attention as FA
-from tests.conftest import assert_close, requires_torch, to_np, torch
+from tests.conftest import assert_close, assert_repr_like_torch, requires_torch, to_np, torch
 
 if torch is not None:
     import torch.nn.functional as TF
@@ -186,7 +186,7 @@ def test_mha_matches_torch(name):
     S = case.get("S", L)
     ctor = case.get("ctor", {})
     t, d = _twin("MultiheadAttention", E, H, **ctor)
-    assert repr(d) == repr(t)
+    assert_repr_like_torch(d, t)
     kdim, vdim = ctor.get("kdim", E), ctor.get("vdim", E)
     batched = case.get("batched", True)
     q, k, v = _mha_inputs(L, S, N, E, kdim, vdim, ctor.get("batch_first", False), batched)
@@ -280,7 +280,7 @@ LAYER_CASES = {
 def test_encoder_layer_matches_torch(name, masks):
     kw = LAYER_CASES[name]
     t, d = _twin("TransformerEncoderLayer", 8, 2, dim_feedforward=16, dropout=0.0, **kw)
-    assert repr(d) == repr(t)
+    assert_repr_like_torch(d, t)
     N, S = 3, 5
     x = randn(N, S, 8) if kw.get("batch_first") else randn(S, N, 8)
     kpm = am = None
