@@ -22,4 +22,6 @@ from .modules.transformer import *  # noqa: F401,F403
 from .modules.loss import *  # noqa: F401,F403
 from .modules.conv import *  # noqa: F401,F403
 from .modules.pooling import *  # noqa: F401,F403
+from .modules.extra_layers import *  # noqa: F401,F403
+from .modules.loss_extra import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401,E402

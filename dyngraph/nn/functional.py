@@ -457,7 +457,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 from ._functional_loss import *  # noqa: E402,F401,F403
 from ._functional_attention import *  # noqa: E402,F401,F403
 from ._functional_conv import *  # noqa: E402,F401,F403
+from ._functional_extra import *  # noqa: E402,F401,F403
+from ._functional_loss_extra import *  # noqa: E402,F401,F403
+from ._functional_grid import *  # noqa: E402,F401,F403
 from . import _functional_attention as _fa, _functional_conv as _fc  # noqa: E402
 from . import _functional_loss as _fl  # noqa: E402
+from . import _functional_extra as _fx, _functional_grid as _fg  # noqa: E402
+from . import _functional_loss_extra as _flx  # noqa: E402
 
-__all__ += [n for m in (_fl, _fa, _fc) for n in m.__all__ if n not in __all__]
+__all__ += [n for m in (_fl, _fa, _fc, _fx, _flx, _fg) for n in m.__all__ if n not in __all__]

@@ -21,3 +21,6 @@ from .statistics import *  # noqa: F401,F403
 from .linalg_lapack import *  # noqa: F401,F403
 from .linalg_decomp import *  # noqa: F401,F403
 from .misc_fns import *  # noqa: F401,F403
+from .tensor_ops_extra import *  # noqa: F401,F403
+from .numeric_extra import *  # noqa: F401,F403
+from .linalg_extra import *  # noqa: F401,F403

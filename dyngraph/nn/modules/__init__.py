@@ -13,3 +13,5 @@ from .transformer import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .extra_layers import *  # noqa: F401,F403
+from .loss_extra import *  # noqa: F401,F403

@@ -1,0 +1,5 @@
+"""_functional_loss_extra (being written)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""extra_layers (being written)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
