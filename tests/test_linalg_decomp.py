@@ -270,3 +270,40 @@ def test_compiled_matches_eager_forward_and_backward(fn):
     eager.backward()
     comp.backward()
     assert_close(ac.grad, ae.grad)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (5, 3), (3, 5), (2, 4, 4)])
+def test_rank_deficient_svd_gradient_through_S_alone_is_finite(shape):
+    """Only S used: the gradient is U diag(gS) Vh, as PyTorch's undefined-gU branch gives (the
+    unused U and Vh reach the packed backward as zeros; their 0 / 0 terms are 0, not NaN)."""
+    rng = np.random.default_rng(7)
+    B = rng.standard_normal(shape[:-1] + (2,)) @ rng.standard_normal(shape[:-2] + (2, shape[-1]))
+    a = dg.tensor(B, requires_grad=True)
+    r = dg.linalg.svd(a, full_matrices=False)
+    r.S.sum().backward()
+    U, Vh = r.U.detach().numpy(), r.Vh.detach().numpy()
+    np.testing.assert_allclose(a.grad.numpy(), U @ Vh, atol=1e-12)
+    if torch is not None:   # weights on the nonzero singular values only: a unique gradient
+        w = np.zeros(min(shape[-2:]))
+        w[:2] = [1.0, 2.0]
+        a.grad = None
+        t = torch.tensor(B, requires_grad=True)
+        (dg.linalg.svd(a, full_matrices=False).S * dg.tensor(w)).sum().backward()
+        (torch.linalg.svd(t, full_matrices=False).S * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), atol=1e-12)
+
+
+def test_repeated_eigenvalues_gradient_through_eigenvalues_alone_matches_torch():
+    rng = np.random.default_rng(8)
+    Q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    A = Q @ np.diag([2.0, 2.0, 2.0, 5.0]) @ Q.T
+    a = dg.tensor(A, requires_grad=True)
+    dg.linalg.eigh(a).eigenvalues.pow(2).sum().backward()
+    assert np.isfinite(a.grad.numpy()).all()
+    L, V = np.linalg.eigh(A)
+    np.testing.assert_allclose(a.grad.numpy(), (V * (2 * L)) @ V.T, atol=1e-12)
+    # a used eigenvector of a repeated eigenvalue has no gradient: the computed eigenvalues
+    # differ by rounding, and the gradient is huge (or inf), as in PyTorch
+    a.grad = None
+    dg.linalg.eigh(a).eigenvectors[:, 0].sum().backward()
+    assert not (np.abs(a.grad.numpy()) < 1e8).all()

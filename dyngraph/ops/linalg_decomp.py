@@ -20,6 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._api import Tensor, apply
+from .elementwise import where
 from .linalg_lapack import LAPACK, check_float_matrix, solve_op
 from .registry import composite, defop
 
@@ -76,6 +77,18 @@ def svd_op(xp, a, full_matrices=False):
     return _pack(xp, a.shape[:-2], u, s, vh)
 
 
+def _div_where_used(num: Tensor, den: Tensor) -> Tensor:
+    """num / den, and 0 where num is 0 whatever den is.
+
+    svd and eigh pack their results into one output, so a result the caller never used reaches
+    the backward as zeros rather than as PyTorch's undefined gradient. PyTorch then skips that
+    result's terms, whose divisions by S_j^2 - S_i^2 (repeated or zero singular values, repeated
+    eigenvalues) would be 0 / 0. Dividing by 1 where the numerator is 0 gives the same result;
+    a used result with a zero denominator still gives inf or NaN, as in PyTorch.
+    """
+    return num / where(num == 0, 1.0, den)
+
+
 def _svd_backward(gU: Tensor, gS: Tensor, gVh: Tensor, U: Tensor, S: Tensor,
                   Vh: Tensor) -> Tensor:
     """PyTorch's svd_backward for the reduced SVD A = U diag(S) Vh (real case).
@@ -89,12 +102,13 @@ def _svd_backward(gU: Tensor, gS: Tensor, gVh: Tensor, U: Tensor, S: Tensor,
     UhgU, VhgV = UhgU - UhgU.mT, VhgV - VhgV.mT
     S2 = S * S
     E = S2.unsqueeze(-2) - S2.unsqueeze(-1) + _eye_like(S, k)  # 1 on the diagonal
-    inner = (UhgU * S.unsqueeze(-2) + S.unsqueeze(-1) * VhgV + gS.diag_embed()) / E
+    inner = _div_where_used(UhgU * S.unsqueeze(-2) + S.unsqueeze(-1) * VhgV, E) + \
+        gS.diag_embed()
     if m > k:    # tall: the part of gU outside span(U), (I - U U^T) gU S^-1
-        gUSinv = gU / S.unsqueeze(-2)
+        gUSinv = _div_where_used(gU, S.unsqueeze(-2))
         return (U @ inner + gUSinv - U @ (U.mT @ gUSinv)) @ Vh
     if n > k:    # wide: S^-1 gVh (I - V V^T)
-        SinvgVh = gVh / S.unsqueeze(-1)
+        SinvgVh = _div_where_used(gVh, S.unsqueeze(-1))
         return U @ (inner @ Vh + SinvgVh - (SinvgVh @ Vh.mT) @ Vh)
     return U @ inner @ Vh
 
@@ -211,7 +225,7 @@ def _eigh_backward(gL: Tensor, gV: Tensor, L: Tensor, V: Tensor) -> Tensor:
     VhgV = 0.5 * (VhgV - VhgV.mT)
     eye = _eye_like(L, n)
     E = L.unsqueeze(-2) - L.unsqueeze(-1) + eye
-    inner = VhgV / E * (1.0 - eye) + gL.diag_embed()
+    inner = _div_where_used(VhgV, E) * (1.0 - eye) + gL.diag_embed()
     return V @ inner @ V.mT
 
 
