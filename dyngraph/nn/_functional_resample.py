@@ -210,6 +210,48 @@ def _linear_along(x, dim, n_out, scale, align_corners):
     return _take(x, dim, i0) * w0 + _take(x, dim, i1) * w1
 
 
+def _cubic_weights(n_in, n_out, scale, align_corners, dtype):
+    """Source indices (4 taps, clamped to the edges) and weights of PyTorch's bicubic
+    interpolation (cubic convolution with A = -0.75)."""
+    if align_corners:
+        f = dtype((n_in - 1) / (n_out - 1)) if n_out > 1 else dtype(0)
+        src = f * np.arange(n_out, dtype=dtype)
+    else:  # unlike linear, the source position is not clamped at 0
+        f = dtype(1.0 / scale) if scale is not None and scale > 0 else \
+            dtype(n_in) / dtype(n_out)
+        src = f * (np.arange(n_out, dtype=dtype) + dtype(0.5)) - dtype(0.5)
+    i0 = np.floor(src).astype(np.int64)
+    t = (src - i0).astype(dtype)
+    a = dtype(-0.75)
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    index = [np.clip(i0 - 1 + k, 0, n_in - 1) for k in range(4)]
+    return index, [w.astype(dtype) for w in weights]
+
+
+def _cubic_along(x, dim, n_out, scale, align_corners):
+    from ..ops.creation import tensor
+    n_in = x.shape[dim]
+    index, weights = _cubic_weights(n_in, n_out, scale, align_corners, x.dtype.np.type)
+    if _by_matrix(x, dim):
+        a = np.zeros((n_out, n_in))
+        for i, w in zip(index, weights):
+            np.add.at(a, (np.arange(n_out), i), w)
+        return _apply_matrix(x, dim, a)
+    shape = (n_out,) + (1,) * (x.ndim - dim - 1)
+    out = None
+    for i, w in zip(index, weights):
+        term = _take(x, dim, i) * tensor(w.reshape(shape), dtype=x.dtype, device=x.device)
+        out = term if out is None else out + term
+    return out
+
+
 @composite("interpolate", "matmul with a sparse matrix, or getitem, mul, add")
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
@@ -219,7 +261,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     Args:
         size: output spatial size (int or tuple); exclusive with scale_factor.
         scale_factor: multiplier per spatial dim; the output size is floor(in * scale).
-        mode: 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' (4-D),
+        mode: 'nearest', 'nearest-exact', 'linear' (3-D input), 'bilinear' or 'bicubic' (4-D),
             'trilinear' (5-D) or 'area' (adaptive average pooling).
         align_corners: for the linear modes, map corner pixels' centres onto each other.
         recompute_scale_factor: compute the source scale from the sizes instead of using
@@ -238,14 +280,15 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         if align_corners is not None:
             raise ValueError("align_corners option can only be set with the interpolating "
                              "modes: linear | bilinear | bicubic | trilinear")
-    elif mode in _LINEAR:
-        if _LINEAR[mode] != spatial:
+    elif mode in _LINEAR or mode == "bicubic":
+        need = 2 if mode == "bicubic" else _LINEAR[mode]
+        if need != spatial:
             raise NotImplementedError(f"{op}: got {input.ndim}D input, but {mode} mode needs "
-                                      f"{_LINEAR[mode] + 2}D input")
+                                      f"{need + 2}D input")
         align_corners = bool(align_corners)
     else:
         raise NotImplementedError(f"{op}: mode {mode!r} is not supported; use nearest, "
-                                  "nearest-exact, linear, bilinear, trilinear or area")
+                                  "nearest-exact, linear, bilinear, bicubic, trilinear or area")
     if antialias:
         raise NotImplementedError(f"{op}: antialias=True is not supported")
     if (size is None) == (scale_factor is None):
@@ -273,11 +316,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     x = input
     for axis, (o, sc) in enumerate(zip(outs, scales)):
         dim = 2 + axis
-        if mode in _LINEAR:
+        if mode in _LINEAR or mode == "bicubic":
             if not x.dtype.is_floating_point:
                 raise RuntimeError(f"{op}: {mode} mode needs a floating-point input, got "
                                    f"{x.dtype.name}")
-            x = _linear_along(x, dim, o, sc, align_corners)
+            along = _cubic_along if mode == "bicubic" else _linear_along
+            x = along(x, dim, o, sc, align_corners)
         elif o != x.shape[dim] or mode != "nearest":
             x = _nearest_along(x, dim, mode, o, sc)
     return x
