@@ -2,7 +2,8 @@
 
 Everything here is composed from primitives, so autograd (double backward included) comes from
 their rules: convolution = `im2col` windows + one GEMM (`matmul`) per group; its transpose is a
-GEMM + `col2im`. 1-D versions run the 2-D code on an (N, C, 1, L) view.
+GEMM + `col2im`. 1-D versions run the 2-D code on an (N, C, 1, L) view; 3-D versions run the
+same code on (N, C, D, H, W) windows.
 
 Pooling lives in `_functional_pool`, padding and interpolation in `_functional_resample`; their
 names are re-exported at the end, so that everything this module held still imports from here.
@@ -10,13 +11,16 @@ names are re-exported at the end, so that everything this module held still impo
 
 from __future__ import annotations
 
+import math
+
 from ..ops import conv_ops as _C
 from ..ops._api import Tensor
 from ..ops.registry import composite
 from ._functional_args import (_check_dims, _check_positive, _from_4d, _same_dtype, _shape_str,
                                _to_4d, _tuple)
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "unfold", "fold"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,32 +77,35 @@ def _conv_checks(op, x, weight, bias, groups, spatial, transposed=False):
     _same_dtype(op, x, weight, bias)
 
 
-def _conv2d_core(op, x, weight, bias, stride, padding, dilation, groups):
-    """Batched 4-D convolution: im2col, then one (O, K) x (K, N*oh*ow) GEMM per group."""
-    n, c, h, w = x.shape
-    o, cg, kh, kw = weight.shape
-    (pt, pb), (pl, pr) = padding
-    hp, wp = h + pt + pb, w + pl + pr
-    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    if hp < eh or wp < ew:
+def _conv_core(op, x, weight, bias, stride, padding, dilation, groups):
+    """Batched 2-D or 3-D convolution: im2col, then one (O, K) x (K, N*windows) GEMM per group."""
+    n, c, *sizes = x.shape
+    o, cg, *ks = weight.shape
+    sp = len(ks)
+    padded = [size + lo + hi for size, (lo, hi) in zip(sizes, padding)]
+    extent = [d * (k - 1) + 1 for d, k in zip(dilation, ks)]
+    if any(p < e for p, e in zip(padded, extent)):
         raise RuntimeError(
-            f"{op}: calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
-            f"({eh} x {ew}). Kernel size can't be greater than actual input size")
-    cols = _C.im2col(x, (kh, kw), dilation, padding, stride)  # (N, C, kh, kw, oh, ow)
-    oh, ow = cols.shape[4], cols.shape[5]
-    k = cg * kh * kw
-    # im2col's memory is (C, kh, kw, N, oh, ow): this permute + reshape is a free view.
-    cols = cols.permute(1, 2, 3, 0, 4, 5)
+            f"{op}: calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
+            f"Kernel size: ({' x '.join(map(str, extent))}). Kernel size can't be greater than "
+            "actual input size")
+    cols = _C.im2col(x, ks, dilation, padding, stride)  # (N, C, *kernel, *windows)
+    outs = tuple(cols.shape[2 + sp:])
+    k = cg * math.prod(ks)
+    m = n * math.prod(outs)
+    # im2col's memory is (C, *kernel, N, *windows): this permute + reshape is a free view.
+    cols = cols.permute(1, *range(2, 2 + sp), 0, *range(2 + sp, 2 + 2 * sp))
     if groups == 1:
-        y = weight.reshape(o, k) @ cols.reshape(k, n * oh * ow)
+        y = weight.reshape(o, k) @ cols.reshape(k, m)
     else:
-        y = weight.reshape(groups, o // groups, k) @ cols.reshape(groups, k, n * oh * ow)
-    # The (N, O, oh, ow) result is a view of the GEMM's (O, N*oh*ow) product, and the bias is
-    # added through that view: compiled, the bias add, the copy to a contiguous NCHW result (as
-    # PyTorch returns, so that .view() on it works) and a following activation are one kernel.
-    y = y.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
+        y = weight.reshape(groups, o // groups, k) @ cols.reshape(groups, k, m)
+    # The (N, O, *windows) result is a view of the GEMM's (O, N*windows) product, and the bias
+    # is added through that view: compiled, the bias add, the copy to a contiguous NCHW result
+    # (as PyTorch returns, so that .view() on it works) and a following activation are one
+    # kernel.
+    y = y.reshape(o, n, *outs).permute(1, 0, *range(2, 2 + sp))
     if bias is not None:
-        y = y + bias.reshape(1, o, 1, 1)
+        y = y + bias.reshape(1, o, *(1,) * sp)
     return y.contiguous()
 
 
@@ -114,7 +121,7 @@ def _conv(op, spatial, input, weight, bias, stride, padding, dilation, groups):
     if spatial == 1:
         weight = weight.unsqueeze(2)
         stride, dilation, pads = (1,) + stride, (1,) + dilation, ((0, 0),) + pads
-    y = _conv2d_core(op, x, weight, bias, stride, pads, dilation, groups)
+    y = _conv_core(op, x, weight, bias, stride, pads, dilation, groups)
     return _from_4d(y, spatial, batched)
 
 
@@ -164,6 +171,31 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
 
 
+@composite("conv3d", "im2col, matmul, add")
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """3-D convolution (cross-correlation) over an (N, C_in, D, H, W) or (C_in, D, H, W) input.
+
+    Computed as 3-D im2col windows times the weight matrix (one GEMM per group).
+
+    Args:
+        input: (N, C_in, D, H, W) or unbatched (C_in, D, H, W).
+        weight: (C_out, C_in / groups, kD, kH, kW).
+        bias: optional (C_out,).
+        stride, padding, dilation: ints or triples; padding may also be 'valid' or 'same'.
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, D_out, H_out, W_out),
+        D_out = (D + 2*padding - dilation*(kD-1) - 1) // stride + 1 (likewise H_out, W_out).
+
+    Example:
+        >>> F.conv3d(dyngraph.ones(1, 2, 4, 5, 5), dyngraph.ones(3, 2, 3, 3, 3), padding=1).shape
+        dyngraph.Size([1, 3, 4, 5, 5])
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
 def _conv_transpose(op, spatial, input, weight, bias, stride, padding, output_padding, groups,
                     dilation):
     _conv_checks(op, input, weight, bias, groups, spatial, transposed=True)
@@ -186,24 +218,27 @@ def _conv_transpose(op, spatial, input, weight, bias, stride, padding, output_pa
     if spatial == 1:
         weight = weight.unsqueeze(2)
         stride, dilation, pad, opad = (1,) + stride, (1,) + dilation, (0,) + pad, (0,) + opad
-    n, c_in, h, w = x.shape
-    _, og, kh, kw = weight.shape
-    out_hw = tuple((i - 1) * s - 2 * p + d * (k - 1) + q + 1 for i, s, p, d, k, q in
-                   zip((h, w), stride, pad, dilation, (kh, kw), opad))
-    if any(v <= 0 for v in out_hw):
+    n, c_in, *sizes = x.shape
+    _, og, *ks = weight.shape
+    sp = len(ks)
+    outs = tuple((i - 1) * s - 2 * p + d * (k - 1) + q + 1 for i, s, p, d, k, q in
+                 zip(sizes, stride, pad, dilation, ks, opad))
+    if any(v <= 0 for v in outs):
         raise RuntimeError(f"{op}: given input size {_shape_str(input)} and these parameters, "
-                           f"the output size {out_hw} is too small")
-    k = og * kh * kw
+                           f"the output size {outs[-spatial:]} is too small")
+    k = og * math.prod(ks)
+    m = n * math.prod(sizes)
     cg = c_in // groups
-    xm = x.permute(1, 0, 2, 3)  # (C_in, N, H, W)
+    xm = x.permute(1, 0, *range(2, 2 + sp))  # (C_in, N, *spatial)
     if groups == 1:
-        cols = weight.reshape(c_in, k).mT @ xm.reshape(c_in, n * h * w)
+        cols = weight.reshape(c_in, k).mT @ xm.reshape(c_in, m)
     else:
-        cols = weight.reshape(groups, cg, k).mT @ xm.reshape(groups, cg, n * h * w)
-    cols = cols.reshape(og * groups, kh, kw, n, h, w).permute(3, 0, 1, 2, 4, 5)
-    y = _C.col2im(cols, out_hw, (kh, kw), dilation, tuple((p, p) for p in pad), stride)
+        cols = weight.reshape(groups, cg, k).mT @ xm.reshape(groups, cg, m)
+    cols = cols.reshape(og * groups, *ks, n, *sizes).permute(
+        sp + 1, 0, *range(1, sp + 1), *range(sp + 2, 2 * sp + 2))
+    y = _C.col2im(cols, outs, ks, dilation, tuple((p, p) for p in pad), stride)
     if bias is not None:
-        y = y + bias.reshape(-1, 1, 1)
+        y = y + bias.reshape(-1, *(1,) * sp)
     return _from_4d(y, spatial, batched)
 
 
@@ -245,6 +280,32 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         dyngraph.Size([1, 4, 7, 7])
     """
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+@composite("conv_transpose3d", "matmul, col2im, add")
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """3-D transposed convolution ("deconvolution"): a GEMM followed by 3-D col2im.
+
+    Args:
+        input: (N, C_in, D, H, W) or unbatched (C_in, D, H, W).
+        weight: (C_in, C_out / groups, kD, kH, kW).
+        bias: optional (C_out,).
+        stride, padding, dilation: ints or triples.
+        output_padding: extra size added to one side of the output (< stride or dilation).
+        groups: split the channels into this many independent convolutions.
+
+    Returns:
+        (N, C_out, D_out, H_out, W_out),
+        D_out = (D-1)*stride - 2*padding + dilation*(kD-1) + output_padding + 1 (likewise H, W).
+
+    Example:
+        >>> F.conv_transpose3d(dyngraph.ones(1, 2, 3, 3, 3), dyngraph.ones(2, 4, 3, 3, 3),
+        ...                    stride=2).shape
+        dyngraph.Size([1, 4, 7, 7, 7])
+    """
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding,
                            output_padding, groups, dilation)
 
 

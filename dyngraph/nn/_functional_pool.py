@@ -1,13 +1,19 @@
-"""Pooling for `dyngraph.nn.functional`: max, average, adaptive average and adaptive max.
+"""Pooling for `dyngraph.nn.functional`: max, average, adaptive average and adaptive max, in
+1-D, 2-D and 3-D.
 
 All composed from primitives, so autograd (double backward included) comes from their rules:
-max pooling gathers the input at the per-window argmax (`max_pool2d_indices`), so the gradient
-goes to that one position, as in PyTorch; average pooling sums `im2col` windows; adaptive
-average pooling is separable, a reshape + mean or a matmul per dim. 1-D pooling runs the 2-D
-code on an (N, C, 1, L) view.
+max pooling gathers the input at the per-window argmax (`max_pool2d_indices`, which serves 3-D
+too), so the gradient goes to that one position, as in PyTorch; average pooling sums `im2col`
+windows; adaptive average pooling is separable, a reshape + mean or a matmul per dim. 1-D
+pooling runs the 2-D code on an (N, C, 1, L) view.
+
+LP pooling, fractional max pooling and max unpooling live in `_functional_pool_extra`; their
+names are re-exported at the end.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -16,10 +22,12 @@ from ..ops._api import Tensor, apply
 from ..ops.registry import composite
 from ._functional_args import _check_dims, _check_positive, _from_4d, _shape_str, _to_4d, _tuple
 
-__all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-           "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool1d_with_indices",
-           "adaptive_max_pool2d_with_indices"]
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+           "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
+           "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+           "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+           "adaptive_max_pool3d_with_indices"]
 
 
 def _pool_out(size: int, k: int, pad: int, stride: int, dil: int, ceil_mode: bool) -> int:
@@ -64,14 +72,15 @@ def _pool_geometry(op, x, k, s, p, d, ceil_mode, spatial):
 
 
 def _gather_windows(x: Tensor, idx: Tensor) -> Tensor:
-    """x (N, C, H, W) at per-plane flat indices idx (N, C, oh, ow); differentiable in x.
+    """x (N, C, *spatial) at per-plane flat indices idx (N, C, *out); differentiable in x.
 
     Gathering from the flattened tensor with global indices keeps the backward scatter 1-D,
     which numpy runs far faster than a multi-dimensional scatter.
     """
     from ..ops.creation import arange
-    n, c, h, w = x.shape
-    plane = arange(n * c, device=x.device).reshape(n, c, 1, 1) * (h * w)
+    n, c = x.shape[:2]
+    plane = arange(n * c, device=x.device).reshape(n, c, *(1,) * (idx.ndim - 2)) * \
+        math.prod(x.shape[2:])
     return x.reshape(-1).gather(0, (idx + plane).reshape(-1)).reshape(idx.shape)
 
 
@@ -82,20 +91,20 @@ def _max_pool(op, spatial, input, kernel_size, stride, padding, dilation, ceil_m
     x = _to_4d(input, spatial, batched)
     if spatial == 1:
         k, s, d, pads, outs = (1,) + k, (1,) + s, (1,) + d, ((0, 0),) + pads, (1,) + outs
-    n, c, h, w = x.shape
     idx = apply(_C.max_pool2d_indices_op, x, kernel_size=k, stride=s, padding=pads, dilation=d)
     y = _gather_windows(x, idx)
     return _from_4d(y, spatial, batched), _from_4d(idx, spatial, batched)
 
 
 def max_pool1d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode: bool = False, return_indices: bool = True):
-    """1-D max pooling returning (values, indices into the input's last dim)."""
+                            ceil_mode: bool = False, return_indices: bool = False):
+    """1-D max pooling returning (values, indices into the input's last dim), whatever
+    `return_indices` says (PyTorch's signature, whose default is False)."""
     return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode: bool = False, return_indices: bool = True):
+                            ceil_mode: bool = False, return_indices: bool = False):
     """2-D max pooling returning (values, flat H*W indices of each window's maximum)."""
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode)
 
@@ -145,8 +154,39 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return (y, idx) if return_indices else y
 
 
+def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode: bool = False, return_indices: bool = False):
+    """3-D max pooling returning (values, flat D*H*W indices of each window's maximum)."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+@composite("max_pool3d", "max_pool2d_indices, gather")
+def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    """3-D max pooling over an (N, C, D, H, W) or (C, D, H, W) input.
+
+    The gradient flows to the first maximum of each window, as in PyTorch.
+
+    Args:
+        kernel_size, stride, padding, dilation: ints or triples (stride defaults to
+            kernel_size); padding is -inf and at most half the effective kernel size.
+        ceil_mode: round the output size up.
+        return_indices: also return the flat (D*H*W) index of each window's maximum.
+
+    Returns:
+        (N, C, D_out, H_out, W_out) values, plus int64 indices when return_indices is True.
+
+    Example:
+        >>> F.max_pool3d(dyngraph.ones(1, 2, 4, 4, 4), 2).shape
+        dyngraph.Size([1, 2, 2, 2, 2])
+    """
+    y, idx = _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation,
+                       ceil_mode)
+    return (y, idx) if return_indices else y
+
+
 def _avg_divisor(sizes, outs, k, s, p, count_include_pad):
-    """Per-output-position divisor (oh, ow), following PyTorch's avg_pool2d kernel."""
+    """Per-output-position divisor (*out), following PyTorch's avg_pool2d/3d kernels."""
     per_dim = []
     for size, o, kk, ss, pp in zip(sizes, outs, k, s, p):
         start = np.arange(o) * ss - pp
@@ -154,7 +194,10 @@ def _avg_divisor(sizes, outs, k, s, p, count_include_pad):
         full = end - start
         valid = np.minimum(end, size) - np.maximum(start, 0)
         per_dim.append(full if count_include_pad else valid)
-    return np.multiply.outer(per_dim[0], per_dim[1]) if len(per_dim) == 2 else per_dim[0]
+    div = per_dim[0]
+    for v in per_dim[1:]:
+        div = np.multiply.outer(div, v)
+    return div
 
 
 def _avg_pool(op, spatial, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -174,13 +217,13 @@ def _avg_pool(op, spatial, input, kernel_size, stride, padding, ceil_mode, count
         raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype.name}")
     if spatial == 1:
         k, s, d, pads = (1,) + k, (1,) + s, (1,) + d, ((0, 0),) + pads
-    total = _C.im2col(x, k, d, pads, s).sum(dim=(2, 3))
+    total = _C.im2col(x, k, d, pads, s).sum(dim=tuple(range(2, 2 + len(k))))
     if divisor_override is not None:
         y = total / divisor_override
     else:
         div = _avg_divisor(sizes, outs, k[-spatial:], s[-spatial:], p, count_include_pad)
         from ..ops.creation import tensor
-        y = total / tensor(div.reshape((1,) * (4 - div.ndim) + div.shape), dtype=x.dtype,
+        y = total / tensor(div.reshape((1,) * (x.ndim - div.ndim) + div.shape), dtype=x.dtype,
                            device=x.device)
     return _from_4d(y, spatial, batched)
 
@@ -215,6 +258,26 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         dyngraph.Size([1, 1, 2, 2])
     """
     return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad, divisor_override)
+
+
+@composite("avg_pool3d", "im2col, sum, div")
+def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """3-D average pooling over an (N, C, D, H, W) or (C, D, H, W) input.
+
+    Args:
+        kernel_size, stride, padding: ints or triples (stride defaults to kernel_size; padding
+            is zeros, at most half the kernel).
+        ceil_mode: round the output size up.
+        count_include_pad: count the zero padding in each window's divisor.
+        divisor_override: divide every window sum by this instead.
+
+    Example:
+        >>> F.avg_pool3d(dyngraph.ones(1, 1, 4, 4, 4), 2).shape
+        dyngraph.Size([1, 1, 2, 2, 2])
+    """
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
                      count_include_pad, divisor_override)
 
 
@@ -286,6 +349,17 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return _adaptive_avg("adaptive_avg_pool2d", 2, input, output_size)
 
 
+@composite("adaptive_avg_pool3d", "mean or matmul")
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
+    """3-D adaptive average pooling to `output_size` (int, triple; None keeps that input size).
+
+    Example:
+        >>> F.adaptive_avg_pool3d(dyngraph.ones(1, 3, 7, 5, 4), (2, None, 1)).shape
+        dyngraph.Size([1, 3, 2, 5, 1])
+    """
+    return _adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
+
+
 def _adaptive_max(op, spatial, input, output_size):
     batched = _check_dims(op, input, spatial)
     _check_nonempty(op, input, spatial)
@@ -293,18 +367,17 @@ def _adaptive_max(op, spatial, input, output_size):
     x = _to_4d(input, spatial, batched)
     if spatial == 1:
         outs = (1,) + outs
-    n, c, h, w = x.shape
     idx = apply(_C.adaptive_max_pool2d_indices_op, x, output_size=outs)
     y = _gather_windows(x, idx)
     return _from_4d(y, spatial, batched), _from_4d(idx, spatial, batched)
 
 
-def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+def adaptive_max_pool1d_with_indices(input: Tensor, output_size, return_indices: bool = False):
     """1-D adaptive max pooling returning (values, indices)."""
     return _adaptive_max("adaptive_max_pool1d", 1, input, output_size)
 
 
-def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = True):
+def adaptive_max_pool2d_with_indices(input: Tensor, output_size, return_indices: bool = False):
     """2-D adaptive max pooling returning (values, flat H*W indices)."""
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size)
 
@@ -326,3 +399,29 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
     """
     y, idx = _adaptive_max("adaptive_max_pool2d", 2, input, output_size)
     return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool3d_with_indices(input: Tensor, output_size, return_indices: bool = False):
+    """3-D adaptive max pooling returning (values, flat D*H*W indices)."""
+    return _adaptive_max("adaptive_max_pool3d", 3, input, output_size)
+
+
+@composite("adaptive_max_pool3d", "adaptive_max_pool2d_indices, gather")
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):
+    """3-D adaptive max pooling to `output_size` (int, triple, None entries keep the size).
+
+    Example:
+        >>> F.adaptive_max_pool3d(dyngraph.ones(1, 3, 7, 5, 4), 2).shape
+        dyngraph.Size([1, 3, 2, 2, 2])
+    """
+    y, idx = _adaptive_max("adaptive_max_pool3d", 3, input, output_size)
+    return (y, idx) if return_indices else y
+
+
+# ----------------------------------------------------------------------------------------------
+# re-exports: the rarer pooling functions live in _functional_pool_extra (built on the above)
+# ----------------------------------------------------------------------------------------------
+from ._functional_pool_extra import *  # noqa: E402,F401,F403
+from . import _functional_pool_extra as _fpx  # noqa: E402
+
+__all__ += _fpx.__all__

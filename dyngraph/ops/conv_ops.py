@@ -3,20 +3,29 @@
 - `im2col` gathers every (kh, kw) window of a padded (N, C, H, W) input into a tensor of shape
   (N, C, kh, kw, oh, ow). Its memory is laid out as (C, kh, kw, N, oh, ow), so a convolution can
   view it as one (C*kh*kw, N*oh*ow) matrix and run a single GEMM without another copy.
-- `col2im` is its adjoint: it sums windows back into an (N, C, H, W) image. Each is the other's
-  gradient, so convolutions built from them have gradients of every order.
+  A 3-D (N, C, D, H, W) input works the same way: (N, C, kd, kh, kw, od, oh, ow) windows laid
+  out as (C, kd, kh, kw, N, od, oh, ow).
+- `col2im` is its adjoint: it sums windows back into an (N, C, H, W) (or (N, C, D, H, W)) image.
+  Each is the other's gradient, so convolutions built from them have gradients of every order.
 - `constant_pad` pads (or, for negative amounts, crops) every dim; its gradient is the opposite pad.
-- `max_pool2d_indices` / `adaptive_max_pool2d_indices` return, per window, the flat H*W index of
-  the first maximum, as PyTorch's `return_indices` does (a running maximum over kernel offsets).
-  Max pooling gathers at those indices, so the gradient goes to the argmax of each window,
-  exactly as in PyTorch.
+- `max_pool2d_indices` / `adaptive_max_pool2d_indices` return, per window, the flat index (into
+  each H*W, or D*H*W, plane) of the first maximum, as PyTorch's `return_indices` does (a running
+  maximum over kernel offsets); despite the names they serve 3-D pooling too (the number of
+  spatial dims is len(kernel_size) / len(output_size)). `fractional_max_pool_indices` does the
+  same for the pseudo-random windows of fractional max pooling. Max pooling gathers at those
+  indices, so the gradient goes to the argmax of each window, exactly as in PyTorch.
 
 `im2col` copies one strided view of the padded input (or, for small images, one slab per kernel
-offset); `col2im` loops over the kh*kw kernel offsets and adds whole (C, N, oh, ow) slabs, touching
-only the part of each that lands inside the image.
+offset); `col2im` loops over the kernel offsets and adds whole (C, N, oh, ow) slabs, touching
+only the part of each that lands inside the image. The 2-D paths are tuned; 3-D inputs take the
+plain strided-view / per-offset paths (the compiler's native conv loops are 2-D only, so 3-D
+calls stay interpreter steps when compiled).
 """
 
 from __future__ import annotations
+
+import itertools
+import math
 
 import numpy as np
 
@@ -34,16 +43,23 @@ def _window_count(size: int, k: int, pad_lo: int, pad_hi: int, stride: int, dil:
 
 
 def _pad_array(xp, x, padding, value=0):
-    """Zero (or `value`) padding of the last two dims by ((top, bottom), (left, right))."""
-    (pt, pb), (pl, pr) = padding
-    if not (pt or pb or pl or pr):
+    """Zero (or `value`) padding of the spatial dims by ((lo, hi), ...), e.g. ((top, bottom),
+    (left, right)) for an (N, C, H, W) array."""
+    if not any(lo or hi for lo, hi in padding):
         return x
     # A filled array with the input written into its interior: np.pad does the same copy with
     # several times the overhead.
-    n, c, h, w = x.shape
-    out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
-    out[:, :, pt:pt + h, pl:pl + w] = x
+    lead = x.shape[:x.ndim - len(padding)]
+    sizes = x.shape[x.ndim - len(padding):]
+    out = xp.full(lead + tuple(n + lo + hi for n, (lo, hi) in zip(sizes, padding)), value,
+                  dtype=x.dtype)
+    out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(sizes, padding))] = x
     return out
+
+
+def _flat_strides(sizes) -> list[int]:
+    """Element strides of a C-contiguous array of shape `sizes` (the flat index of a plane)."""
+    return [math.prod(sizes[d + 1:]) for d in range(len(sizes))]
 
 
 def _valid_range(size: int, n_out: int, offset: int, pad_lo: int, stride: int):
@@ -114,8 +130,26 @@ def _hw_contiguous(a) -> bool:
     return a.strides[-1] == it and (a.shape[-2] <= 1 or a.strides[-2] == a.shape[-1] * it)
 
 
+def _im2col_nd(xp, x, kernel_size, dilation, padding, stride):
+    """im2col of an (N, C, *spatial) array with any number of spatial dims: one strided view
+    of the padded input, copied once into (C, *kernel, N, *windows) memory order."""
+    n, c, *sizes = x.shape
+    sp = len(sizes)
+    outs = [_window_count(*a) for a in zip(sizes, kernel_size, *zip(*padding), stride, dilation)]
+    xpad = _pad_array(xp, x, padding)
+    st = xpad.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        xpad, (c, *kernel_size, n, *outs),
+        (st[1], *(st[2 + d] * dilation[d] for d in range(sp)), st[0],
+         *(st[2 + d] * stride[d] for d in range(sp))))
+    return xp.ascontiguousarray(windows).transpose(
+        sp + 1, 0, *range(1, sp + 1), *range(sp + 2, 2 * sp + 2))
+
+
 @defop("im2col", OTHER, dtype_rule="none")
 def im2col_op(xp, x, kernel_size, dilation, padding, stride):
+    if len(kernel_size) != 2:
+        return _im2col_nd(xp, x, kernel_size, dilation, padding, stride)
     kh, kw = kernel_size
     n, c, h, w = x.shape
     oh = _window_count(h, kh, *padding[0], stride[0], dilation[0])
@@ -156,17 +190,39 @@ def _(ctx, g):
     return (col2im(g, shape[2:], a["kernel_size"], a["dilation"], a["padding"], a["stride"]),)
 
 
+def _col2im_nd(xp, cols, output_size, kernel_size, dilation, padding, stride, acc):
+    """col2im for any number of spatial dims: one slab add per kernel offset, in row-major
+    offset order (the order im2col lays the offsets out in)."""
+    sp = len(output_size)
+    n, c = cols.shape[:2]
+    outs = cols.shape[2 + sp:]
+    out = xp.zeros((n, c, *output_size), dtype=acc)
+    for offs in itertools.product(*(range(k) for k in kernel_size)):
+        ranges = [_valid_range(size, o, i * d, pad[0], s) for size, o, i, d, pad, s in
+                  zip(output_size, outs, offs, dilation, padding, stride)]
+        if any(r is None for r in ranges):
+            continue
+        win, src = zip(*ranges)
+        out[(slice(None), slice(None)) + src] += cols[(slice(None), slice(None)) + offs + win]
+    return out if out.dtype == cols.dtype else out.astype(cols.dtype)
+
+
 @defop("col2im", OTHER, dtype_rule="none")
 def col2im_op(xp, cols, output_size, kernel_size, dilation, padding, stride):
-    n, c, kh, kw, oh, ow = cols.shape
-    h, w = output_size
+    sp = len(output_size)
+    have = tuple(cols.shape[2 + sp:])
     want = tuple(_window_count(size, k, *pad, s, d) for size, k, pad, s, d in
                  zip(output_size, kernel_size, padding, stride, dilation))
-    if (oh, ow) != want:
-        raise ValueError(f"col2im: columns of shape {tuple(cols.shape)} hold {oh} x {ow} windows, "
-                         f"but an output of size {tuple(output_size)} with these parameters has "
-                         f"{want[0]} x {want[1]}")
+    if have != want:
+        raise ValueError(f"col2im: columns of shape {tuple(cols.shape)} hold "
+                         f"{' x '.join(map(str, have))} windows, but an output of size "
+                         f"{tuple(output_size)} with these parameters has "
+                         f"{' x '.join(map(str, want))}")
     acc = cols.dtype if cols.dtype.itemsize >= 4 else np.float32
+    if sp != 2:
+        return _col2im_nd(xp, cols, output_size, kernel_size, dilation, padding, stride, acc)
+    n, c, kh, kw, oh, ow = cols.shape
+    h, w = output_size
     # Accumulate through a (C, N, H, W) view of the NCHW result, the order conv2d's columns are
     # laid out in: no copy afterwards (the same sums in the same order as accumulating in a
     # (C, N, H, W) array and transposing it, ~1.3x faster).
@@ -201,8 +257,9 @@ def _(ctx, g):
 def im2col(input, kernel_size, dilation=(1, 1), padding=((0, 0), (0, 0)), stride=(1, 1)):
     """Windows of an (N, C, H, W) tensor as (N, C, kh, kw, oh, ow) (the primitive behind unfold).
 
-    `padding` is ((top, bottom), (left, right)); zeros are padded. See `nn.functional.unfold`
-    for the PyTorch-style interface.
+    `padding` is ((top, bottom), (left, right)); zeros are padded. An (N, C, D, H, W) input with
+    3-tuples gives (N, C, kd, kh, kw, od, oh, ow). See `nn.functional.unfold` for the
+    PyTorch-style interface.
     """
     return apply(im2col_op, input, kernel_size=tuple(kernel_size), dilation=tuple(dilation),
                  padding=tuple(tuple(p) for p in padding), stride=tuple(stride))
@@ -210,7 +267,8 @@ def im2col(input, kernel_size, dilation=(1, 1), padding=((0, 0), (0, 0)), stride
 
 def col2im(input, output_size, kernel_size, dilation=(1, 1), padding=((0, 0), (0, 0)),
            stride=(1, 1)):
-    """Sum (N, C, kh, kw, oh, ow) windows back into an (N, C, H, W) image (adjoint of im2col)."""
+    """Sum (N, C, kh, kw, oh, ow) windows back into an (N, C, H, W) image (adjoint of im2col);
+    (N, C, kd, kh, kw, od, oh, ow) windows sum into an (N, C, D, H, W) volume."""
     return apply(col2im_op, input, output_size=tuple(output_size),
                  kernel_size=tuple(kernel_size), dilation=tuple(dilation),
                  padding=tuple(tuple(p) for p in padding), stride=tuple(stride))
@@ -253,14 +311,13 @@ def _lowest(x):
     return False if x.dtype.kind == "b" else -np.inf
 
 
-def _running_argmax(xp, xpad, k, kernel_size, stride, dilation, out_hw, floating):
+def _running_argmax(xp, xpad, k, kernel_size, stride, dilation, outs, floating):
     """Set k to the kernel offset (row-major) of each window's first maximum in xpad."""
-    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_hw
     best = None
-    for q in range(kh * kw):
-        i, j = divmod(q, kw)
-        win = xpad[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                   j * dw:j * dw + sw * (ow - 1) + 1:sw]
+    for q, offs in enumerate(itertools.product(*(range(kk) for kk in kernel_size))):
+        win = xpad[(slice(None), slice(None)) + tuple(
+            slice(i * d, i * d + s * (o - 1) + 1, s)
+            for i, d, s, o in zip(offs, dilation, stride, outs))]
         if best is None:
             best = win.copy()
             continue
@@ -280,32 +337,41 @@ def _running_argmax(xp, xpad, k, kernel_size, stride, dilation, out_hw, floating
         xp.maximum(best, win, out=best)
 
 
+def _grid(xp, steps):
+    """sum_d steps[d] broadcast over len(steps) axes: steps[d] is a 1-D int64 array on axis d."""
+    nd = len(steps)
+    total = None
+    for d, v in enumerate(steps):
+        v = v.reshape((1,) * d + (-1,) + (1,) * (nd - d - 1))
+        total = v if total is None else total + v
+    return total
+
+
 @nondiff("max_pool2d_indices", OTHER, "integer output (max pooling gathers at these indices)",
          dtype_rule="none")
 def max_pool2d_indices_op(xp, x, kernel_size, stride, padding, dilation):
-    kh, kw = kernel_size
-    dh, dw = dilation
-    sh, sw = stride
-    n, c, h, w = x.shape
-    oh = _window_count(h, kh, *padding[0], sh, dh)
-    ow = _window_count(w, kw, *padding[1], sw, dw)
+    n, c, *sizes = x.shape
+    outs = [_window_count(*a) for a in zip(sizes, kernel_size, *zip(*padding), stride, dilation)]
     xpad = _pad_array(xp, x, padding, _lowest(x))
     # Walk the kernel offsets in row-major order keeping a running maximum `best` and the offset
     # `k` it came from; an offset wins only when strictly greater, so ties keep the first maximum
     # (PyTorch's rule). Whole-array compares over strided views: stacking the windows on a last
     # axis and calling argmax was 5-10x slower (numpy's argmax loops per row of kh*kw).
     floating = x.dtype.kind in "fV"
-    k = xp.zeros((n, c, oh, ow), dtype=np.uint8 if kh * kw < 256 else np.int32)
+    n_offsets = math.prod(kernel_size)
+    k = xp.zeros((n, c, *outs), dtype=np.uint8 if n_offsets < 256 else np.int32)
     with np.errstate(invalid="ignore"):  # bfloat16 compares with NaN warn; the NaN rule is ours
-        _running_argmax(xp, xpad, k, (kh, kw), (sh, sw), (dh, dw), (oh, ow), floating)
-    # Offset q = (i, j) lies i * dh rows and j * dw columns past the window's top-left corner.
-    # (made on the device, not copied from a host list: a CUDA graph capture allows no copy in)
-    step = (xp.arange(kh, dtype=np.int64).reshape(kh, 1) * (dh * w) +
-            xp.arange(kw, dtype=np.int64).reshape(1, kw) * dw).reshape(-1)
-    rows = (xp.arange(oh) * sh - padding[0][0]).reshape(oh, 1)
-    cols = (xp.arange(ow) * sw - padding[1][0]).reshape(1, ow)
+        _running_argmax(xp, xpad, k, kernel_size, stride, dilation, outs, floating)
+    # Offset q = (i, j) lies i * dh rows and j * dw columns past the window's top-left corner
+    # (likewise with a depth offset in 3-D). Made on the device, not copied from a host list:
+    # a CUDA graph capture allows no copy in.
+    fs = _flat_strides(sizes)
+    step = _grid(xp, [xp.arange(kk, dtype=np.int64) * (d * f)
+                      for kk, d, f in zip(kernel_size, dilation, fs)]).reshape(-1)
+    corner = _grid(xp, [(xp.arange(o, dtype=np.int64) * s - pad[0]) * f
+                        for o, s, pad, f in zip(outs, stride, padding, fs)])
     out = step.take(k)
-    out += rows * w + cols
+    out += corner
     return out
 
 
@@ -317,14 +383,65 @@ def _adaptive_bounds(size: int, out: int):
 @nondiff("adaptive_max_pool2d_indices", OTHER, "integer output (adaptive max pooling gathers at "
          "these indices)", dtype_rule="none")
 def adaptive_max_pool2d_indices_op(xp, x, output_size):
-    n, c, h, w = x.shape
-    oh, ow = output_size
-    out = xp.empty((n, c, oh, ow), dtype=np.int64)
-    hb, wb = _adaptive_bounds(h, oh), _adaptive_bounds(w, ow)
-    for i, (h0, h1) in enumerate(hb):
-        for j, (w0, w1) in enumerate(wb):
-            win = x[:, :, h0:h1, w0:w1].reshape(n, c, (h1 - h0) * (w1 - w0))
-            # argmax returns the first maximum, PyTorch's tie rule.
-            k = xp.argmax(win, axis=2)
-            out[:, :, i, j] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)
+    n, c, *sizes = x.shape
+    out = xp.empty((n, c, *output_size), dtype=np.int64)
+    fs = _flat_strides(sizes)
+    per_dim = [list(enumerate(_adaptive_bounds(size, o))) for size, o in zip(sizes, output_size)]
+    for cell in itertools.product(*per_dim):
+        pos = tuple(i for i, _ in cell)
+        bounds = [b for _, b in cell]
+        win = x[(slice(None), slice(None)) + tuple(slice(lo, hi) for lo, hi in bounds)]
+        # argmax returns the first maximum, PyTorch's tie rule.
+        k = xp.argmax(win.reshape(n, c, math.prod(hi - lo for lo, hi in bounds)), axis=2)
+        flat = 0
+        for (lo, hi), f in zip(reversed(bounds), reversed(fs)):
+            k, r = k // (hi - lo), k % (hi - lo)
+            flat = flat + (lo + r) * f
+        out[(slice(None), slice(None)) + pos] = flat
     return out
+
+
+def _fractional_starts(xp, sample, size: int, out: int, pool: int):
+    """PyTorch's fractional-pooling window starts (N, C, out) for per-plane samples (N, C) in
+    [0, 1): int((i + u) * alpha) - int(u * alpha), alpha = (size - pool) / (out - 1), computed
+    in the samples' dtype as PyTorch does, and size - pool for the last window."""
+    n, c = sample.shape
+    starts = xp.full((n, c, out), size - pool, dtype=np.int64)
+    if out > 1:
+        dt = sample.dtype
+        alpha = dt.type(size - pool) / dt.type(out - 1)
+        u = sample[:, :, None]
+        pos = (xp.arange(out - 1, dtype=dt)[None, None, :] + u) * alpha
+        starts[:, :, :out - 1] = pos.astype(np.int64) - (u * alpha).astype(np.int64)
+    return starts
+
+
+@nondiff("fractional_max_pool_indices", OTHER, "integer output (fractional max pooling gathers "
+         "at these indices)", dtype_rule="none")
+def fractional_max_pool_indices_op(xp, x, samples, kernel_size, output_size):
+    n, c, *sizes = x.shape
+    fs = _flat_strides(sizes)
+    sp = len(sizes)
+    # The flat index of each window's first element, (N, C, *output_size).
+    corner = 0
+    for d in range(sp):
+        starts = _fractional_starts(xp, samples[:, :, d], sizes[d], output_size[d],
+                                    kernel_size[d])
+        corner = corner + starts.reshape((n, c) + (1,) * d + (-1,) + (1,) * (sp - d - 1)) * fs[d]
+    corner = xp.broadcast_to(corner, (n, c, *output_size)).reshape(n, c, math.prod(output_size))
+    flat = x.reshape(n, c, math.prod(sizes))
+    best = best_idx = None
+    # PyTorch's loop: a value wins when greater than the running maximum or NaN (so the last
+    # NaN wins); ties keep the first maximum.
+    for offs in itertools.product(*(range(k) for k in kernel_size)):
+        idx = corner + sum(i * f for i, f in zip(offs, fs))
+        val = xp.take_along_axis(flat, idx, axis=2)
+        if best is None:
+            best, best_idx = val, idx
+            continue
+        wins = xp.greater(val, best)
+        if x.dtype.kind in "fV":
+            xp.logical_or(wins, xp.isnan(val), out=wins)
+        best = xp.where(wins, val, best)
+        best_idx = xp.where(wins, idx, best_idx)
+    return best_idx.reshape(n, c, *output_size)

@@ -3,6 +3,8 @@ and the convolution/pooling composites built on them. The numpy references are p
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from dyngraph.ops import conv_ops as C
@@ -68,6 +70,72 @@ def np_adaptive_max_indices(x, size):
             win = x[:, :, h0:h1, w0:w1].reshape(n, c, -1)
             k = win.argmax(-1)
             out[:, :, a, b] = (h0 + k // (w1 - w0)) * w + w0 + k % (w1 - w0)
+    return out
+
+
+def np_im2col_3d(x, k, d, pad, s):
+    """3-D im2col by loops: (N, C, D, H, W) -> (N, C, kd, kh, kw, od, oh, ow)."""
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(pad))
+    outs = [_windows(n, kk, dd, lo, hi, ss) for n, kk, dd, (lo, hi), ss in
+            zip(x.shape[2:], k, d, pad, s)]
+    out = np.zeros(x.shape[:2] + tuple(k) + tuple(outs), dtype=x.dtype)
+    for off in itertools.product(*map(range, k)):
+        for pos in itertools.product(*map(range, outs)):
+            src = tuple(p * ss + o * dd for p, ss, o, dd in zip(pos, s, off, d))
+            out[(slice(None), slice(None)) + off + pos] = xp[(slice(None), slice(None)) + src]
+    return out
+
+
+def np_col2im_3d(cols, size, k, d, pad, s):
+    n, c = cols.shape[:2]
+    outs = cols.shape[5:]
+    out = np.zeros((n, c) + tuple(sz + lo + hi for sz, (lo, hi) in zip(size, pad)))
+    for off in itertools.product(*map(range, k)):
+        for pos in itertools.product(*map(range, outs)):
+            dst = tuple(p * ss + o * dd for p, ss, o, dd in zip(pos, s, off, d))
+            out[(slice(None), slice(None)) + dst] += cols[(slice(None), slice(None)) + off + pos]
+    return out[(slice(None), slice(None)) + tuple(slice(lo, lo + sz)
+                                                  for sz, (lo, _) in zip(size, pad))]
+
+
+def np_max_indices_3d(x, k, s, pad, d):
+    """First maximum of each (padded) window, as a flat D*H*W index (loops)."""
+    n, c, *sizes = x.shape
+    outs = [_windows(sz, kk, dd, lo, hi, ss) for sz, kk, dd, (lo, hi), ss in
+            zip(sizes, k, d, pad, s)]
+    out = np.zeros((n, c) + tuple(outs), dtype=np.int64)
+    for pos in itertools.product(*map(range, outs)):
+        best = np.full((n, c), -np.inf)
+        for off in itertools.product(*map(range, k)):
+            src = [p * ss - lo + o * dd for p, ss, (lo, _), o, dd in zip(pos, s, pad, off, d)]
+            if all(0 <= v < sz for v, sz in zip(src, sizes)):
+                v = x[(slice(None), slice(None)) + tuple(src)]
+                take = v > best
+                best = np.where(take, v, best)
+                flat = np.ravel_multi_index(tuple(src), sizes)
+                out[(slice(None), slice(None)) + pos] = np.where(
+                    take, flat, out[(slice(None), slice(None)) + pos])
+    return out
+
+
+def np_fractional_indices(x, samples, k, outs):
+    """PyTorch's fractional max pooling windows (samples already in (H, W) / (T, H, W) order)
+    and each one's first maximum (loops, float64 interval arithmetic)."""
+    n, c, *sizes = x.shape
+    out = np.zeros((n, c) + tuple(outs), dtype=np.int64)
+    for b, ch in itertools.product(range(n), range(c)):
+        starts = []
+        for dim, (sz, o, kk) in enumerate(zip(sizes, outs, k)):
+            u = samples[b, ch, dim]
+            alpha = (sz - kk) / (o - 1) if o > 1 else 0.0
+            seq = [int((i + u) * alpha) - int(u * alpha) for i in range(o - 1)] + [sz - kk]
+            starts.append(seq)
+        for pos in itertools.product(*map(range, outs)):
+            corner = [starts[dim][p] for dim, p in enumerate(pos)]
+            win = x[(b, ch) + tuple(slice(a, a + kk) for a, kk in zip(corner, k))]
+            loc = np.unravel_index(int(np.argmax(win)), win.shape)
+            out[(b, ch) + pos] = np.ravel_multi_index(
+                tuple(a + q for a, q in zip(corner, loc)), sizes)
     return out
 
 
@@ -147,6 +215,17 @@ CASES = [
            [rand(1, 1, 2, 2, 5, 4, seed=6)],
            ref=lambda c: np_col2im(c, (4, 5), (2, 2), (1, 2), ASYM, (1, 1)),
            name="asymmetric_padding"),
+    # 3-D windows (the generic N-d paths)
+    OpCase("im2col", lambda x: C.im2col(x, (2, 3, 2), (1, 2, 1), ((1, 0), (1, 1), (0, 2)),
+                                        (2, 1, 1)),
+           [rand(2, 2, 4, 5, 3, seed=31)],
+           ref=lambda x: np_im2col_3d(x, (2, 3, 2), (1, 2, 1), ((1, 0), (1, 1), (0, 2)),
+                                      (2, 1, 1)), name="3d"),
+    OpCase("col2im", lambda c: C.col2im(c, (4, 5, 3), (2, 3, 2), (1, 2, 1),
+                                        ((1, 0), (1, 1), (0, 2)), (2, 1, 1)),
+           [rand(2, 2, 2, 3, 2, 2, 3, 4, seed=32)],
+           ref=lambda c: np_col2im_3d(c, (4, 5, 3), (2, 3, 2), (1, 2, 1),
+                                      ((1, 0), (1, 1), (0, 2)), (2, 1, 1)), name="3d"),
     OpCase("constant_pad", lambda x: C.constant_pad(x, ((0, 0), (1, 2), (2, 0)), 0.0),
            [rand(2, 3, 4, seed=7)],
            ref=lambda x: np_constant_pad(x, ((0, 0), (1, 2), (2, 0)), 0.0),
@@ -173,6 +252,35 @@ CASES = [
            [rand(2, 2, 7, 5, seed=11)], ref=lambda x: np_adaptive_max_indices(x, (3, 2)),
            torch_fn=lambda x: _tf().adaptive_max_pool2d(x, (3, 2), return_indices=True)[1],
            grad=False),
+    OpCase("max_pool2d_indices",
+           lambda x: C.apply(C.max_pool2d_indices_op, x, kernel_size=(2, 2, 3),
+                             stride=(1, 2, 2), padding=((1, 1), (0, 1), (1, 2)),
+                             dilation=(2, 1, 1)),
+           [rand(2, 2, 5, 4, 6, seed=33)],
+           ref=lambda x: np_max_indices_3d(x, (2, 2, 3), (1, 2, 2), ((1, 1), (0, 1), (1, 2)),
+                                           (2, 1, 1)),
+           grad=False, name="3d"),
+    OpCase("adaptive_max_pool2d_indices",
+           lambda x: C.apply(C.adaptive_max_pool2d_indices_op, x, output_size=(3, 2, 4)),
+           [rand(2, 2, 5, 4, 6, seed=34)],
+           torch_fn=lambda x: _tf().adaptive_max_pool3d(x, (3, 2, 4), return_indices=True)[1],
+           grad=False, name="3d"),
+    OpCase("fractional_max_pool_indices",
+           lambda x, u: C.apply(C.fractional_max_pool_indices_op, x, u, kernel_size=(2, 3),
+                                output_size=(4, 3)),
+           [rand(2, 3, 7, 8, seed=35), rand(2, 3, 2, low=0.0, high=1.0, seed=36)],
+           ref=lambda x, u: np_fractional_indices(x, u, (2, 3), (4, 3)),
+           torch_fn=lambda x, u: _tf().fractional_max_pool2d(
+               x, (2, 3), (4, 3), return_indices=True, _random_samples=u.flip(-1))[1],
+           grad=False, name="2d"),
+    OpCase("fractional_max_pool_indices",
+           lambda x, u: C.apply(C.fractional_max_pool_indices_op, x, u, kernel_size=(2, 2, 3),
+                                output_size=(3, 1, 2)),
+           [rand(1, 2, 5, 4, 6, seed=37), rand(1, 2, 3, low=0.0, high=1.0, seed=38)],
+           ref=lambda x, u: np_fractional_indices(x, u, (2, 2, 3), (3, 1, 2)),
+           torch_fn=lambda x, u: _tf().fractional_max_pool3d(
+               x, (2, 2, 3), (3, 1, 2), return_indices=True, _random_samples=u)[1],
+           grad=False, name="3d"),
     # ---- composites (checked against torch and with gradcheck) ------------------------------
     OpCase("conv2d", lambda x, w, b: _F().conv2d(x, w, b, stride=(2, 1), padding=1, dilation=2,
                                                  groups=2),
@@ -194,6 +302,28 @@ CASES = [
                                                    count_include_pad=False),
            [rand(1, 2, 6, 5, seed=19)],
            torch_fn=lambda x: _tf().avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                               count_include_pad=False),
+           composite=True),
+    OpCase("conv3d", lambda x, w, b: _F().conv3d(x, w, b, stride=(2, 1, 1), padding=(1, 0, 1),
+                                                 dilation=(1, 2, 1), groups=2),
+           [rand(1, 4, 4, 5, 3, seed=40), rand(4, 2, 2, 2, 2, seed=41), rand(4, seed=42)],
+           torch_fn=lambda x, w, b: _tf().conv3d(x, w, b, stride=(2, 1, 1), padding=(1, 0, 1),
+                                                 dilation=(1, 2, 1), groups=2),
+           composite=True),
+    OpCase("conv_transpose3d",
+           lambda x, w, b: _F().conv_transpose3d(x, w, b, stride=(2, 1, 2), padding=1,
+                                                 output_padding=(1, 0, 0), groups=2),
+           [rand(1, 4, 2, 3, 2, seed=43), rand(4, 1, 3, 2, 2, seed=44), rand(2, seed=45)],
+           torch_fn=lambda x, w, b: _tf().conv_transpose3d(x, w, b, stride=(2, 1, 2), padding=1,
+                                                           output_padding=(1, 0, 0), groups=2),
+           composite=True),
+    OpCase("max_pool3d", lambda x: _F().max_pool3d(x, 2, 1, 1),
+           [rand(1, 2, 3, 4, 3, seed=46)], torch_fn=lambda x: _tf().max_pool3d(x, 2, 1, 1),
+           composite=True),
+    OpCase("avg_pool3d", lambda x: _F().avg_pool3d(x, (2, 3, 2), 2, 1, ceil_mode=True,
+                                                   count_include_pad=False),
+           [rand(1, 2, 4, 5, 3, seed=47)],
+           torch_fn=lambda x: _tf().avg_pool3d(x, (2, 3, 2), 2, 1, ceil_mode=True,
                                                count_include_pad=False),
            composite=True),
     OpCase("interpolate", lambda x: _F().interpolate(x, size=(5, 3), mode="bilinear"),

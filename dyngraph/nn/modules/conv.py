@@ -1,4 +1,4 @@
-"""Convolution layers (Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d) and Unfold/Fold.
+"""Convolution layers (Conv1d/2d/3d, ConvTranspose1d/2d/3d) and Unfold/Fold.
 
 Parameters, their shapes and their default initialisation follow PyTorch exactly, so a PyTorch
 state_dict loads into these layers and gives the same outputs.
@@ -15,7 +15,8 @@ from .. import init
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Unfold", "Fold"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+           "Unfold", "Fold"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -133,7 +134,7 @@ class _Conv(_ConvNd):
                          groups, bias, padding_mode, 0, device, dtype)
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        conv = F.conv1d if self._n == 1 else F.conv2d
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._n - 1]
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return conv(input, weight, bias, self.stride, 0, self.dilation, self.groups)
@@ -194,6 +195,31 @@ class Conv2d(_Conv):
     _n = 2
 
 
+class Conv3d(_Conv):
+    """3-D convolution over an (N, C_in, D, H, W) or (C_in, D, H, W) input.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        kernel_size: int or triple.
+        stride, dilation: ints or triples (default 1).
+        padding: int, triple, 'valid' or 'same' (default 0).
+        groups: channel groups (both channel counts must divide by it).
+        bias: learn an additive bias (default True).
+        padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out),
+        D_out = (D + 2p - d(k-1) - 1) // s + 1 (likewise H_out, W_out).
+
+    Example:
+        >>> Conv3d(16, 33, (3, 5, 2), stride=(2, 1, 1))(dyngraph.randn(2, 16, 10, 12, 8)).shape
+        dyngraph.Size([2, 33, 4, 8, 7])
+    """
+
+    _n = 3
+
+
 class _ConvTransposeNd(_ConvNd):
     _transposed = True
 
@@ -238,7 +264,7 @@ class _ConvTransposeNd(_ConvNd):
         """Transposed convolution; `output_size` picks among the sizes a stride allows."""
         self._check_input(input)
         opad = self._output_padding(input, output_size)
-        conv = F.conv_transpose1d if self._n == 1 else F.conv_transpose2d
+        conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._n - 1]
         return conv(input, self.weight, self.bias, self.stride, self.padding, opad, self.groups,
                     self.dilation)
 
@@ -281,6 +307,30 @@ class ConvTranspose2d(_ConvTransposeNd):
     """
 
     _n = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution over an (N, C_in, D, H, W) or (C_in, D, H, W) input.
+
+    Args:
+        in_channels, out_channels: channel counts.
+        kernel_size: int or triple.
+        stride, padding, dilation: ints or triples.
+        output_padding: extra size on one side of the output (smaller than stride or dilation).
+        groups: channel groups; bias: learn an additive bias; padding_mode: only 'zeros'.
+        device, dtype: where and in what dtype to create the parameters.
+
+    Shape:
+        (N, C_in, D, H, W) -> (N, C_out, D_out, H_out, W_out),
+        D_out = (D-1)s - 2p + d(k-1) + output_padding + 1 (likewise H_out, W_out).
+
+    Example:
+        >>> up = ConvTranspose3d(16, 8, 3, stride=2, padding=1)
+        >>> up(dyngraph.randn(1, 16, 4, 6, 6), output_size=[8, 12, 12]).shape
+        dyngraph.Size([1, 8, 8, 12, 12])
+    """
+
+    _n = 3
 
 
 class Unfold(Module):
