@@ -1,5 +1,6 @@
-"""Attention layers: MultiheadAttention, TransformerEncoderLayer and TransformerEncoder, with
-PyTorch's parameter names, initialisation, masks and (post-norm or pre-norm) residual layout.
+"""Attention layers: MultiheadAttention, the Transformer encoder and decoder (layers and stacks)
+and the full encoder-decoder Transformer, with PyTorch's parameter names, initialisation, masks
+and (post-norm or pre-norm) residual layout.
 
 These are PyTorch's "slow path" (the reference math); the fused fast path PyTorch takes in
 inference mode computes the same function.
@@ -22,7 +23,8 @@ from .linear import Linear
 from .module import Module
 from .normalization import LayerNorm
 
-__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]
+__all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+           "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -174,6 +176,20 @@ def _generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor
     return _ops.where(cols > rows, float("-inf"), zeros)
 
 
+def _get_seq_len(src: Tensor, batch_first: bool) -> int | None:
+    """The sequence length of an unbatched (S, E) or batched (S, N, E) / (N, S, E) input."""
+    if src.ndim == 2:
+        return src.shape[0]
+    if src.ndim == 3:
+        return src.shape[1] if batch_first else src.shape[0]
+    return None
+
+
+def _layers_batch_first(layers) -> bool:
+    first = layers[0] if len(layers) else None
+    return bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
+
+
 def _detect_is_causal_mask(mask, is_causal, size) -> bool:
     """True if is_causal says so, or (is_causal None) the mask equals the causal mask."""
     make_causal = is_causal is True
@@ -286,13 +302,7 @@ class TransformerEncoder(Module):
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask",
                                                _none_or_dtype(mask), "mask", src.dtype)
         mask = _canonical_mask(mask, "mask", None, "", src.dtype, check_other=False)
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
-        seq_len = None
-        if src.ndim == 3:
-            seq_len = src.shape[1] if batch_first else src.shape[0]
-        elif src.ndim == 2:
-            seq_len = src.shape[0]
+        seq_len = _get_seq_len(src, _layers_batch_first(self.layers))
         is_causal = _detect_is_causal_mask(mask, is_causal, seq_len)
         output = src
         for mod in self.layers:
@@ -301,3 +311,226 @@ class TransformerEncoder(Module):
         if self.norm is not None:
             output = self.norm(output)
         return output
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention, attention over the encoder's output (memory) and a feed-forward block,
+    each with a residual and a LayerNorm (post-norm by default).
+
+    Args:
+        d_model: model dimension.
+        nhead: attention heads.
+        dim_feedforward: hidden size of the feed-forward network (default 2048).
+        dropout: dropout in both attentions, after each block and in the feed-forward (0.1).
+        activation: 'relu' (default), 'gelu', or a callable / module.
+        layer_norm_eps: LayerNorm epsilon (1e-5).
+        batch_first: (N, T, E) instead of (T, N, E).
+        norm_first: pre-norm (x + block(norm(x))) instead of post-norm (norm(x + block(x))).
+        bias: biases in the linear layers and LayerNorms.
+
+    Forward: (tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False).
+
+    Example:
+        >>> layer = nn.TransformerDecoderLayer(d_model=32, nhead=4, batch_first=True)
+        >>> layer(dyngraph.randn(2, 6, 32), dyngraph.randn(2, 10, 32)).shape
+        dyngraph.Size([2, 6, 32])
+    """
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation: str | Callable = F.relu,
+                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
+                                            batch_first=batch_first, bias=bias, **kw)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout,
+                                                 batch_first=batch_first, bias=bias, **kw)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        if isinstance(activation, str):
+            activation = _get_activation_fn(activation)
+        self.activation = activation
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None, tgt_is_causal: bool = False,
+                memory_is_causal: bool = False) -> Tensor:
+        """Decode tgt ((T, N, E), (N, T, E) with batch_first, or unbatched (T, E)) against
+        memory (the encoder's output, (S, N, E) / (N, S, E) / (S, E))."""
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha_block(self.norm2(x), memory, memory_mask,
+                                    memory_key_padding_mask, memory_is_causal)
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+            x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask,
+                                               memory_is_causal))
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           is_causal=is_causal, need_weights=False)[0]
+        return self.dropout1(x)
+
+    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal=False):
+        x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
+                                key_padding_mask=key_padding_mask, is_causal=is_causal,
+                                need_weights=False)[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x):
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout3(x)
+
+
+class TransformerDecoder(Module):
+    """A stack of `num_layers` deep copies of `decoder_layer`, with an optional final norm.
+
+    Args:
+        decoder_layer: the layer to clone (e.g. a TransformerDecoderLayer).
+        num_layers: how many copies.
+        norm: optional module applied to the output (e.g. LayerNorm).
+
+    Forward: (tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+    memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False). With
+    tgt_is_causal=None a tgt_mask equal to the causal mask is detected, as in PyTorch.
+
+    Example:
+        >>> layer = nn.TransformerDecoderLayer(16, 2, dim_feedforward=32)
+        >>> dec = nn.TransformerDecoder(layer, num_layers=3)
+        >>> dec(dyngraph.randn(5, 2, 16), dyngraph.randn(7, 2, 16)).shape
+        dyngraph.Size([5, 2, 16])
+    """
+
+    def __init__(self, decoder_layer: Module, num_layers: int,
+                 norm: Module | None = None) -> None:
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
+        """Run tgt through every layer, each attending to memory (then the final norm)."""
+        seq_len = _get_seq_len(tgt, _layers_batch_first(self.layers))
+        tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, seq_len)
+        output = tgt
+        for mod in self.layers:
+            output = mod(output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                         tgt_key_padding_mask=tgt_key_padding_mask,
+                         memory_key_padding_mask=memory_key_padding_mask,
+                         tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+        if self.norm is not None:
+            output = self.norm(output)
+        return output
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer of "Attention Is All You Need" (PyTorch's nn.Transformer).
+
+    Args:
+        d_model: model dimension (512).
+        nhead: attention heads (8).
+        num_encoder_layers, num_decoder_layers: depth of each stack (6 each).
+        dim_feedforward: hidden size of the feed-forward networks (2048).
+        dropout: dropout everywhere in both stacks (0.1).
+        activation: 'relu' (default), 'gelu', or a callable / module.
+        custom_encoder, custom_decoder: modules used instead of the default stacks.
+        layer_norm_eps: LayerNorm epsilon (1e-5).
+        batch_first: (N, S, E) instead of (S, N, E).
+        norm_first: pre-norm layers.
+        bias: biases in the linear layers and LayerNorms.
+
+    Forward: (src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+    src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,
+    src_is_causal=None, tgt_is_causal=None, memory_is_causal=False) -> (T, N, E) (or (N, T, E),
+    or unbatched (T, E)). Boolean masks mark with True the positions that may NOT be attended.
+
+    Every parameter of more than one dimension is initialised by xavier_uniform_, as in PyTorch.
+
+    Example:
+        >>> model = nn.Transformer(d_model=16, nhead=2, num_encoder_layers=1,
+        ...                        num_decoder_layers=1, dim_feedforward=32)
+        >>> src, tgt = dyngraph.randn(7, 2, 16), dyngraph.randn(5, 2, 16)
+        >>> mask = nn.Transformer.generate_square_subsequent_mask(5)
+        >>> model(src, tgt, tgt_mask=mask).shape
+        dyngraph.Size([5, 2, 16])
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048,
+                 dropout: float = 0.1, activation: str | Callable = F.relu,
+                 custom_encoder: Module | None = None, custom_decoder: Module | None = None,
+                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        layer_args = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                      batch_first, norm_first, bias)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(
+                TransformerEncoderLayer(*layer_args, **kw), num_encoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(
+                TransformerDecoderLayer(*layer_args, **kw), num_decoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        self._reset_parameters()
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None,
+                tgt_mask: Tensor | None = None, memory_mask: Tensor | None = None,
+                src_key_padding_mask: Tensor | None = None,
+                tgt_key_padding_mask: Tensor | None = None,
+                memory_key_padding_mask: Tensor | None = None,
+                src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
+                memory_is_causal: bool = False) -> Tensor:
+        """Encode src, then decode tgt against the encoding."""
+        is_batched = src.ndim == 3
+        batch_dim = 0 if self.batch_first else 1
+        if is_batched and (tgt.ndim != 3 or src.shape[batch_dim] != tgt.shape[batch_dim]):
+            raise RuntimeError(f"the batch number of src and tgt must be equal (src "
+                               f"{tuple(src.shape)}, tgt {tuple(tgt.shape)}, batch_first="
+                               f"{self.batch_first})")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError(f"the feature number of src and tgt must be equal to d_model "
+                               f"({self.d_model}), got src {tuple(src.shape)} and tgt "
+                               f"{tuple(tgt.shape)}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
+        """The (sz, sz) float causal mask: 0 on and below the diagonal, -inf above it."""
+        return _generate_square_subsequent_mask(sz, device=device, dtype=dtype)
+
+    def _reset_parameters(self) -> None:
+        # PyTorch: xavier_uniform_ on every matrix (biases and norms keep their init)
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
