@@ -57,6 +57,23 @@ LOWERING.update({
     "sum_to_size": "kernel (a sum over the broadcast dims; mixed leading and size-1 dims: "
                    "interpreter)",
     "copy": "kernel (an identity map: the store makes the C-contiguous copy)",
+    "fractional_max_pool_indices": "interpreter: numpy windowed argmax (per-plane random "
+                                   "windows)",
+    # numeric_extra / linalg_extra (scipy.special, scipy.linalg or numpy loops: no kernel)
+    **{_n: "interpreter: scipy.special (cupyx.scipy.special); no libm function to call"
+       for _n in ("i0", "i0e", "i1", "i1e", "igamma", "igammac", "erfcx", "ndtri")},
+    "frexp": "interpreter: numpy frexp (no scalar expression in the renderers)",
+    "frexp_exponent": "interpreter: numpy frexp (an int32 result)",
+    "nextafter": "interpreter: numpy nextafter (no scalar expression in the renderers)",
+    "xlog1py": "interpreter: numpy log1p with xlogy's zero rule",
+    **{_n: "interpreter: scipy.linalg / numpy loops (triangular solves, LU)"
+       for _n in ("solve_triangular", "cholesky_solve", "cholesky_inverse", "lu_factor",
+                  "lu_permutation")},
+    "cholesky_ex": "interpreter: numpy.linalg / cupy.linalg (LAPACK Cholesky)",
+    "cholesky_info": "interpreter: numpy.linalg / cupy.linalg (LAPACK Cholesky)",
+    "matrix_exp": "interpreter: Pade scaling and squaring (matmul and solve per matrix)",
+    "ctc_loss": "interpreter: a loop over time steps (numpy/cupy calls per step)",
+    "ctc_loss_backward": "interpreter: alpha and beta loops over time steps",
     "norm": "interpreter: vector norms with arbitrary ord",
     "im2col": "interpreter: numpy strided gather (conv)",
     "col2im": "interpreter: numpy scatter-add (conv backward)",

@@ -15,21 +15,37 @@ Example:
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
-from .ops._api import Tensor, normalize_dims
+import numpy as np
+
+from .ops._api import Tensor, apply as _apply, normalize_dims
 from .ops.extras import cross as _cross
 from .ops.linalg import matmul
 from .ops.linalg_lapack import (SlogdetResult, det, inv, linalg_cholesky, matrix_power,
                                 slogdet, solve)
 from .ops.linalg_decomp import (EighResult, QRResult, SVDResult, eigh, eigvalsh, linalg_qr,
                                 linalg_svd, matrix_rank, pinv, svdvals)
+from .ops.linalg_extra import (CholeskyExResult, cholesky_ex_op as _cholesky_ex_op,
+                               cholesky_info_op as _cholesky_info_op, matrix_exp,
+                               solve_triangular)
+from .ops.linalg_lu import (LUFactorExResult, LUFactorResult, LUResult, linalg_lu as lu,
+                            linalg_lu_solve as lu_solve, lu_factor, lu_factor_ex)
+from .ops.linalg_lapack import check_float_matrix as _check_float_matrix
 from .ops.reduction import amax, amin, norm as _vector_norm_op, sum as _sum
 from .ops.registry import composite
 
 __all__ = ["vector_norm", "matrix_norm", "norm", "det", "slogdet", "inv", "solve", "cholesky",
            "matmul", "vecdot", "multi_dot", "diagonal", "cross", "matrix_power", "SlogdetResult",
            "svd", "svdvals", "qr", "eigh", "eigvalsh", "pinv", "matrix_rank", "SVDResult",
-           "QRResult", "EighResult"]
+           "QRResult", "EighResult", "solve_triangular", "lu_factor", "lu_factor_ex", "lu",
+           "lu_solve", "matrix_exp", "cholesky_ex", "inv_ex", "solve_ex", "lstsq",
+           "householder_product", "LUFactorResult", "LUFactorExResult", "LUResult",
+           "CholeskyExResult", "LstsqResult", "InvExResult", "SolveExResult"]
+
+LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+InvExResult = namedtuple("linalg_inv_ex", ["inverse", "info"])
+SolveExResult = namedtuple("linalg_solve_ex", ["result", "info"])
 
 cholesky = linalg_cholesky
 svd = linalg_svd
@@ -245,3 +261,196 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1, out=None) -> Tensor:
         tensor([0., 0., 1.])
     """
     return _cross(input, other, dim=dim, out=out)
+
+
+# ----- the _ex variants: an info tensor instead of an error ------------------------------------
+
+def _outs(name: str, results, out):
+    if out is None:
+        return results
+    return type(results)(*(_write(r, o, name) for r, o in zip(results, out)))
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False,
+                out=None) -> CholeskyExResult:
+    """(L, info): linalg.cholesky without the error; info is 0, or the order of the first
+    leading minor of A that is not positive-definite (L is then only partly computed).
+
+    Example:
+        >>> dyngraph.linalg.cholesky_ex(dyngraph.tensor([[1., 0.], [0., -1.]])).info
+        tensor(2, dtype=dyngraph.int32)
+    """
+    _check_square("linalg.cholesky_ex", A)
+    L, info = _apply(_cholesky_ex_op, A), _apply(_cholesky_info_op, A)
+    if check_errors and bool((info > 0).any()):
+        raise RuntimeError(f"linalg.cholesky_ex: The factorization could not be completed "
+                           f"because the input is not positive-definite (the leading minor of "
+                           f"order {int(info.flatten()[info.flatten() > 0][0])} is not "
+                           f"positive-definite).")
+    return _outs("linalg.cholesky_ex", CholeskyExResult(L.mT if upper else L, info), out)
+
+
+def _check_square(name: str, A) -> None:
+    from .ops.linalg_lapack import check_square_float
+    check_square_float(name, A)
+
+
+def _singular_error(name: str, info: Tensor) -> None:
+    flat = info.flatten()
+    if bool((flat > 0).any()):
+        i = int(flat[flat > 0][0])
+        raise RuntimeError(f"{name}: The diagonal element {i} is zero, the inversion could not "
+                           f"be completed because the input matrix is singular.")
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False,
+             out=None) -> SolveExResult:
+    """(result, info): linalg.solve through an LU factorization, with LAPACK's info instead of
+    an error (a singular A gives info > 0 and inf/NaN in result).
+
+    Example:
+        >>> dyngraph.linalg.solve_ex(dyngraph.eye(2), dyngraph.ones(2, 1)).info
+        tensor(0, dtype=dyngraph.int32)
+    """
+    _check_square("linalg.solve_ex", A)
+    if not isinstance(B, Tensor):
+        raise TypeError(f"linalg.solve_ex(): argument 'B' must be Tensor, not "
+                        f"{type(B).__name__}")
+    LU, piv, info = lu_factor_ex(A)
+    if check_errors:
+        _singular_error("linalg.solve_ex", info)
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    Bm = B.unsqueeze(-1 if left else -2) if vector else B
+    X = lu_solve(LU, piv, Bm, left=left)
+    if vector:
+        X = X.squeeze(-1) if left else X.squeeze(-2)
+    return _outs("linalg.solve_ex", SolveExResult(X, info), out)
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False, out=None) -> InvExResult:
+    """(inverse, info): linalg.inv through an LU factorization, with LAPACK's info instead of
+    an error (a singular A gives info > 0 and inf/NaN in inverse).
+
+    Example:
+        >>> dyngraph.linalg.inv_ex(dyngraph.tensor([[2., 0.], [0., 4.]])).inverse
+        tensor([[0.5000, 0.0000],
+                [0.0000, 0.2500]])
+    """
+    _check_square("linalg.inv_ex", A)
+    LU, piv, info = lu_factor_ex(A)
+    if check_errors:
+        _singular_error("linalg.inv_ex", info)
+    from .ops.creation import eye
+    I_ = eye(A.shape[-1], dtype=A.dtype, device=A.device)
+    return _outs("linalg.inv_ex", InvExResult(lu_solve(LU, piv, I_), info), out)
+
+
+# ----- least squares and Householder products ---------------------------------------------------
+
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+@composite("linalg.lstsq", "pinv, matmul (solution); svdvals, matrix_rank, sum (the rest)")
+def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *,
+          driver: str | None = None) -> LstsqResult:
+    """The least-squares solution X minimizing ||A X - B||_F, and what LAPACK reports with it.
+
+    The solution is pinv(A) B (singular values at most rcond * sigma_max count as zero), which
+    is what every driver gives for a full-rank A; its gradient is PyTorch's (through pinv).
+    As in PyTorch on the CPU: residuals (the squared residual of each column) are given when
+    m > n, every matrix has full rank and the driver is not 'gelsy'; rank for every driver but
+    'gels'; singular_values for 'gelsd' and 'gelss'; the others are empty tensors.
+
+    Args:
+        A: (..., m, n) float matrices.
+        B: (..., m, k) matrices, or (..., m) vectors; batch dims broadcast.
+        rcond: the relative cutoff for small singular values; None: eps * max(m, n).
+        driver: 'gelsy' (the default), 'gelsd', 'gelss' or 'gels'.
+
+    Example:
+        >>> A = dyngraph.tensor([[1., 0.], [0., 1.], [0., 0.]])
+        >>> dyngraph.linalg.lstsq(A, dyngraph.tensor([[1.], [2.], [3.]])).solution
+        tensor([[1.],
+                [2.]])
+    """
+    name = "torch.linalg.lstsq"
+    _check_float_matrix("linalg.lstsq", A)
+    if not isinstance(B, Tensor):
+        raise TypeError(f"linalg.lstsq(): argument 'B' must be Tensor, not {type(B).__name__}")
+    if B.dtype is not A.dtype:
+        raise RuntimeError(f"{name}: Expected input and other to have the same dtype, but got "
+                           f"input's dtype {A.dtype.name} and other's dtype {B.dtype.name}")
+    if driver is None:
+        driver = "gelsy"
+    if driver not in _LSTSQ_DRIVERS:
+        raise RuntimeError(f"{name}: parameter `driver` should be one of "
+                           f"(gels, gelsy, gelsd, gelss), but got {driver!r}")
+    m, n = A.shape[-2:]
+    vector = B.ndim == A.ndim - 1
+    Bm = B.unsqueeze(-1) if vector else B
+    if Bm.ndim < 2 or Bm.shape[-2] != m:
+        raise RuntimeError(f"{name}: input.size(-2) should match other.size(-2) (A has shape "
+                           f"{list(A.shape)}, B has shape {list(B.shape)})")
+    if rcond is None:
+        rcond = float(np.finfo(A.dtype.np).eps) * max(m, n)
+    X = pinv(A, rtol=rcond) @ Bm
+    from .ops.creation import empty
+    from . import _dtype as D
+    batch = tuple(np.broadcast_shapes(tuple(A.shape[:-2]), tuple(Bm.shape[:-2])))
+    rank = matrix_rank(A, rtol=rcond).expand(*batch) if driver != "gels" else \
+        empty(0, dtype=D.int64, device=A.device)
+    svals = svdvals(A) if driver in ("gelsd", "gelss") else empty(0, dtype=A.dtype,
+                                                                   device=A.device)
+    residuals = empty(0, dtype=A.dtype, device=A.device)
+    full_rank = bool((matrix_rank(A, rtol=rcond) == n).all()) if m > n else False
+    if m > n and driver != "gelsy" and full_rank:
+        residuals = ((A @ X - Bm) ** 2).sum(-2)
+        if vector:
+            residuals = residuals.squeeze(-1)
+    if vector:
+        X = X.squeeze(-1)
+    return LstsqResult(X, residuals, rank, svals)
+
+
+@composite("linalg.householder_product", "mul, matmul, sub")
+def householder_product(A: Tensor, tau: Tensor, *, out=None) -> Tensor:
+    """The first n columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T (LAPACK's orgqr).
+
+    v_i is 1 at row i, A[i+1:, i] below it and 0 above: the Householder vectors geqrf stores
+    under A's diagonal.
+
+    Args:
+        A: (..., m, n) matrices, m >= n.
+        tau: (..., k) scalars, k <= n.
+
+    Example:
+        >>> dyngraph.linalg.householder_product(dyngraph.zeros(2, 2), dyngraph.zeros(2))
+        tensor([[1., 0.],
+                [0., 1.]])
+    """
+    name = "torch.linalg.householder_product"
+    _check_float_matrix("linalg.householder_product", A)
+    if not isinstance(tau, Tensor):
+        raise TypeError(f"linalg.householder_product(): argument 'tau' must be Tensor, not "
+                        f"{type(tau).__name__}")
+    m, n = A.shape[-2:]
+    k = tau.shape[-1] if tau.ndim else 0
+    if m < n:
+        raise RuntimeError(f"{name}: input.shape[-2] must be greater than or equal to "
+                           f"input.shape[-1] (got {m} and {n})")
+    if tau.ndim != A.ndim - 1 or k > n:
+        raise RuntimeError(f"{name}: input.shape[-1] must be greater than or equal to "
+                           f"tau.shape[-1], and tau must have one dim less than input (got "
+                           f"input {list(A.shape)} and tau {list(tau.shape)})")
+    if tau.dtype is not A.dtype:
+        raise RuntimeError(f"{name}: tau dtype {tau.dtype.name} does not match input dtype "
+                           f"{A.dtype.name}")
+    from .ops.creation import arange, eye
+    rows = arange(m, device=A.device)
+    Q = eye(m, n, dtype=A.dtype, device=A.device)
+    for i in range(k - 1, -1, -1):   # H_1 (H_2 (... (H_k E)))
+        v = (A[..., :, i] * (rows > i).to(A.dtype) + (rows == i).to(A.dtype)).unsqueeze(-1)
+        Q = Q - tau[..., i, None, None] * (v @ (v.mT @ Q))
+    if k == 0:
+        Q = Q.expand(*A.shape).contiguous()
+    return Q if out is None else _write(Q, out, "linalg.householder_product")

@@ -12,11 +12,13 @@ Example:
 from __future__ import annotations
 
 from . import ops as _ops
+from .ops import numeric_extra as _nx
 from ._tensor import Tensor
 
 __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "xlogy", "gammaln", "digamma", "psi",
            "polygamma", "ndtr", "log1p", "expm1", "exp2", "sinc", "logsumexp", "softmax",
-           "log_softmax", "round"]
+           "log_softmax", "round", "i0", "i0e", "i1", "i1e", "gammainc", "gammaincc",
+           "multigammaln", "log_ndtr", "ndtri", "erfcx", "entr", "xlog1py"]
 
 
 def erf(input: Tensor, *, out: Tensor | None = None) -> Tensor:
@@ -113,3 +115,63 @@ def round(input: Tensor, *, decimals: int = 0,  # noqa: A001 - PyTorch's name
           out: Tensor | None = None) -> Tensor:
     """Round half to even, elementwise (torch.special.round also takes `decimals`)."""
     return _ops.round(input, decimals=decimals, out=out)
+
+
+def i0(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The modified Bessel function of the first kind of order 0 (as dyngraph.i0)."""
+    return _ops.i0(input, out=out)
+
+
+def i0e(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The exponentially scaled i0: exp(-|input|) * i0(input)."""
+    return _nx.i0e(input, out=out)
+
+
+def i1(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The modified Bessel function of the first kind of order 1."""
+    return _nx.i1(input, out=out)
+
+
+def i1e(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The exponentially scaled i1: exp(-|input|) * i1(input)."""
+    return _nx.i1e(input, out=out)
+
+
+def gammainc(input, other, *, out: Tensor | None = None) -> Tensor:
+    """The regularized lower incomplete gamma function P(input, other) (as dyngraph.igamma)."""
+    return _ops.igamma(input, other, out=out)
+
+
+def gammaincc(input, other, *, out: Tensor | None = None) -> Tensor:
+    """The regularized upper incomplete gamma function Q(input, other) (as dyngraph.igammac)."""
+    return _ops.igammac(input, other, out=out)
+
+
+def multigammaln(input: Tensor, p: int, *, out: Tensor | None = None) -> Tensor:
+    """The multivariate log-gamma function of dimension p (as dyngraph.mvlgamma)."""
+    return _ops.mvlgamma(input, p, out=out)
+
+
+def log_ndtr(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """log of the standard normal CDF, accurate in both tails."""
+    return _nx.log_ndtr(input, out=out)
+
+
+def ndtri(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The inverse of the standard normal CDF."""
+    return _nx.ndtri(input, out=out)
+
+
+def erfcx(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The scaled complementary error function exp(input**2) * erfc(input)."""
+    return _nx.erfcx(input, out=out)
+
+
+def entr(input: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """The entropy term -input * log(input) (0 at 0, -inf below)."""
+    return _nx.entr(input, out=out)
+
+
+def xlog1py(input, other, *, out: Tensor | None = None) -> Tensor:
+    """input * log1p(other), 0 where input == 0 unless other is NaN."""
+    return _nx.xlog1py(input, other, out=out)
