@@ -32,7 +32,6 @@ half = float16
 long = int64
 int = int32  # noqa: A001
 short = int16
-cfloat = None
 uint8 = uint8
 pi = _math.pi
 e = _math.e

@@ -57,7 +57,15 @@ EXTRAS = ("allclose isclose atleast_1d atleast_2d atleast_3d bincount block_diag
           "triu_indices vsplit xlogy special det logdet slogdet inverse cholesky matrix_power "
           "linalg svd qr pinverse cov corrcoef vander histogram isin pdist chain_matmul gcd lcm "
           "ldexp poisson is_complex").split()
-TOP_LEVEL = TOP_LEVEL + EXTRAS
+# Added in session 6.
+EXTRAS_6 = ("addbmm addr adjoint as_strided cholesky_inverse cholesky_solve conj "
+            "conj_physical conj_physical_ frexp get_device i0 igamma igammac imag "
+            "index_reduce is_conj is_inference is_neg is_nonzero is_same_size is_signed lu "
+            "lu_solve lu_unpack masked_scatter matrix_exp mvlgamma narrow_copy nextafter put "
+            "real resolve_conj resolve_neg scatter_reduce select_scatter slice_scatter "
+            "split_with_sizes trace triangular_solve unique_consecutive unsafe_chunk "
+            "unsafe_split").split()
+TOP_LEVEL = TOP_LEVEL + EXTRAS + EXTRAS_6
 
 # Tensor methods: every op above that PyTorch also has as a method, plus the issue's own list.
 TENSOR_METHODS = sorted({n for n in MATH + REDUCTIONS + LINALG + SHAPE if n not in (
@@ -74,9 +82,20 @@ TENSOR_METHODS = sorted({n for n in MATH + REDUCTIONS + LINALG + SHAPE if n not 
     "log_normal_ random_ bernoulli_ storage_offset det logdet slogdet inverse cholesky "
     "matrix_power svd qr pinverse pin_memory is_pinned share_memory_ is_shared apply_ map_ "
     "cov corrcoef histogram gcd gcd_ lcm lcm_ ldexp ldexp_ is_complex".split()))
+TENSOR_METHODS += ("addbmm addbmm_ addr addr_ adjoint as_strided cdouble cfloat chalf "
+                   "cholesky_inverse cholesky_solve conj conj_physical conj_physical_ "
+                   "fill_diagonal_ frexp get_device i0 i0_ igamma igamma_ igammac igammac_ "
+                   "imag index_reduce index_reduce_ is_conj is_cpu is_inference is_neg "
+                   "is_nonzero is_same_size is_signed lu lu_solve masked_scatter "
+                   "masked_scatter_ matrix_exp mvlgamma mvlgamma_ narrow_copy nextafter "
+                   "nextafter_ put put_ real resolve_conj resolve_neg scatter_reduce "
+                   "scatter_reduce_ select_scatter slice_scatter split_with_sizes trace "
+                   "triangular_solve unfold unique_consecutive unsafe_chunk unsafe_split").split()
 LINALG_NAMESPACE = ("vector_norm matrix_norm norm det slogdet inv solve cholesky matrix_power "
                     "matmul vecdot multi_dot diagonal cross svd svdvals qr eigh eigvalsh pinv "
                     "matrix_rank").split()
+LINALG_NAMESPACE += ("cholesky_ex householder_product inv_ex lstsq lu lu_factor lu_factor_ex "
+                     "lu_solve matrix_exp solve_ex solve_triangular").split()
 TENSOR_ATTRIBUTES = ("shape ndim dtype device data grad grad_fn is_leaf requires_grad T mT nbytes "
                      "itemsize").split()
 
@@ -86,8 +105,22 @@ NN_MODULES = (
     "AdaptiveAvgPool2d BatchNorm1d BatchNorm2d LayerNorm GroupNorm Dropout Embedding RNN LSTM GRU "
     "RNNCell LSTMCell GRUCell MultiheadAttention TransformerEncoderLayer TransformerEncoder "
     "ReLU LeakyReLU ELU GELU SiLU Mish Tanh Sigmoid Softplus Hardtanh Softmax LogSoftmax").split()
+NN_MODULES += ("AdaptiveAvgPool3d AdaptiveMaxPool3d AlphaDropout AvgPool3d ChannelShuffle "
+               "CircularPad1d CircularPad2d CircularPad3d ConstantPad1d ConstantPad2d "
+               "ConstantPad3d Conv3d ConvTranspose3d CosineSimilarity CrossMapLRN2d Dropout1d "
+               "Dropout2d Dropout3d EmbeddingBag FeatureAlphaDropout FractionalMaxPool2d "
+               "FractionalMaxPool3d Hardshrink InstanceNorm1d InstanceNorm2d InstanceNorm3d "
+               "LPPool1d LPPool2d LPPool3d LocalResponseNorm MaxPool3d MaxUnpool1d "
+               "MaxUnpool2d MaxUnpool3d PReLU PairwiseDistance PixelShuffle PixelUnshuffle "
+               "RReLU ReflectionPad1d ReflectionPad2d ReflectionPad3d ReplicationPad1d "
+               "ReplicationPad2d ReplicationPad3d Softmax2d Softshrink Transformer "
+               "TransformerDecoder TransformerDecoderLayer Upsample UpsamplingBilinear2d "
+               "UpsamplingNearest2d ZeroPad1d ZeroPad2d ZeroPad3d").split()
 LOSSES = ("MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss BCELoss "
           "BCEWithLogitsLoss KLDivLoss CosineEmbeddingLoss MarginRankingLoss").split()
+LOSSES += ("CTCLoss GaussianNLLLoss HingeEmbeddingLoss MultiLabelMarginLoss "
+           "MultiLabelSoftMarginLoss MultiMarginLoss PoissonNLLLoss SoftMarginLoss "
+           "TripletMarginLoss TripletMarginWithDistanceLoss").split()
 FUNCTIONAL = (
     "linear bilinear conv1d conv2d conv_transpose2d max_pool1d max_pool2d avg_pool1d avg_pool2d "
     "adaptive_avg_pool2d batch_norm layer_norm group_norm dropout embedding relu leaky_relu elu "
@@ -96,6 +129,19 @@ FUNCTIONAL = (
     "smooth_l1_loss huber_loss cross_entropy nll_loss binary_cross_entropy "
     "binary_cross_entropy_with_logits kl_div cosine_embedding_loss margin_ranking_loss "
     "multi_head_attention_forward").split()
+FUNCTIONAL += ("adaptive_avg_pool3d adaptive_max_pool3d adaptive_max_pool3d_with_indices "
+               "affine_grid alpha_dropout avg_pool3d celu_ channel_shuffle conv3d "
+               "conv_transpose3d ctc_loss dropout1d dropout2d dropout3d embedding_bag "
+               "feature_alpha_dropout fractional_max_pool2d "
+               "fractional_max_pool2d_with_indices fractional_max_pool3d "
+               "fractional_max_pool3d_with_indices gaussian_nll_loss grid_sample "
+               "gumbel_softmax hardshrink hinge_embedding_loss instance_norm "
+               "local_response_norm lp_pool1d lp_pool2d lp_pool3d max_pool3d "
+               "max_pool3d_with_indices max_unpool1d max_unpool2d max_unpool3d "
+               "multi_margin_loss multilabel_margin_loss multilabel_soft_margin_loss "
+               "native_channel_shuffle pixel_shuffle pixel_unshuffle poisson_nll_loss prelu "
+               "rrelu rrelu_ selu_ soft_margin_loss softshrink threshold_ triplet_margin_loss "
+               "triplet_margin_with_distance_loss").split()
 INIT = ("uniform_ normal_ constant_ zeros_ ones_ xavier_uniform_ xavier_normal_ kaiming_uniform_ "
         "kaiming_normal_ trunc_normal_ orthogonal_").split()
 NN_UTILS = "clip_grad_norm_ clip_grad_value_ parameters_to_vector".split()
@@ -213,7 +259,8 @@ _NAMESPACES = [
     ("dyngraph.cuda", dg.cuda, ["is_available", "device_count"]),
     ("dyngraph.linalg", dg.linalg, LINALG_NAMESPACE),
     ("dyngraph.special", dg.special, "erf erfc erfinv expit logit xlogy gammaln digamma psi "
-     "polygamma ndtr log1p expm1 exp2 sinc logsumexp softmax log_softmax round".split()),
+     "polygamma ndtr log1p expm1 exp2 sinc logsumexp softmax log_softmax round entr erfcx "
+     "gammainc gammaincc i0 i0e i1 i1e log_ndtr multigammaln ndtri xlog1py".split()),
     ("dyngraph.accelerator", dg.accelerator, ["is_available", "current_accelerator"]),
 ]
 
@@ -297,6 +344,8 @@ def _torch_python_pairs():
 
 # Defaults that differ only in identity, not meaning (torch's own function object vs ours).
 _DEFAULT_EQUIVALENT = {("nn.TransformerEncoderLayer", "activation"),
+                       ("nn.TransformerDecoderLayer", "activation"),
+                       ("nn.Transformer", "activation"),
                        ("utils.data.random_split", "generator")}
 
 
