@@ -221,3 +221,23 @@ def test_compiled_matches_eager_forward_and_backward():
     comp.backward()
     assert_close(xc.grad, xe.grad)
     assert_close(ac.grad, ae.grad)
+
+
+def test_lapack_errors_makes_cupy_raise(monkeypatch):
+    """cupy's linalg returns garbage for a singular or indefinite input unless
+    `cupyx.errstate(linalg="raise")` is set: inv, solve, cholesky and cholesky_ex run under it
+    (checked here with a stand-in cupyx; no GPU on this machine)."""
+    import contextlib
+    import sys
+    import types
+
+    calls = []
+    stub = types.SimpleNamespace(errstate=lambda **kw: calls.append(kw) or
+                                 contextlib.nullcontext())
+    monkeypatch.setitem(sys.modules, "cupyx", stub)
+    with LL.lapack_errors(np):
+        pass
+    assert calls == []
+    with LL.lapack_errors(types.SimpleNamespace()):   # any other array module
+        pass
+    assert calls == [{"linalg": "raise"}]

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._api import Tensor, apply, register_method, write_out
-from .linalg_lapack import LAPACK, check_square_float, cholesky_op
+from .linalg_lapack import LAPACK, check_square_float, cholesky_op, lapack_errors
 from .registry import composite, defop, nondiff
 
 __all__ = ["triangular_solve", "cholesky_solve", "cholesky_inverse", "matrix_exp"]
@@ -291,7 +291,8 @@ def _cholesky_with_info(xp, a):
     """(L, info) for (..., n, n) a: info is 0, or the order of the first leading minor that is
     not positive-definite (L then holds the columns factored before it, zeros after)."""
     try:
-        return xp.linalg.cholesky(a), xp.zeros(a.shape[:-2], dtype=np.int32)
+        with lapack_errors(xp):
+            return xp.linalg.cholesky(a), xp.zeros(a.shape[:-2], dtype=np.int32)
     except np.linalg.LinAlgError:
         pass
     batch, (a3,) = _flat_batch(xp, a)

@@ -9,6 +9,7 @@ Tensor methods of those names are defined here.
 
 from __future__ import annotations
 
+import contextlib
 from collections import namedtuple
 
 import numpy as np
@@ -19,6 +20,17 @@ from .registry import OpKind, composite, defop, nondiff
 LAPACK = OpKind.OTHER
 
 SlogdetResult = namedtuple("slogdet", ["sign", "logabsdet"])
+
+
+def lapack_errors(xp):
+    """A context in which `xp.linalg` raises LinAlgError for a singular or not positive-definite
+    input. numpy always does; cupy does only under `cupyx.errstate(linalg="raise")` and else
+    returns garbage. Its check reads cuSOLVER's info back from the device (a sync), as
+    PyTorch's own check of LAPACK's info does on CUDA."""
+    if xp is np:
+        return contextlib.nullcontext()
+    import cupyx
+    return cupyx.errstate(linalg="raise")
 
 
 def check_float_matrix(name: str, A: Tensor, square: bool = False) -> None:
@@ -90,7 +102,8 @@ def _singular(name: str) -> RuntimeError:
 @defop("inv", LAPACK, dtype_rule="none", save=("output",))
 def inv_op(xp, a):
     try:
-        return xp.linalg.inv(a)
+        with lapack_errors(xp):
+            return xp.linalg.inv(a)
     except np.linalg.LinAlgError:
         raise _singular("linalg.inv") from None
 
@@ -109,7 +122,8 @@ def solve_op(xp, a, b):
     a = xp.broadcast_to(a, batch + a.shape[-2:])
     b = xp.broadcast_to(b, batch + b.shape[-2:])
     try:
-        return xp.linalg.solve(a, b)
+        with lapack_errors(xp):
+            return xp.linalg.solve(a, b)
     except np.linalg.LinAlgError:
         raise _singular("linalg.solve") from None
 
@@ -130,7 +144,8 @@ def _(ctx, g):
 def cholesky_op(xp, a):
     """The lower Cholesky factor L (A = L L^T); only A's lower triangle is read."""
     try:
-        return xp.linalg.cholesky(a)
+        with lapack_errors(xp):
+            return xp.linalg.cholesky(a)
     except np.linalg.LinAlgError:
         raise RuntimeError("linalg.cholesky: The factorization could not be completed because "
                            "the input is not positive-definite (check that A is symmetric "
