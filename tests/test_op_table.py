@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import dyngraph as dg
-from tests.conftest import TOL, assert_close, requires_torch, to_np, torch
+from tests.conftest import TOL, assert_close, requires_torch, to_np, torch, torch_is_pinned
 from tests.opinfo import all_cases
 
 CASES = all_cases()
@@ -82,7 +82,13 @@ def test_forward_and_grad_against_torch(case):
     assert_close(got, want.detach().numpy())
     if case.grad and want.requires_grad and want.dtype.is_floating_point:
         seed = np.random.default_rng(1).standard_normal(tuple(want.shape))
-        want.backward(torch.tensor(seed))
+        try:
+            want.backward(torch.tensor(seed))
+        except (NotImplementedError, RuntimeError) as e:
+            if torch_is_pinned:
+                raise
+            pytest.skip(f"torch {torch.__version__} has no gradient here ({e}); the gradient "
+                        f"is compared under torch 2.13")
         got.backward(dg.tensor(seed))
         for d, t in zip(dins, tins):
             if t.requires_grad:

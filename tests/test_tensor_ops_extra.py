@@ -12,7 +12,7 @@ import pytest
 
 import dyngraph as dg
 from dyngraph.autograd import gradcheck, gradgradcheck
-from tests.conftest import assert_close, requires_torch, to_np, torch
+from tests.conftest import assert_close, requires_pinned_torch, requires_torch, to_np, torch
 
 pytestmark = requires_torch
 
@@ -70,6 +70,7 @@ def _raises_like_torch(dfn, tfn, match=None):
 # trace, unfold, as_strided
 # ----------------------------------------------------------------------------------------------
 
+@requires_pinned_torch   # torch 2.11's trace backward is wrong for non-square matrices
 def test_trace_matches_torch():
     for shape in ((3, 3), (2, 5), (4, 1), (0, 3)):
         _grads_match(lambda a: dg.trace(a), lambda a: torch.trace(a), [RNG.normal(size=shape)])
@@ -286,6 +287,7 @@ def test_unique_consecutive_errors_and_no_gradient():
     assert not dg.unique_consecutive(x).requires_grad   # as dyngraph.unique
 
 
+@requires_pinned_torch   # torch 2.11 has no derivative for narrow_copy
 def test_split_with_sizes_narrow_copy_unsafe_splits():
     x, tx = _pair(RNG.normal(size=(5, 4)))
     _same(dg.split_with_sizes(x, [2, 3]), torch.split_with_sizes(tx, [2, 3]))

@@ -10,7 +10,7 @@ import pytest
 
 import dyngraph as dg
 import dyngraph.nn as nn
-from tests.conftest import assert_close, requires_torch, torch
+from tests.conftest import assert_close, requires_pinned_torch, requires_torch, torch
 
 
 class Net(nn.Module):
@@ -274,7 +274,7 @@ def test_deepcopy_makes_independent_parameters():
 
 # ----- repr ---------------------------------------------------------------------------------------
 
-@requires_torch
+@requires_pinned_torch
 def test_repr_matches_torch():
     d, t = Net(dg), _torch_net()
     assert repr(d).replace("Net(", "X(") == repr(t).replace("TNet(", "X(")
