@@ -19,6 +19,7 @@ from ._api import (Tensor, apply, as_tensor_arg, register_method_pair, state, wr
                    write_out)
 from .index import TensorSlot, gather, getitem_op, index_put_op, scatter, scatter_add
 from .index.gather_scatter import _check_index, _full_index, _scatter_operands
+from .index.compositions import _index_source_check
 from .index.getitem import _scatter_add_cupy
 from .registry import OpKind, composite, defop
 
@@ -242,15 +243,9 @@ def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce:
     _check_same_dtype(op, input, source, "source")
     d = wrap_dim(dim, input.ndim, op)
     index = index.reshape(-1).long()
+    _index_source_check(op, input, d, index, source)      # (index_add/index_copy's check)
     want = list(input.shape) or [1]
     want[d] = index.shape[0]
-    have = list(source.shape) or [1]
-    if have != want:
-        if len(have) == len(want) and have[d] != want[d]:
-            raise RuntimeError(f"{op}(): Number of indices ({want[d]}) should be equal to "
-                               f"source.size(dim): ({have[d]}), for dim: {d}")
-        raise RuntimeError(f"{op}(): source shape {have} must be the shape of self "
-                           f"{list(input.shape)} with dimension {d} of size {want[d]}")
     n = input.shape[d] if input.ndim else 1
     if index.numel() and state.tracer is None:  # (traced: the op's rule checks bounds)
         lo, hi = int(index.min()), int(index.max())

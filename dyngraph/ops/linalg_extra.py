@@ -114,6 +114,17 @@ def _check_same_dtype(name: str, A: Tensor, B: Tensor, a: str = "A", b: str = "B
                            f"{a} of type {A.dtype.name} and {b} of type {B.dtype.name} instead")
 
 
+def _check_rhs(name: str, A: Tensor, B: Tensor, left: bool, hint: str = "") -> None:
+    """B is a matrix (or a batch) whose rows (left) or columns match the square A's order."""
+    if B.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor B must have at least 2 dimensions (got "
+                           f"shape {list(B.shape)}){hint}")
+    if (B.shape[-2] if left else B.shape[-1]) != A.shape[-1]:
+        raise RuntimeError(f"{name}: Incompatible shapes of A and B for the equation "
+                           f"{'AX = B' if left else 'XA = B'} ({list(A.shape[-2:])} and "
+                           f"{list(B.shape[-2:])})")
+
+
 def _check_batch(name: str, A: Tensor, B: Tensor) -> None:
     try:
         np.broadcast_shapes(tuple(A.shape[:-2]), tuple(B.shape[:-2]))
@@ -145,14 +156,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,
     name = "linalg.solve_triangular"
     check_square_float(name, A)
     _check_same_dtype(name, A, B)
-    if B.ndim < 2:
-        raise RuntimeError(f"{name}: The input tensor B must have at least 2 dimensions (got "
-                           f"shape {list(B.shape)}); use B.unsqueeze(-1) for a vector")
-    n = A.shape[-1]
-    if (B.shape[-2] if left else B.shape[-1]) != n:
-        raise RuntimeError(f"{name}: Incompatible shapes of A and B for the equation "
-                           f"{'AX = B' if left else 'XA = B'} ({list(A.shape[-2:])} and "
-                           f"{list(B.shape[-2:])})")
+    _check_rhs(name, A, B, left, "; use B.unsqueeze(-1) for a vector")
     _check_batch(name, A, B)
     if left:
         X = apply(solve_triangular_op, A, B, upper=bool(upper), unitriangular=unitriangular)

@@ -19,8 +19,8 @@ import numpy as np
 from ._api import Tensor, apply, register_method, write_out
 from .elementwise import where
 from .linalg_decomp import _pack, _unpack
-from .linalg_extra import (_check_batch, _check_same_dtype, _flat_batch, _scipy_linalg,
-                           solve_triangular_op)
+from .linalg_extra import (_check_batch, _check_rhs, _check_same_dtype, _flat_batch,
+                           _scipy_linalg, solve_triangular_op)
 from .linalg_lapack import LAPACK, check_float_matrix, check_square_float
 from .registry import composite, defop, nondiff
 
@@ -312,21 +312,14 @@ def linalg_lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True,
     name = "linalg.lu_solve"
     check_square_float(name, LU)
     _check_same_dtype(name, LU, B, "LU", "B")
-    if B.ndim < 2:
-        raise RuntimeError(f"{name}: The input tensor B must have at least 2 dimensions (got "
-                           f"shape {list(B.shape)})")
-    n = LU.shape[-1]
-    if (B.shape[-2] if left else B.shape[-1]) != n:
-        raise RuntimeError(f"{name}: Incompatible shapes of A and B for the equation "
-                           f"{'AX = B' if left else 'XA = B'} ({list(LU.shape[-2:])} and "
-                           f"{list(B.shape[-2:])})")
+    _check_rhs(name, LU, B, left)
     if tuple(pivots.shape) != tuple(LU.shape[:-1]):
         raise RuntimeError(f"{name}: Expected pivots of shape {list(LU.shape[:-1])}, but got "
                            f"{list(pivots.shape)}")
     _check_batch(name, LU, B)
     if not left:   # X A = B  <=>  A^T X^T = B^T
         return write_out(linalg_lu_solve(LU, pivots, B.mT, adjoint=not adjoint).mT, out, name)
-    P = _permutation(pivots, n, LU)
+    P = _permutation(pivots, LU.shape[-1], LU)
 
     def tri(M, R, upper, unit=False):
         return apply(solve_triangular_op, M, R, upper=upper, unitriangular=unit)
