@@ -7,7 +7,7 @@ Example:
     dyngraph.Size([3, 2])
 """
 
-from .parameter import Buffer, Parameter  # noqa: F401
+from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from .modules import Module, RemovableHandle  # noqa: F401
 from .modules.container import *  # noqa: F401,F403
@@ -24,4 +24,5 @@ from .modules.conv import *  # noqa: F401,F403
 from .modules.pooling import *  # noqa: F401,F403
 from .modules.extra_layers import *  # noqa: F401,F403
 from .modules.loss_extra import *  # noqa: F401,F403
+from .modules.lazy import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401,E402

@@ -15,7 +15,7 @@ from ... import _dtype as D
 from ..._device import device as _device_cls
 from ..._tensor import Tensor, _wrap
 from ...autograd import no_grad
-from ..parameter import Buffer, Parameter
+from ..parameter import Buffer, Parameter, is_lazy
 from ._hooks import RemovableHandle
 # State-dict methods live in _module_state.py; their helpers stay importable from here.
 from ._module_state import _IncompatibleKeys, _size, _StateDictMixin  # noqa: F401
@@ -98,7 +98,7 @@ class Module(_StateDictMixin):
             raise TypeError(
                 f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                 "(dyngraph Tensor or None required)")
-        if isinstance(tensor, (Buffer, Parameter)):
+        if isinstance(tensor, (Buffer, Parameter)) and not is_lazy(tensor):
             plain = _wrap(tensor._data)
             plain._vc = tensor._vc
             tensor = plain
