@@ -25,3 +25,4 @@ from .tensor_ops_extra import *  # noqa: F401,F403
 from .numeric_extra import *  # noqa: F401,F403
 from .linalg_extra import *  # noqa: F401,F403
 from .linalg_lu import *  # noqa: F401,F403
+from .toplevel_extra import *  # noqa: F401,F403
