@@ -9,10 +9,12 @@ import numpy as np
 from .._dispatch import state
 from .._device import get_array_module
 from .._tensor import Tensor, _wrap
+from .anomaly import detect_anomaly, set_detect_anomaly
 from .graph import AccumulateGrad, Node, run_backward
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-           "is_grad_enabled", "Function", "Variable", "gradcheck", "gradgradcheck", "Node"]
+           "is_grad_enabled", "Function", "Variable", "gradcheck", "gradgradcheck", "Node",
+           "detect_anomaly", "set_detect_anomaly"]
 
 
 class _GradMode:

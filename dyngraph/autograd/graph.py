@@ -16,6 +16,7 @@ import numpy as np
 from .. import _dispatch
 from .._dispatch import state
 from .._device import writeable as _writeable
+from .anomaly import ANOMALY, check_anomaly
 
 __all__ = ["Node", "AccumulateGrad", "run_backward", "join_backward"]
 
@@ -373,6 +374,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, captur
                 grads_in = (None,) * len(edges)
             else:
                 grads_in = node.apply(g)
+                if ANOMALY["enabled"]:
+                    check_anomaly(node, grads_in)
             if not retain_graph:
                 node.release()
             for (nxt, nr), gi, meta in zip(edges, grads_in, node._meta):
