@@ -22,6 +22,7 @@ from . import autograd
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                        set_grad_enabled)
 from . import cuda, accelerator  # noqa: F401
+from ._settings import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 

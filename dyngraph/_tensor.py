@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _dispatch
 from . import _dtype as D
+from . import _memory_format as _mf
 from ._device import CPU, device, device_of, to_device_array
 from ._dispatch import state
 
@@ -284,9 +285,11 @@ class Tensor:
         return a.tolist()
 
     def to(self, *args, **kwargs) -> "Tensor":
-        """Move and/or cast: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other)`."""
+        """Move and/or cast: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other)`; with
+        `memory_format=` the result is also laid out in that format."""
         dev, dt, copy = None, None, kwargs.pop("copy", False)
         kwargs.pop("non_blocking", None)
+        fmt = kwargs.pop("memory_format", None)
         for a in list(args) + list(kwargs.values()):
             if isinstance(a, Tensor):
                 dev, dt = a.device, a.dtype
@@ -307,6 +310,9 @@ class Tensor:
             out = to_device(out, dev)
         if copy and out is self:
             out = self.clone()
+        if fmt is not None and fmt is not _mf.preserve_format:
+            _mf.check_format(fmt, out, "to")
+            out = out.contiguous(memory_format=fmt)
         return out
 
     def cpu(self) -> "Tensor":
@@ -359,7 +365,15 @@ class Tensor:
         return self.dtype.is_floating_point
 
     def is_contiguous(self, memory_format=None) -> bool:
-        return bool(self._data.flags.c_contiguous)
+        """Whether the memory is dense in `memory_format`'s order (row-major by default)."""
+        if memory_format is None or memory_format is _mf.contiguous_format:
+            return bool(self._data.flags.c_contiguous)
+        return _mf.is_contiguous_in(self, memory_format)
+
+    @property
+    def layout(self):
+        """The storage layout: always dyngraph.strided."""
+        return _mf.strided
 
     def stride(self, dim: int | None = None):
         st = tuple(s // self._data.itemsize for s in self._data.strides)

@@ -117,10 +117,22 @@ def set_threads(n: int) -> int:
     return fn(int(n))
 
 
+_LIMIT = {"threads": None}    # dyngraph.set_num_threads's cap (None: every core)
+
+
+def set_max_threads(n: int | None) -> None:
+    """Cap the threads `threads_for` gives a GEMM (dyngraph.set_num_threads); programs planned
+    before keep the counts they were planned with."""
+    _LIMIT["threads"] = n
+
+
 def threads_for(m: int, n: int, k: int) -> int:
-    """OpenBLAS threads for an m x k x n GEMM: 1 below THREAD_MIN_MACS, else every core."""
+    """OpenBLAS threads for an m x k x n GEMM: 1 below THREAD_MIN_MACS, else every core (or
+    dyngraph.set_num_threads's count)."""
     import os
-    return 1 if m * n * k < THREAD_MIN_MACS else (os.cpu_count() or 1)
+    if m * n * k < THREAD_MIN_MACS:
+        return 1
+    return _LIMIT["threads"] or os.cpu_count() or 1
 
 
 def _int():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _memory_format as _mf
 from ..._device import device as _device_cls
 from ..._device import to_device_array
 from ..._tensor import _wrap
@@ -33,7 +34,13 @@ def _(ctx, g):
 
 
 def clone(input: Tensor, *, memory_format=None) -> Tensor:
-    """A copy with its own memory (differentiable)."""
+    """A copy with its own memory (differentiable). The default, preserve_format, keeps a
+    channels-last layout; another `memory_format` lays the copy out as it says."""
+    if memory_format is not None or (input.ndim in (4, 5) and
+                                     not input._data.flags.c_contiguous):
+        out = _mf.clone_in(input, memory_format)
+        if out is not None:
+            return out
     return apply(copy_op, input)
 
 
@@ -41,7 +48,10 @@ Tensor.clone = clone
 
 
 def contiguous(self, memory_format=None) -> Tensor:
-    """self if already C-contiguous, else a contiguous copy."""
+    """self if its memory is dense in `memory_format`'s order (row-major by default), else a
+    copy that is."""
+    if memory_format is not None and memory_format is not _mf.contiguous_format:
+        return _mf.contiguous_in(self, memory_format)
     if self._data.flags.c_contiguous:
         return self
     return apply(copy_op, self)
