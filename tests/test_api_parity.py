@@ -65,6 +65,36 @@ EXTRAS_6 = ("addbmm addr adjoint as_strided cholesky_inverse cholesky_solve conj
             "real resolve_conj resolve_neg scatter_reduce select_scatter slice_scatter "
             "split_with_sizes trace triangular_solve unique_consecutive unsafe_chunk "
             "unsafe_split").split()
+EXTRAS_6 += ("abs_ acos_ acosh_ adaptive_avg_pool1d adaptive_max_pool1d addmv_ alias_copy "
+             "alpha_dropout alpha_dropout_ arccos_ arccosh_ arcsin_ arcsinh_ arctan_ arctanh_ "
+             "are_deterministic_algorithms_enabled as_strided_copy asin_ asinh_ atan_ atanh_ "
+             "avg_pool1d bartlett_window batch_norm bilinear binary_cross_entropy_with_logits "
+             "binomial blackman_window ceil_ celu celu_ channel_shuffle channels_last "
+             "channels_last_3d clamp_ clamp_max_ clamp_min_ clip_ constant_pad_nd "
+             "contiguous_format conv1d conv2d conv3d conv_transpose1d conv_transpose2d "
+             "conv_transpose3d convolution cos_ cosh_ cosine_embedding_loss ctc_loss deg2rad_ "
+             "detach detach_ detach_copy diagonal_copy dropout dropout_ embedding "
+             "embedding_bag empty_permuted empty_strided erf_ erfc_ exp2_ exp_ expand_copy "
+             "expm1_ feature_alpha_dropout feature_alpha_dropout_ feature_dropout "
+             "feature_dropout_ fill fix_ floor_ frac_ frobenius_norm frombuffer gcd_ "
+             "get_deterministic_debug_mode get_float32_matmul_precision "
+             "get_num_interop_threads get_num_threads gradient group_norm hamming_window "
+             "hann_window hardshrink hinge_embedding_loss histogramdd i0_ instance_norm "
+             "is_anomaly_check_nan_enabled is_anomaly_enabled "
+             "is_deterministic_algorithms_warn_only_enabled is_storage is_warn_always_enabled "
+             "kaiser_window kl_div layer_norm layout lcm_ ldexp_ log10_ log1p_ log2_ log_ "
+             "logit_ margin_ranking_loss max_pool1d max_pool1d_with_indices max_pool2d "
+             "max_pool3d memory_format nan_to_num_ native_batch_norm native_channel_shuffle "
+             "native_dropout native_layer_norm neg_ negative_ norm_except_dim nuclear_norm "
+             "permute_copy pixel_shuffle pixel_unshuffle poisson_nll_loss prelu "
+             "preserve_format rad2deg_ reciprocal_ relu_ rms_norm round_ rrelu rrelu_ rsqrt_ "
+             "select_copy selu selu_ set_anomaly_enabled set_deterministic_debug_mode "
+             "set_float32_matmul_precision set_flush_denormal set_num_interop_threads "
+             "set_num_threads set_warn_always sigmoid_ sin_ sinc_ sinh_ slice_copy split_copy "
+             "split_with_sizes_copy sqrt_ square_ squeeze_copy strided t_copy tan_ tanh_ "
+             "threshold threshold_ transpose_copy triplet_margin_loss trunc_ typename "
+             "unbind_copy unfold_copy unravel_index unsqueeze_copy "
+             "use_deterministic_algorithms view_copy xlogy_").split()
 TOP_LEVEL = TOP_LEVEL + EXTRAS + EXTRAS_6
 
 # Tensor methods: every op above that PyTorch also has as a method, plus the issue's own list.
@@ -97,7 +127,7 @@ LINALG_NAMESPACE = ("vector_norm matrix_norm norm det slogdet inv solve cholesky
 LINALG_NAMESPACE += ("cholesky_ex householder_product inv_ex lstsq lu lu_factor lu_factor_ex "
                      "lu_solve matrix_exp solve_ex solve_triangular").split()
 TENSOR_ATTRIBUTES = ("shape ndim dtype device data grad grad_fn is_leaf requires_grad T mT nbytes "
-                     "itemsize").split()
+                     "itemsize layout").split()
 
 NN_MODULES = (
     "Module Sequential ModuleList ModuleDict ParameterList Parameter Linear Bilinear Identity "
@@ -116,6 +146,9 @@ NN_MODULES += ("AdaptiveAvgPool3d AdaptiveMaxPool3d AlphaDropout AvgPool3d Chann
                "ReplicationPad2d ReplicationPad3d Softmax2d Softshrink Transformer "
                "TransformerDecoder TransformerDecoderLayer Upsample UpsamplingBilinear2d "
                "UpsamplingNearest2d ZeroPad1d ZeroPad2d ZeroPad3d").split()
+NN_MODULES += ("LazyBatchNorm1d LazyBatchNorm2d LazyBatchNorm3d LazyConv1d LazyConv2d "
+               "LazyConv3d LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d "
+               "LazyInstanceNorm1d LazyInstanceNorm2d LazyInstanceNorm3d LazyLinear").split()
 LOSSES = ("MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss BCELoss "
           "BCEWithLogitsLoss KLDivLoss CosineEmbeddingLoss MarginRankingLoss").split()
 LOSSES += ("CTCLoss GaussianNLLLoss HingeEmbeddingLoss MultiLabelMarginLoss "
@@ -249,7 +282,8 @@ def _params(fn) -> dict:
 
 _NAMESPACES = [
     ("dyngraph", dg, TOP_LEVEL), ("dyngraph.Tensor", dg.Tensor, TENSOR_METHODS),
-    ("dyngraph.nn", nn, NN_MODULES + LOSSES), ("dyngraph.nn.functional", F, FUNCTIONAL),
+    ("dyngraph.nn", nn, NN_MODULES + LOSSES + ["UninitializedParameter", "UninitializedBuffer"]),
+    ("dyngraph.nn.functional", F, FUNCTIONAL),
     ("dyngraph.nn.init", nn.init, INIT), ("dyngraph.nn.utils", nn.utils, NN_UTILS),
     ("dyngraph.nn.Module", nn.Module, MODULE_METHODS),
     ("dyngraph.optim", optim, OPTIMIZERS + ["Optimizer"]),
