@@ -148,7 +148,8 @@ NN_MODULES += ("AdaptiveAvgPool3d AdaptiveMaxPool3d AlphaDropout AvgPool3d Chann
                "UpsamplingNearest2d ZeroPad1d ZeroPad2d ZeroPad3d").split()
 NN_MODULES += ("LazyBatchNorm1d LazyBatchNorm2d LazyBatchNorm3d LazyConv1d LazyConv2d "
                "LazyConv3d LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d "
-               "LazyInstanceNorm1d LazyInstanceNorm2d LazyInstanceNorm3d LazyLinear").split()
+               "LazyInstanceNorm1d LazyInstanceNorm2d LazyInstanceNorm3d LazyLinear "
+               "AdaptiveLogSoftmaxWithLoss SyncBatchNorm DataParallel").split()
 LOSSES = ("MSELoss L1Loss SmoothL1Loss HuberLoss CrossEntropyLoss NLLLoss BCELoss "
           "BCEWithLogitsLoss KLDivLoss CosineEmbeddingLoss MarginRankingLoss").split()
 LOSSES += ("CTCLoss GaussianNLLLoss HingeEmbeddingLoss MultiLabelMarginLoss "

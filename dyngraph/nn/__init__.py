@@ -25,4 +25,5 @@ from .modules.pooling import *  # noqa: F401,F403
 from .modules.extra_layers import *  # noqa: F401,F403
 from .modules.loss_extra import *  # noqa: F401,F403
 from .modules.lazy import *  # noqa: F401,F403
+from .modules.extra_modules import *  # noqa: F401,F403
 from . import functional, init, utils  # noqa: F401,E402

@@ -16,3 +16,4 @@ from .pooling import *  # noqa: F401,F403
 from .extra_layers import *  # noqa: F401,F403
 from .loss_extra import *  # noqa: F401,F403
 from .lazy import *  # noqa: F401,F403
+from .extra_modules import *  # noqa: F401,F403
