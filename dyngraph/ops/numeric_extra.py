@@ -401,16 +401,7 @@ def mvlgamma(input: Tensor, p: int, *, out=None) -> Tensor:
     return write_out(r, out, "mvlgamma")
 
 
-@register_method("mvlgamma")
-def _mvlgamma_method(self, p: int) -> Tensor:
-    return mvlgamma(self, p)
-
-
-@register_method("mvlgamma_")
-def _mvlgamma_method_(self, p: int) -> Tensor:
-    from ._api import inplace
-    _check_p(p)
-    return inplace(lambda t: mvlgamma(t, p), self, opname="mvlgamma_")
+register_method_pair("mvlgamma", mvlgamma)
 
 
 @composite("special.log_ndtr", "erfcx, log, erfc, log1p, where")
