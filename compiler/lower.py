@@ -29,7 +29,7 @@ import heapq
 
 from dyngraph.ops.registry import OPS
 
-from .ir import Graph, Value
+from .ir import Graph, Value, has_sym
 from .kernel_ir import DTYPES, RUNTIME, Access, KernelBuilder
 # The per-op table and scalar emission live in lower_ops.py; re-exported here (same objects).
 from .lower_ops import (_BOOL_RESULT, _FLOAT_ONLY, _INT_ONLY, _INTERP,  # noqa: F401
@@ -121,6 +121,10 @@ def _fusible(node) -> str | None:
         dts.append(None)
     if any(d is None for d in dts) or not vals:
         node.meta["why"] = "dtype not handled by kernels (float32/64, int32/64, bool)"
+        return None
+    if any(not isinstance(x, Value) and has_sym(x) for x in node.inputs):
+        # a kernel's scalars are constants of its text; sizes are its only arguments
+        node.meta["why"] = "a scalar operand depends on a symbolic size"
         return None
     if node.op == "softmax" or node.op == "log_softmax":
         ok = node.out.dtype.name in ("float32", "float64") and node.out.ndim > 0

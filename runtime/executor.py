@@ -321,7 +321,7 @@ class CompiledFunction:
         if plan.backward and state.grad_enabled:
             diff = [fetched[k] for k in plan.diff_at]
             for i, prog, saved_at, leaves_at in plan.backward:
-                if prog.interpreter is None and not syms and (
+                if prog.interpreter is None and (
                         self.backend in ("llvm", "auto") or self.backend.startswith("cuda")):
                     prog.interpreter = _backward_program(prog.graph, self.backend)
                 saved = [outs[k] for k in saved_at]

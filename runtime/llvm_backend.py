@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
-from compiler.ir import Graph, Sym, has_sym
+from compiler.ir import Graph, has_sym, subst_syms
 from compiler.lower import ExternStep, KernelStep, lower
 from compiler.render_llvm import (STREAM_ALIGN, UnsupportedOp, kernel_symbol, render_llvm,
                                   streamable)
@@ -97,7 +97,7 @@ def _pool():
 
 
 def _size(s, syms):
-    return syms[s.name] if isinstance(s, Sym) else s
+    return s if isinstance(s, int) else subst_syms(s, syms)
 
 
 class _KernelRunner:
@@ -110,8 +110,8 @@ class _KernelRunner:
         self.ndim = len(step.domain)
         self.specs = step.inputs + step.outputs
         self.recycle: list = [None] * len(step.outputs)
-        self.static = not any(isinstance(s, Sym) for s in step.domain) and not any(
-            isinstance(s, Sym) for spec in step.outputs for s in spec.shape)
+        self.static = not any(has_sym(s) for s in step.domain) and not any(
+            has_sym(s) for spec in step.outputs for s in spec.shape)
         self.column = COLUMN_KERNELS and step.column
         self.unit_dim = step.unit_dim(self.column)
         self._streamable: dict = {}     # unit pattern -> whether its kernel has a streaming form
@@ -244,7 +244,7 @@ class LLVMProgram:
         # update written back in place into its parameter); the native plan decides if safe
         self.donate = dict(donate or {})
         self.plan = lower(graph)
-        self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
+        self.symbolic = any(has_sym(s) for v in graph.inputs for s in v.shape)
         frees = free_lists([step.nodes if isinstance(step, KernelStep) else [step.node]
                             for step in self.plan.steps], graph.outputs)
         self.steps = []
@@ -293,7 +293,8 @@ class LLVMProgram:
     def run_steps(self, arrays, syms: dict | None = None) -> list:
         """Run the plan's steps one by one from Python."""
         env = dict(zip(self.in_ids, arrays))
-        syms = bind_syms(self.graph, arrays) if self.symbolic else None
+        if syms is None and self.symbolic:
+            syms = bind_syms(self.graph, arrays)
         for kind, obj, free in self.steps:
             if kind == "kernel":
                 self._kernel(obj, env, syms)
@@ -332,7 +333,11 @@ class LLVMProgram:
 
     @staticmethod
     def _node(node, env, syms):
-        return _run_node(node, eager_args(node, env), np, syms)
+        args = eager_args(node, env)
+        if syms is not None:    # scalar operands that are expressions of this call's sizes
+            args = [subst_syms(a, syms) if not isinstance(a, np.ndarray) and has_sym(a) else a
+                    for a in args]
+        return _run_node(node, args, np, syms)
 
 
 def _native_ok() -> bool:

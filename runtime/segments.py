@@ -131,12 +131,19 @@ def _make_program(graph: Graph, backend: str, donate: dict | None = None):
     """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM,
     "cuda"/"cuda:reduce-overhead" (and "auto" with CUDA inputs) with CUDA kernels."""
     if _wants_cuda(graph, backend):
+        if _symbolic(graph):    # CUDAProgram takes sizes as arguments, but is not yet verified
+            return Interpreter(graph)   # on a device with symbolic graphs
         from .cuda_backend import program_for as cuda_program
         return cuda_program(graph, backend)
     if backend in ("llvm", "auto"):
         from .llvm_backend import program_for
         return program_for(graph, backend, donate)
     return Interpreter(graph)
+
+
+def _symbolic(graph: Graph) -> bool:
+    """Whether a graph has symbolic (dynamic) sizes."""
+    return any(not isinstance(d, int) for v in graph.inputs for d in v.shape)
 
 
 def _backward_program(graph: Graph, backend: str):
@@ -189,9 +196,8 @@ class Entry:
         env = dict(zip(self.input_ids, arrays))
         syms = None
         backend = self.backend
-        if self.sym_at:     # symbolic graphs run on the interpreter (it substitutes the sizes)
+        if self.sym_at:     # the sizes of this call (the programs take them as arguments)
             syms = {n: arrays[i].shape[d] for n, i, d in self.sym_at}
-            backend = "interpreter"
         seg = self.root
         while True:
             if seg.program is None and seg.leaf is not None and not syms:
