@@ -268,12 +268,17 @@ def joint_peak(fwd: Graph, keep: list, prog: BackwardProgram) -> int:
     return info["memory"]["peak_bytes"]
 
 
-def _plan_recompute(prog: BackwardProgram):
-    """Greedy choice of saved values to recompute: (nodes to recompute, new saved list)."""
+def _plan_recompute(prog: BackwardProgram, replay=None):
+    """Greedy choice of saved values to recompute: (nodes to recompute, new saved list,
+    the ids of the saved values chosen). `replay`: the ids to choose (a plan made at other
+    sizes), instead of comparing byte counts."""
     saved = list(prog.saved)
     recomputed: dict[int, Node] = {}
+    chosen: list[int] = []
     for v in prog.saved:
         if v.node is None or not _cheap(v.node):
+            continue
+        if replay is not None and v.id not in replay:
             continue
         chain: dict[int, Node] = {}
         leaves: dict[int, Value] = {}
@@ -294,13 +299,14 @@ def _plan_recompute(prog: BackwardProgram):
                 else:
                     leaves[x.id] = x
             ok = len(chain) <= MAX_RECOMPUTE_CHAIN
-        if not ok or sum(_nbytes(x) for x in leaves.values() if x.node is not None) >= \
-                _nbytes(v):
+        if not ok or replay is None and sum(
+                _nbytes(x) for x in leaves.values() if x.node is not None) >= _nbytes(v):
             continue
         recomputed.update(chain)
+        chosen.append(v.id)
         saved = [x for x in saved if x.id not in chain] + [
             x for x in leaves.values() if all(x is not y for y in saved)]
-    return recomputed, saved
+    return recomputed, saved, chosen
 
 
 def _rewrite_with_recompute(prog: BackwardProgram, recomputed: dict, saved: list):
@@ -341,26 +347,33 @@ def _rewrite_with_recompute(prog: BackwardProgram, recomputed: dict, saved: list
     return dataclasses.replace(prog, graph=g, saved=list(saved), interpreter=None)
 
 
-def recompute_cheap(fwd: Graph, keep: list, prog: BackwardProgram) -> tuple:
+def recompute_cheap(fwd: Graph, keep: list, prog: BackwardProgram, replay=None) -> tuple:
     """Recompute cheap elementwise saved values in the backward graph where that lowers memory.
 
     A saved value whose producer chain (up to `MAX_RECOMPUTE_CHAIN` elementwise/reshape nodes)
     reads only values the backward has anyway (forward inputs, other saved values) or fewer
     bytes of new ones is recomputed instead of kept. The result is kept only when the memory
     planner's peak of the joint forward+backward graph does not grow and fewer bytes are kept
-    alive between the passes. Returns (program, report dict).
+    alive between the passes. Returns (program, report dict); the report's "plan" (positions
+    in `fwd` of the saved values recomputed) given back as `replay` makes the same choice on a
+    trace of the same ops at other sizes, where the byte counts could choose otherwise: the
+    traces a dynamic-shape graph is unified and checked with must partition alike.
     """
-    recomputed, saved = _plan_recompute(prog)
+    pos = {n.out.id: i for i, n in enumerate(fwd.nodes)}
+    ids = None if replay is None else {fwd.nodes[i].out.id for i in replay
+                                       if i < len(fwd.nodes)}
+    recomputed, saved, chosen = _plan_recompute(prog, ids)
     bytes0 = sum(_nbytes(v) for v in prog.saved if v.node is not None)
-    report = {"recomputed": 0, "saved_bytes": (bytes0, bytes0)}
+    report = {"recomputed": 0, "saved_bytes": (bytes0, bytes0), "plan": ()}
     if not recomputed:
         return prog, report
     new = _rewrite_with_recompute(prog, recomputed, saved)
     bytes1 = sum(_nbytes(v) for v in new.saved if v.node is not None)
     p0, p1 = joint_peak(fwd, keep, prog), joint_peak(fwd, keep, new)
     report.update(peak_bytes=(p0, p1), saved_bytes=(bytes0, bytes1))
-    if p1 > p0 or bytes1 >= bytes0:
+    if replay is None and (p1 > p0 or bytes1 >= bytes0):
         return prog, report
     report["recomputed"] = len(recomputed)
+    report["plan"] = tuple(sorted(pos[i] for i in chosen))
     return new, report
 

@@ -397,15 +397,20 @@ class SizeCheck:
 
     @contextlib.contextmanager
     def tracking(self, tracer, reference, plan):
-        """`track_sizes`, plus a snapshot of the state the real call starts from."""
+        """`track_sizes`, plus a snapshot of the state the real call starts from; the trace
+        replays the reference's recomputation choices (sizes must not change the partition
+        of forward and backward, or the traces would not unify)."""
+        from .trace import recompute_plans
         self.before = snapshot_state(tracer.scan)
+        if tracer.recompute:
+            tracer.recompute = recompute_plans(reference)
         with track_sizes(tracer, reference, plan):
             yield
 
     def __call__(self, tb, plan: dict, sym_dims: dict) -> None:
         """Trace at third sizes and compare with the symbolic trace `tb`; raise `Specialize`."""
         from .sources import scan_roots
-        from .trace import trace
+        from .trace import recompute_plans, trace
         resize = {}
         for name, where in sym_dims.items():
             for i, d in where:
@@ -428,7 +433,7 @@ class SizeCheck:
             try:
                 scan = scan_roots(self.fn, cargs, ckw, self.self_obj)
                 tc = trace(self.fn, cargs, ckw, scan, fullgraph=self.fullgraph,
-                           recompute=self.recompute)
+                           recompute=recompute_plans(tb) if self.recompute else False)
             except Exception as e:   # noqa: BLE001 - incl. GraphBreakError: the graph is unverified
                 raise Specialize(f"a third trace at other sizes ({what}) failed: "
                                  f"{type(e).__name__}: {e}") from None

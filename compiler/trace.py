@@ -151,7 +151,9 @@ class Tracer:
         self.optim_scalars: dict = {}          # (optimizer, group, key, index) -> scalar input
         self.created_state: list = []          # (Source of a dict, key, tensor) made by the trace
         self.size_guards: list = []            # (expr, text): Python comparisons of symbolic sizes
-        self.recompute = True                  # recompute cheap saved values (compiler/autograd)
+        # recompute cheap saved values (compiler/autograd): True, False, or the plans of a
+        # reference trace to replay ({output index: plan}, `recompute_plans`)
+        self.recompute = True
         self.watch_grads = False               # while the function runs: note .grad accesses
         self.grad_first: dict[int, str] = {}   # id(tensor) -> its first .grad access ("read" or
                                                # "write"), seen through Tensor._grad
@@ -410,7 +412,8 @@ class Tracer:
                 self.notes.append(f"output {i}: no compiled backward (its graph was freed)")
                 continue
             if self.recompute:
-                prog, rep = recompute_cheap(self.graph, keep, prog)
+                replay = self.recompute.get(i) if isinstance(self.recompute, dict) else None
+                prog, rep = recompute_cheap(self.graph, keep, prog, replay)
                 prog.report = rep
                 if rep["recomputed"]:
                     self.notes.append(
@@ -474,12 +477,20 @@ def compute_dtype(op, inputs):
     return _compute_dtype(rule, inputs, sig)
 
 
+def recompute_plans(tr: TraceResult) -> dict:
+    """{output index: plan} of the recomputation `tr`'s backward programs chose, for a trace
+    of the same ops at other sizes to replay (`trace(..., recompute=plans)`)."""
+    return {i: prog.report["plan"] for i, prog in tr.backward
+            if getattr(prog, "report", None) and "plan" in prog.report}
+
+
 def trace(fn, args, kwargs, scan: Scan, *, fullgraph: bool = False,
           context=None, recompute: bool = True) -> TraceResult:
     """Run `fn(*args, **kwargs)` once under a `Tracer` and return the recorded path.
 
     `context(tracer)`, if given, is a context manager active while the function runs;
-    `recompute=False` saves every value the gradient rules read (no recomputation).
+    `recompute=False` saves every value the gradient rules read (no recomputation), a dict
+    {output index: plan} replays another trace's recomputation choices (`recompute_plans`).
     """
     if state.tracer is not None:
         raise Unsupported("nested compiled call inside a trace")

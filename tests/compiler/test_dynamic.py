@@ -66,6 +66,38 @@ def test_mlp_batch_sizes_share_one_graph_forward_and_backward():
     assert "f32[s0,3]" in text
 
 
+def test_backward_partition_is_replayed_at_other_sizes():
+    """Which saved values the backward recomputes is chosen by byte counts, which differ with
+    the batch: (8, 6) recomputes the layer norm's elementwise values, (71, 6) keeps them. The
+    traces a symbolic graph is unified and checked with replay the reference's choice, so a
+    compiled forward whose backward runs outside becomes symbolic (it stayed static with "the
+    graph outputs differ" before)."""
+    from compiler.sources import scan_roots
+    from compiler.trace import recompute_plans, trace
+
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.LayerNorm(16), nn.Linear(16, 3))
+    plans = {}
+    for n in (8, 71):
+        x = dg.randn(n, 6, requires_grad=True)
+        plans[n] = recompute_plans(trace(model, (x,), {}, scan_roots(model, (x,), {}, None)))
+    assert plans[8][0] and not plans[71][0]         # the byte counts choose differently
+    x = dg.randn(71, 6, requires_grad=True)
+    replayed = trace(model, (x,), {}, scan_roots(model, (x,), {}, None), recompute=plans[8])
+    assert recompute_plans(replayed) == plans[8]
+
+    cf = dg.compile(model)
+    for b in (8, 9, 71, 30, 8):
+        x1 = dg.randn(b, 6, requires_grad=True)
+        x2 = x1.detach().clone().requires_grad_(True)
+        g1 = dg.autograd.grad(cf(x1).square().sum(), [x1, *model.parameters()])
+        g2 = dg.autograd.grad(model(x2).square().sum(), [x2, *model.parameters()])
+        for a, c in zip(g1, g2):
+            _close(a, c)
+    assert len(_symbolic(cf)) == 1 and len(cf._cf.entries) == 1
+    assert "recomputed in backward" in str(cf.explain())
+
+
 def test_compiled_training_step_with_varying_batch():
     dg.manual_seed(1)
     m1 = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import dyngraph as dg
 import dyngraph.nn as nn
@@ -14,6 +16,7 @@ from compiler.interpreter import Interpreter
 from compiler.ir import Graph, Sym
 from runtime import jit, segments
 from runtime.llvm_backend import LLVMProgram
+from tests.compiler.test_differential import WIDE, _run_wide
 
 RNG = np.random.default_rng(0)
 
@@ -104,7 +107,7 @@ def test_training_step_with_varying_batch_matches_eager():
 
 def test_compiled_forward_backward_outside_runs_llvm_both_ways():
     dg.manual_seed(0)
-    m = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+    m = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.LayerNorm(16), nn.Linear(16, 3))
     cm = dg.compile(m, backend="llvm")
     for n in (4, 5, 9, 23, 2):
         x1 = _t(n, 6).requires_grad_(True)
@@ -130,3 +133,23 @@ def test_symbolic_graphs_on_cuda_stay_on_the_interpreter():
     g.outputs = [g.add_node("exp", [x], {}, (s0, 4), dg.float32, cpu)]
     assert isinstance(segments._make_program(g, "cuda"), Interpreter)
     assert isinstance(segments._make_program(g, "llvm"), LLVMProgram)
+
+
+@st.composite
+def _programs(draw):
+    """Random programs of tests/compiler/test_differential.py at four to six batch sizes: the
+    later ones run the symbolic graph's kernels (distinct sizes: each call is a new one)."""
+    m = draw(st.integers(2, 5))
+    # (not WIDE[7]: var's n - 1 is not c * s, so that graph stays static)
+    steps = draw(st.lists(st.sampled_from([k for k in range(len(WIDE)) if k != 7]),
+                          min_size=1, max_size=5))
+    sizes = draw(st.lists(st.integers(2, 40), min_size=4, max_size=6, unique=True))
+    return m, steps, sizes, draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_programs())
+def test_random_programs_symbolic_on_llvm_match_eager(prog):
+    """float64 forward and gradients within 1e-9 of eager (_run_wide), on a symbolic graph."""
+    cf = _run_wide(prog, "llvm", True)
+    assert "llvm kernel" in _symbolic_entry(cf)
