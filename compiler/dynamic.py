@@ -44,7 +44,9 @@ def fit_size(a, b, syms: dict):
     """The symbolic form of a number that was `a` in one trace and `b` in the other.
 
     `syms` maps a sym name to its (first, second) sizes. Returns `a` when equal, else the unique
-    `Sym`/`SymExpr` `c * prod(S)` (|S| <= 2, integer c >= 1) matching both; raises `Specialize`.
+    `Sym`/`SymExpr` `c * prod(S)` (|S| <= 2, integer c >= 1) matching both, or failing any, the
+    unique `c * s + d` (one sym, integers c >= 1 and d != 0: `n - 1`, `2*n + 1`); raises
+    `Specialize`. (Two traces fit many things by coincidence: the third trace checks the fit.)
     """
     if type(a) is bool or type(b) is bool or not isinstance(a, int) or not isinstance(b, int):
         if type(a) is type(b) and a == b:
@@ -61,14 +63,18 @@ def fit_size(a, b, syms: dict):
             pb = int(np.prod([syms[n][1] for n in names]))
             if a > 0 and b > 0 and a % pa == 0 and b % pb == 0 and a // pa == b // pb:
                 found.append(SymExpr(a // pa, names))
+    if not found:
+        for name in sorted(syms):
+            sa, sb = syms[name]
+            if sa != sb and (a - b) % (sa - sb) == 0 and (a - b) // (sa - sb) >= 1:
+                c = (a - b) // (sa - sb)
+                found.append(SymExpr(c, (name,), a - c * sa))
     if len(found) != 1:
-        what = "is ambiguous" if found else "is not c * a symbolic size"
+        what = "is ambiguous" if found else "is not c * a symbolic size (+ d)"
         raise Specialize(f"the size {int(a)} -> {int(b)} {what}")
     e = found[0]
-    return Sym(e.syms[0]) if e.coeff == 1 and len(e.syms) == 1 else e
+    return Sym(e.syms[0]) if e.coeff == 1 and len(e.syms) == 1 and not e.offset else e
 
-
-# ----- planning: is this miss a size-only change? ----------------------------------------------
 
 def plan_dynamic(entry, args, kwargs, fetch_shape) -> dict | None:
     """Symbolic dims for a call that failed `entry`'s guards only on argument sizes (else None).

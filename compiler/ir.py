@@ -65,34 +65,39 @@ class Sym:
 
 
 class SymExpr:
-    """A size derived from symbolic dims: `coeff * s_i * s_j ...` (`3*s0`, `s0*s1`).
+    """A size derived from symbolic dims: `coeff * s_i * s_j ... + offset` (`3*s0`, `s0*s1`,
+    `s0-1`).
 
     Dynamic-shape graphs use it where a traced size depends on a symbolic dim (a reshape to
-    `(B*T, C)`, the `1/n` of a mean's gradient). Anything else that depends on a size makes the
-    graph specialise instead (see `compiler/dynamic.py`).
+    `(B*T, C)`, the `1/n` of a mean's gradient, the `n - 1` of an unbiased variance or of
+    `x[1:]`). Anything else that depends on a size makes the graph specialise instead (see
+    `compiler/dynamic.py`).
     """
 
-    __slots__ = ("coeff", "syms")
+    __slots__ = ("coeff", "syms", "offset")
 
-    def __init__(self, coeff: int, syms):
+    def __init__(self, coeff: int, syms, offset: int = 0):
         self.coeff = int(coeff)
         self.syms = tuple(sorted(syms))
+        self.offset = int(offset)
 
     def eval(self, sizes: dict) -> int:
         n = self.coeff
         for s in self.syms:
             n *= sizes[s]
-        return n
+        return n + self.offset
 
     def __repr__(self) -> str:
         parts = ([str(self.coeff)] if self.coeff != 1 else []) + list(self.syms)
-        return "*".join(parts)
+        text = "*".join(parts)
+        return f"{text}{self.offset:+d}" if self.offset else text
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, SymExpr) and (other.coeff, other.syms) == (self.coeff, self.syms)
+        return isinstance(other, SymExpr) and (other.coeff, other.syms, other.offset) == (
+            self.coeff, self.syms, self.offset)
 
     def __hash__(self) -> int:
-        return hash(("SymExpr", self.coeff, self.syms))
+        return hash(("SymExpr", self.coeff, self.syms, self.offset))
 
 
 def has_sym(obj) -> bool:
@@ -365,8 +370,9 @@ def format_attr(a: Any, indent: str = "") -> str:
     if isinstance(a, _device):
         return str(a)
     if isinstance(a, slice):
-        parts = ["" if p is None else format_attr(p) for p in (a.start, a.stop, a.step)]
-        return ":".join(parts).rstrip(":") or ":"
+        start, stop, step = ("" if p is None else format_attr(p)
+                             for p in (a.start, a.stop, a.step))
+        return f"{start}:{stop}" + (f":{step}" if step else "")     # `1:`, never `1`
     if isinstance(a, tuple):
         inner = ", ".join(format_attr(x, indent) for x in a)
         return f"({inner},)" if len(a) == 1 else f"({inner})"

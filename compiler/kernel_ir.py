@@ -53,6 +53,7 @@ class InstrKind(enum.Enum):
     CONST = "const"      # a literal
     OP = "op"            # an elementwise op of the op table (attr: name), or "cast"
     ACC = "acc"          # the result of a reduction (attr: the Reduce)
+    PARAM = "param"      # a scalar passed per call (attr: (index, the size expression it is))
 
 
 class ReduceKind(enum.Enum):
@@ -115,6 +116,8 @@ class Instr:
             rhs = f"const {self.attr!r}"
         elif self.kind is InstrKind.ACC:
             rhs = f"acc {self.attr.kind.value} %{self.attr.src}"
+        elif self.kind is InstrKind.PARAM:
+            rhs = f"param #{self.attr[0]} ({self.attr[1]!r})"
         else:
             name, extra = self.attr
             rhs = f"{name} {', '.join(f'%{a}' for a in self.args)}"
@@ -211,6 +214,7 @@ class KernelBuilder:
         self.instrs: list[Instr] = []
         self.loops: list = []
         self.outer_stores: list[Store] = []
+        self.params: list = []          # size expressions the PARAM instrs index (lowering)
         self._memo: dict = {}
 
     def buffer(self, dtype: str, is_output: bool) -> int:
@@ -232,6 +236,12 @@ class KernelBuilder:
 
     def const(self, value, dtype: str) -> int:
         return self._add(InstrKind.CONST, dtype, (), value, False, ("const", repr(value), dtype))
+
+    def param(self, index: int, expr, dtype: str) -> int:
+        """Scalar `index` of the call's parameters (an integer, converted to `dtype`): a size
+        expression of a symbolic graph (`expr`, for the text), the same kernel for every size."""
+        return self._add(InstrKind.PARAM, dtype, (), (index, expr), False,
+                         ("param", index, dtype))
 
     def op(self, name: str, args, dtype: str, **extra) -> int:
         if name == "add" and not extra and dtype in ("float32", "float64"):

@@ -77,6 +77,7 @@ class KernelStep:
     outputs: list        # BufferSpec per output buffer
     build: object        # (inner_unit (tuple of bool per buffer), column) -> Kernel
     column: bool = False  # a column kernel is possible (the last array dim is kept)
+    params: list = dataclasses.field(default_factory=list)  # size expressions passed per call
 
     def kernel(self, inner_unit: tuple, column: bool = False):
         """The kernel for arrays whose specialised strides are 1 where `inner_unit` says so:
@@ -110,6 +111,11 @@ def _dt(v) -> str | None:
     return name if name in DTYPES else None
 
 
+# Ops whose scalar operand may be an expression of symbolic sizes (the `1 / (2*s0)` of a mean's
+# gradient, the `s0 - 1` of an unbiased variance): a kernel parameter, converted like a constant.
+_SIZE_SCALAR_OPS = frozenset({"add", "sub", "mul", "div"})
+
+
 def _fusible(node) -> str | None:
     """'elementwise', 'reduce', 'softmax', or None; sets node.meta['why'] when None."""
     op = OPS.get(node.op)
@@ -122,8 +128,9 @@ def _fusible(node) -> str | None:
     if any(d is None for d in dts) or not vals:
         node.meta["why"] = "dtype not handled by kernels (float32/64, int32/64, bool)"
         return None
-    if any(not isinstance(x, Value) and has_sym(x) for x in node.inputs):
-        # a kernel's scalars are constants of its text; sizes are its only arguments
+    if any(not isinstance(x, Value) and has_sym(x) for x in node.inputs) and (
+            node.op not in _SIZE_SCALAR_OPS or node.attrs):
+        # (the arithmetic ops take a size expression as a per-call kernel parameter)
         node.meta["why"] = "a scalar operand depends on a symbolic size"
         return None
     if node.op == "softmax" or node.op == "log_softmax":
@@ -406,6 +413,11 @@ def _build_step(g: _Group, graph: Graph, users: dict, outputs: set) -> KernelSte
                                                           order)) for n in outs]
     read_buf = {(id(n), j): b for n, j, b in reads}
     nbuf = len(inputs) + len(out_specs)
+    params = []         # size expressions passed per call (symbolic graphs)
+    for n in g.members:
+        for x in n.inputs:
+            if not isinstance(x, Value) and has_sym(x) and x not in params:
+                params.append(x)
 
     # Reducing dims that leave the array's last dim alone (a bias gradient's sum over the batch)
     # reads memory with a stride along the reduced dims: a column kernel runs the kept last dim
@@ -415,6 +427,7 @@ def _build_step(g: _Group, graph: Graph, users: dict, outputs: set) -> KernelSte
 
     def build(inner_unit: tuple, column: bool = False):
         kb = KernelBuilder(n_outer, len(sizes) - n_outer, column=column)
+        kb.params = params
         ndim = len(sizes)
         unit_dim = n_outer - 1 if column else ndim - 1
 
@@ -442,8 +455,8 @@ def _build_step(g: _Group, graph: Graph, users: dict, outputs: set) -> KernelSte
             kb.store(access(b, spec), val[spec.value.id])
         return kb.finish("k")
 
-    return KernelStep(list(g.members), sizes, n_outer, inputs, out_specs, build, column) \
-        if nbuf else None
+    return KernelStep(list(g.members), sizes, n_outer, inputs, out_specs, build, column,
+                      params) if nbuf else None
 
 
 def _arg(kb, n, j, val, read_buf, inputs, access):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dyngraph.ops.registry import OPS, OpKind
 
+from .ir import has_sym
 from .kernel_ir import KernelBuilder, ReduceKind
 
 __all__ = ["LOWERING", "lowering_of"]
@@ -165,8 +166,11 @@ def _emit(kb: KernelBuilder, n, arg) -> int:
                 args.append(None)
                 continue
             want = "bool" if tail else (cdt or out_dt)
-            v = kb.const(bool(v) if want == "bool" else (int(v) if want.startswith("i") else
-                                                         float(v)), want)
+            if has_sym(v):      # a size expression: a per-call parameter (_SIZE_SCALAR_OPS)
+                v = kb.param(kb.params.index(v), v, want)
+            else:
+                v = kb.const(bool(v) if want == "bool" else (int(v) if want.startswith("i")
+                                                             else float(v)), want)
             vdt = want
         elif tail:
             if vdt != "bool":

@@ -171,6 +171,8 @@ class KernelRenderer:
         ty = self.types[ins.dtype]
         if ins.kind is InstrKind.CONST:
             v = self.const(ins.attr, ty)
+        elif ins.kind is InstrKind.PARAM:
+            v = self.param(ins.attr[0], ty)
         elif ins.kind is InstrKind.LOAD:
             v = self.load(ins.attr.buffer, ins.dtype, offsets)
         elif ins.kind is InstrKind.ACC:
@@ -182,6 +184,11 @@ class KernelRenderer:
             v = self.bind(ty, self.op(name, args, ty, dict(extra), ins.args))
         scope[i] = v
         return v
+
+    def param(self, index: int, ty: str) -> str:
+        """Per-call scalar `index` (an int64 after the strides in the sizes table) as `ty`."""
+        raise UnsupportedOp(f"{type(self).__name__}: per-call scalar parameters (a symbolic "
+                            "graph's size expressions)")
 
     def identity(self, kind: ReduceKind, ty: str) -> str:
         """The value a reduction of `kind` starts from, in the accumulator type `ty`."""

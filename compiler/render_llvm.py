@@ -178,6 +178,10 @@ class LLVMRenderer(KernelRenderer):
     def size(self, d: int) -> str:
         return self.sizes[d]
 
+    def param(self, index: int, ty: str) -> str:
+        k = self.k
+        return self.convert(self._dim_arg(k.ndim * (1 + len(k.buffers)) + index), "i64", ty)
+
     def stride_step(self, iv: str, b: int, d: int) -> str:
         return self.f(f"mul nsw i64 {iv}, {self.strides[b, d]}")
 

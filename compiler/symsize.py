@@ -252,7 +252,8 @@ class SymFloat(_Tracked, float):
 def _size_expr(e, plan) -> str:
     if isinstance(e, Sym):
         return plan["exprs"][e.name]
-    return "(" + " * ".join([str(e.coeff)] + [plan["exprs"][n] for n in e.syms]) + ")"
+    return "(" + " * ".join([str(e.coeff)] + [plan["exprs"][n] for n in e.syms]) + (
+        f" + {e.offset}" if e.offset else "") + ")"
 
 
 @contextlib.contextmanager

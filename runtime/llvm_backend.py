@@ -163,7 +163,7 @@ class _KernelRunner:
             shape = tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape
             outs.append(self._output(i, shape, spec.value.dtype.np))
         arrays = ins + outs
-        unit, dims = self.layout(arrays, sizes)
+        unit, dims = self.layout(arrays, sizes, syms)
         total = 1
         for s in sizes:
             total *= s
@@ -175,11 +175,15 @@ class _KernelRunner:
         run_split(fn, sizes[0], total, dims.ctypes.data, ptrs)
         return outs
 
-    def layout(self, arrays: list, sizes: list) -> tuple[list, np.ndarray]:
-        """(innermost-unit-stride flag per buffer, the int64 sizes + strides table)."""
+    def layout(self, arrays: list, sizes: list, syms=None) -> tuple[list, np.ndarray]:
+        """(innermost-unit-stride flag per buffer, the int64 sizes + strides table, then the
+        step's per-call scalars: its size expressions at `syms`)."""
         nd = self.ndim
-        dims = np.zeros(nd + self.nbuf * nd, dtype=np.int64)
+        params = self.step.params
+        dims = np.zeros(nd + self.nbuf * nd + len(params), dtype=np.int64)
         dims[:nd] = sizes
+        for k, p in enumerate(params):
+            dims[nd + self.nbuf * nd + k] = subst_syms(p, syms)
         unit = []
         for b, (a, spec) in enumerate(zip(arrays, self.specs)):
             st = a.strides

@@ -184,12 +184,11 @@ def _wide(steps):
     return f
 
 
-def _run_wide(prog, backend, dynamic):
+def _run_wide(prog, backend, dynamic, tol=1e-9):
     m, steps, sizes, grad, seed = prog
     rng = np.random.default_rng(seed)
     f = _wide(steps)
     cf = dg.compile(f, backend=backend, dynamic=dynamic)
-    tol = 1e-9
     for n in sizes:          # the batch size changes: symbolic (dynamic) or one entry per size
         xa, wa = rng.standard_normal((n, m)), rng.standard_normal((m, m)) / m
         ins = [[dg.tensor(xa, requires_grad=grad), dg.tensor(wa, requires_grad=grad)]

@@ -282,10 +282,12 @@ def test_var_divisor_is_not_mistaken_for_another_dim(dynamic):
         np.testing.assert_allclose(got, _np_var_sum(xa), rtol=1e-12)
         if torch is not None:
             np.testing.assert_allclose(got, torch.tensor(xa).var(0).sum().item(), rtol=1e-12)
-    for e in _symbolic(cf):      # no symbolic graph may divide by a dim
-        for seg in e.segments():
-            assert not any(n.op == "div" and any(isinstance(x, (Sym, SymExpr)) for x in n.inputs)
-                           for n in seg.nodes)
+    for e in _symbolic(cf):      # a symbolic graph divides by n - 1 of the reduced dim only
+        dim0 = tuple(n for n, where in e.sym_dims.items() if (0, 0) in where)
+        divisors = [x for seg in e.segments() for n in seg.nodes if n.op == "div"
+                    for x in n.inputs if isinstance(x, (Sym, SymExpr))]
+        assert all(isinstance(x, SymExpr) and (x.coeff, x.syms, x.offset) == (1, dim0, -1)
+                   for x in divisors), divisors
     if dynamic is None:          # the recompile (5, 4) -> (6, 5) unified, the third trace refused
         assert any("third trace" in ev and "disagrees" in ev for ev in cf._cf.events)
 

@@ -67,17 +67,48 @@ def test_symbolic_graph_runs_llvm_kernels(name):
     assert "llvm kernel" in entry, entry
 
 
-def test_scalar_of_a_symbolic_size_runs_on_the_interpreter_with_the_call_sizes():
+def test_size_expressions_are_kernel_parameters():
+    """`x / n` and the `n - 1` of an unbiased std are per-call kernel parameters (one kernel for
+    every n); a size in another op's scalar (`x ** n`) runs that node on the interpreter."""
     def f(x):
-        return (x / x.shape[0]).exp()
+        return (x / x.shape[0]).exp() + x.std(0)
 
-    cf = dg.compile(f, backend="llvm")
-    for n in (7, 9, 13, 40):
-        x = _t(n, 5)
-        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy(), rtol=1e-6)
+    def g(x):
+        return x ** x.shape[0]
+
+    cf, cg = dg.compile(f, backend="llvm"), dg.compile(g, backend="llvm")
+    for n in (7, 9, 13):
+        x = _t(n, 5) * 0.5
+        cf(x), cg(x)
+    compiled = jit.STATS["compiled"] + jit.STATS["disk_hits"]
+    for n in (40, 3, 101):
+        x = _t(n, 5) * 0.5
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy(), rtol=2e-5)
+        np.testing.assert_allclose(cg(x).numpy(), g(x).numpy(), rtol=2e-5, atol=1e-30)
+    assert jit.STATS["compiled"] + jit.STATS["disk_hits"] == compiled
     entry = _symbolic_entry(cf)
-    assert "div: interpreter: a scalar operand depends on a symbolic size" in entry
-    assert "exp: llvm kernel" in entry
+    assert "interpreter" not in entry.split("backend:")[1].split("fusion")[0], entry
+    assert "div %0, s0" in entry and "div %6, s0-1" in entry
+    assert "pow: interpreter: a scalar operand depends on a symbolic size" in _symbolic_entry(cg)
+
+
+def test_param_instruction_renders_as_a_load_of_the_sizes_table():
+    from compiler.kernel_ir import Access, KernelBuilder
+    from compiler.render_llvm import render_llvm
+    from compiler.ir import SymExpr
+
+    kb = KernelBuilder(1, 0)
+    b0, b1 = kb.buffer("float32", False), kb.buffer("float32", True)
+    e = SymExpr(1, ("s0",), -1)
+    kb.params = [e]
+    v = kb.op("div", [kb.load(Access(b0, (1,)), "float32"), kb.param(0, e, "float32")],
+              "float32")
+    kb.store(Access(b1, (1,)), v)
+    k = kb.finish("k")
+    assert "param #0 (s0-1)" in k.text()
+    ir = render_llvm(k)
+    assert "getelementptr inbounds i64, ptr %dims, i64 3" in ir     # 1 size + 2 strides, then it
+    assert "sitofp i64" in ir
 
 
 def test_training_step_with_varying_batch_matches_eager():
@@ -140,9 +171,7 @@ def _programs(draw):
     """Random programs of tests/compiler/test_differential.py at four to six batch sizes: the
     later ones run the symbolic graph's kernels (distinct sizes: each call is a new one)."""
     m = draw(st.integers(2, 5))
-    # (not WIDE[7]: var's n - 1 is not c * s, so that graph stays static)
-    steps = draw(st.lists(st.sampled_from([k for k in range(len(WIDE)) if k != 7]),
-                          min_size=1, max_size=5))
+    steps = draw(st.lists(st.integers(0, len(WIDE) - 1), min_size=1, max_size=5))
     sizes = draw(st.lists(st.integers(2, 40), min_size=4, max_size=6, unique=True))
     return m, steps, sizes, draw(st.booleans()), draw(st.integers(0, 2**16))
 
@@ -150,6 +179,10 @@ def _programs(draw):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_programs())
 def test_random_programs_symbolic_on_llvm_match_eager(prog):
-    """float64 forward and gradients within 1e-9 of eager (_run_wide), on a symbolic graph."""
-    cf = _run_wide(prog, "llvm", True)
+    """float64 forward and gradients within 1e-7 of eager (_run_wide), on a symbolic graph.
+    (Not 1e-9: a kernel's full sum adds in another order than numpy, one ulp apart, and these
+    programs multiply it by exp values near 1e4 twice: (2, [0, 5, 5, 1, 3], [2, 2, 3, 4]) gives
+    gradients 1e-8 apart, the interpreter running the same backward graph on the same inputs
+    as far from the kernels as from eager.)"""
+    cf = _run_wide(prog, "llvm", True, tol=1e-7)
     assert "llvm kernel" in _symbolic_entry(cf)
