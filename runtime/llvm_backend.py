@@ -261,10 +261,11 @@ class LLVMProgram:
                 self.steps.append(("node", step.node, free))
         self.in_ids = [v.id for v in graph.inputs]
         self.out_ids = [v.id for v in graph.outputs]
-        # native plans by input layout (None: this layout runs step by step)
-        static = not self.symbolic and not any(has_sym(n.attrs) or has_sym(n.inputs)
-                                               for n in graph.nodes)
-        self.native = {} if NATIVE and static and _native_ok() else None
+        # native plans by input layout (None: this layout runs step by step); a symbolic
+        # graph's plan serves the sizes of its layout (its Python steps read them)
+        free_syms = not self.symbolic and any(has_sym(n.attrs) or has_sym(n.inputs)
+                                              for n in graph.nodes)
+        self.native = {} if NATIVE and not free_syms and _native_ok() else None
 
     def explain(self) -> str:
         """How each node ran (kernel number and fused group, BLAS, or the interpreter)."""
@@ -276,7 +277,7 @@ class LLVMProgram:
         if xp is not np:
             raise RuntimeError("llvm backend: runs on the CPU only; use backend='cuda' or "
                                "'interpreter' for tensors on another device")
-        if self.native is not None and syms is None:
+        if self.native is not None:
             for a in arrays:
                 if type(a) is not np.ndarray:
                     break

@@ -75,6 +75,7 @@ class NativeProgram(_StepPlanner, _GeneratedRunner):
     def __init__(self):
         self.items: list = []
         self.lock = threading.Lock()
+        self.syms = None        # a symbolic graph's sizes for this plan's layout (_plan)
 
     # ----- building (the planning run itself: _StepPlanner, runtime/native_plan.py) ---------
     @classmethod

@@ -15,6 +15,7 @@ import types
 
 import numpy as np
 
+from compiler.interpreter import bind_syms
 from compiler.kernel_ir import RUNTIME, Access, InstrKind, KernelBuilder
 from compiler.render_entry import FIRST_INPUT_SLOT
 from compiler.render_conv import conv_table
@@ -23,7 +24,7 @@ from compiler.render_llvm import UnsupportedOp, render_llvm
 from dyngraph.ops.registry import OPS, OpKind
 
 from . import blas
-from .llvm_backend import threaded
+from .llvm_backend import _size, threaded
 
 ALIGN = 64
 STATS = {"plans": 0, "segments": 0, "calls": 0}
@@ -56,6 +57,9 @@ class _StepPlanner:
 
     def _plan(self, prog, arrays) -> list:
         self._prog = prog
+        # a symbolic graph's sizes in this plan's call (a plan serves one input layout, so
+        # they are fixed for it: the Python steps and size parameters read them)
+        self.syms = bind_syms(prog.graph, arrays) if prog.symbolic else None
         env = dict(zip(prog.in_ids, arrays))
         self._results = None
         loc: dict[int, tuple] = {}           # value id -> (root, byte offset)
@@ -98,9 +102,11 @@ class _StepPlanner:
         checked here, so an op the renderer lacks still runs in Python."""
         step = runner.step
         ins = [env[spec.value.id] for spec in step.inputs]
-        sizes = list(step.domain)
-        outs = [np.empty(spec.shape, spec.value.dtype.np) for spec in step.outputs]
-        unit, dims = runner.layout(ins + outs, sizes)
+        syms = self.syms
+        sizes = [_size(s, syms) for s in step.domain] if syms else list(step.domain)
+        outs = [np.empty(tuple(_size(s, syms) for s in spec.shape) if syms else spec.shape,
+                         spec.value.dtype.np) for spec in step.outputs]
+        unit, dims = runner.layout(ins + outs, sizes, syms)
         unit = tuple(unit)
         total = int(np.prod(sizes))
         # a kernel split over threads, or streaming its output, runs from Python (its own
@@ -125,7 +131,7 @@ class _StepPlanner:
             return
         scratch = dict(env)
         for n in step.nodes:
-            scratch[n.out.id] = self._prog._node(n, scratch, None)
+            scratch[n.out.id] = self._prog._node(n, scratch, self.syms)
         for spec, a in zip(step.outputs, outs):
             a[...] = scratch[spec.value.id]
         in_vids = [spec.value.id for spec in step.inputs]
@@ -200,7 +206,7 @@ class _StepPlanner:
         vals = node.value_inputs
         if op is not None and op.kind in _VIEW_KINDS and vals:
             x = env[vals[0].id]
-            out = self._prog._node(node, env, None)
+            out = self._prog._node(node, env, self.syms)
             if type(out) is np.ndarray and out.size and np.may_share_memory(out, x):
                 root, off = loc[vals[0].id]
                 loc[node.out.id] = (root, off + _ptr(out) - _ptr(x))
@@ -210,7 +216,7 @@ class _StepPlanner:
             self._add_python(node, out, env, loc, items, new_root, "node")
             return
         if node.op == "constant" and type(node.attrs.get("value")) is np.ndarray:
-            out = self._prog._node(node, env, None)
+            out = self._prog._node(node, env, self.syms)
             env[node.out.id] = out
             new_root("const", node.out.id, out)
             return
@@ -233,7 +239,7 @@ class _StepPlanner:
                     type(a) is np.ndarray and a.size for a in arrs):
             return False
         dim = node.attrs["dim"] % x.ndim
-        out = self._prog._node(node, env, None)
+        out = self._prog._node(node, env, self.syms)
         if type(out) is not np.ndarray or out.dtype != x.dtype or out.shape != (
                 index.shape if node.op == "gather" else x.shape):
             return False
@@ -275,7 +281,7 @@ class _StepPlanner:
                 x.ndim != (4 if node.op == "im2col" else 6) or not x.size or \
                 (cdt is not None and cdt.np != x.dtype):
             return False
-        out = self._prog._node(node, env, None)
+        out = self._prog._node(node, env, self.syms)
         if type(out) is not np.ndarray or out.dtype != x.dtype or not out.size:
             return False
         res = np.empty_like(out)        # the same memory order as eager's result
@@ -295,7 +301,7 @@ class _StepPlanner:
 
     def _plan_python(self, node, env, loc, items, new_root, kind):
         out = (self._prog._extern(node, env) if kind == "extern"
-               else self._prog._node(node, env, None))
+               else self._prog._node(node, env, self.syms))
         self._add_python(node, out, env, loc, items, new_root, kind)
 
     def _add_python(self, node, out, env, loc, items, new_root, kind):

@@ -93,7 +93,7 @@ class _GeneratedRunner:
         args = [self._fetch(g, lst) for g in getters]
         env = {x.id: a for x, a in zip(node.value_inputs, args)}
         out = self._prog._extern(node, env) if how == "extern" else \
-            self._prog._node(node, env, None)
+            self._prog._node(node, env, self.syms)
         if type(out) is not np.ndarray or (out.shape, out.strides, out.dtype) != layout:
             return False
         lst[slot] = out
@@ -116,6 +116,6 @@ class _GeneratedRunner:
         slot, vid, chain = v
         env = {vid: lst[slot]}
         for node in chain:
-            env[node.out.id] = self._prog._node(node, env, None)
+            env[node.out.id] = self._prog._node(node, env, self.syms)
         return env[chain[-1].out.id]
 

@@ -186,3 +186,28 @@ def test_random_programs_symbolic_on_llvm_match_eager(prog):
     as far from the kernels as from eager.)"""
     cf = _run_wide(prog, "llvm", True, tol=1e-7)
     assert "llvm kernel" in _symbolic_entry(cf)
+
+
+def test_symbolic_graph_gets_a_native_plan_per_layout_up_to_the_limit():
+    """A symbolic graph runs as one native call per input layout (its plan fixes the sizes its
+    Python steps and size parameters read), like a static one; past MAX_NATIVE_PLANS layouts
+    it runs step by step, with the same results. (A layout's first call is its planning run.)"""
+    from runtime import llvm_backend, native
+
+    def f(x, w):
+        h = (x @ w).relu()
+        return h.reshape(-1) * 2, h.std(0), F.softmax(h, -1).sum(0)
+
+    w = _t(6, 5)
+    cf = dg.compile(f, backend="llvm")
+    for n in (3, 4):                # 4: the graph turns symbolic
+        cf(_t(n, 6), w)
+    plans, calls = native.STATS["plans"], native.STATS["calls"]
+    sizes = list(range(5, 6 + llvm_backend.MAX_NATIVE_PLANS + 3))
+    for n in sizes + sizes[:3]:
+        x = _t(n, 6)
+        for got, want in zip(cf(x, w), f(x, w)):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=2e-5, atol=1e-6)
+    assert native.STATS["plans"] - plans == llvm_backend.MAX_NATIVE_PLANS
+    assert native.STATS["calls"] - calls == 3     # the second call of each planned size
+    assert "llvm kernel" in _symbolic_entry(cf)
