@@ -509,7 +509,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
                 batch_mean = mean.detach().reshape(-1, c).mean(0)
                 running_mean.copy_(running_mean * (1.0 - momentum) + batch_mean * momentum)
             if running_var is not None:
-                unbiased = var.detach().reshape(-1, c).mean(0) * (count / (count - 1))
+                unbiased = var.detach().reshape(-1, c).mean(0) * count / (count - 1)
                 running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum)
     else:
         if running_mean is None or running_var is None:

@@ -436,7 +436,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                     running_mean.copy_(running_mean * (1.0 - momentum)
                                        + mean.detach().reshape(c) * momentum)
                 if running_var is not None:
-                    unbiased = var.detach().reshape(c) * (count / (count - 1))
+                    # count and count - 1 as two size scalars, not their float ratio: a
+                    # graph compiled with dynamic shapes stays symbolic in the batch
+                    unbiased = var.detach().reshape(c) * count / (count - 1)
                     running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum)
     else:
         if running_mean is None or running_var is None:

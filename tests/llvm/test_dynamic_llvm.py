@@ -211,3 +211,31 @@ def test_symbolic_graph_gets_a_native_plan_per_layout_up_to_the_limit():
     assert native.STATS["plans"] - plans == llvm_backend.MAX_NATIVE_PLANS
     assert native.STATS["calls"] - calls == 3     # the second call of each planned size
     assert "llvm kernel" in _symbolic_entry(cf)
+
+
+def test_cnn_with_batch_norm_training_step_is_symbolic_in_the_batch():
+    """batch_norm's running variance is unbiased by `* count / (count - 1)`, two size scalars
+    (a float ratio of them made every batch size a new static graph)."""
+    def make():
+        dg.manual_seed(0)
+        m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+        return m, dg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+    def step(m, opt, x, t):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), t)
+        loss.backward()
+        opt.step()
+        return loss
+
+    (m1, o1), (m2, o2) = make(), make()
+    cstep = dg.compile(step, backend="llvm")
+    for n in (8, 9, 12, 5, 16, 8, 7):
+        x, t = _t(n, 1, 8, 8), dg.tensor(RNG.integers(0, 10, n))
+        want, got = step(m1, o1, x, t).item(), cstep(m2, o2, x, t).item()
+        assert abs(want - got) <= 1e-4 * max(1.0, abs(want))
+    for a, b in zip([*m1.parameters(), *m1.buffers()], [*m2.parameters(), *m2.buffers()]):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-3, atol=1e-5)
+    # the first step (it creates the momentum buffers) and one symbolic entry for the rest
+    assert len(cstep._cf.entries) == 2 and "llvm kernel" in _symbolic_entry(cstep)
