@@ -111,29 +111,36 @@ def test_param_instruction_renders_as_a_load_of_the_sizes_table():
     assert "sitofp i64" in ir
 
 
+def _step(m, opt, x, t):
+    opt.zero_grad()
+    loss = F.cross_entropy(m(x), t)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _train_both(make, shape, classes, sizes):
+    """Eager and compiled (LLVM) training steps of two copies of `make()`'s model at the batch
+    `sizes`: losses, parameters and buffers agree; returns the compiled step."""
+    (m1, o1), (m2, o2) = make(), make()
+    cstep = dg.compile(_step, backend="llvm")
+    for n in sizes:
+        x, t = _t(n, *shape), dg.tensor(RNG.integers(0, classes, n))
+        want, got = _step(m1, o1, x, t).item(), cstep(m2, o2, x, t).item()
+        assert abs(want - got) <= 1e-4 * max(1.0, abs(want))
+    for a, b in zip([*m1.parameters(), *m1.buffers()], [*m2.parameters(), *m2.buffers()]):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-3, atol=1e-5)
+    return cstep
+
+
 def test_training_step_with_varying_batch_matches_eager():
     def make():
         dg.manual_seed(0)
         m = nn.Sequential(nn.Linear(20, 32), nn.GELU(), nn.Linear(32, 5))
         return m, dg.optim.Adam(m.parameters(), lr=1e-2)
 
-    def step(m, opt, x, t):
-        opt.zero_grad()
-        loss = F.cross_entropy(m(x), t)
-        loss.backward()
-        opt.step()
-        return loss
-
-    (m1, o1), (m2, o2) = make(), make()
-    cstep = dg.compile(step, backend="llvm")
-    for n in [16, 17, 33, 64, 5, 128, 16, 31] * 2:
-        x, t = _t(n, 20), dg.tensor(RNG.integers(0, 5, n))
-        want, got = step(m1, o1, x, t), cstep(m2, o2, x, t)
-        assert abs(want.item() - got.item()) <= 1e-4 * max(1.0, abs(want.item()))
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
-        np.testing.assert_allclose(p1.detach().numpy(), p2.detach().numpy(), rtol=1e-4, atol=1e-5)
-    entry = _symbolic_entry(cstep)
-    assert entry.count("llvm kernel") > 20
+    cstep = _train_both(make, (20,), 5, [16, 17, 33, 64, 5, 128, 16, 31] * 2)
+    assert _symbolic_entry(cstep).count("llvm kernel") > 20
 
 
 def test_compiled_forward_backward_outside_runs_llvm_both_ways():
@@ -222,20 +229,6 @@ def test_cnn_with_batch_norm_training_step_is_symbolic_in_the_batch():
                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
         return m, dg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
 
-    def step(m, opt, x, t):
-        opt.zero_grad()
-        loss = F.cross_entropy(m(x), t)
-        loss.backward()
-        opt.step()
-        return loss
-
-    (m1, o1), (m2, o2) = make(), make()
-    cstep = dg.compile(step, backend="llvm")
-    for n in (8, 9, 12, 5, 16, 8, 7):
-        x, t = _t(n, 1, 8, 8), dg.tensor(RNG.integers(0, 10, n))
-        want, got = step(m1, o1, x, t).item(), cstep(m2, o2, x, t).item()
-        assert abs(want - got) <= 1e-4 * max(1.0, abs(want))
-    for a, b in zip([*m1.parameters(), *m1.buffers()], [*m2.parameters(), *m2.buffers()]):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-3, atol=1e-5)
+    cstep = _train_both(make, (1, 8, 8), 10, (8, 9, 12, 5, 16, 8, 7))
     # the first step (it creates the momentum buffers) and one symbolic entry for the rest
     assert len(cstep._cf.entries) == 2 and "llvm kernel" in _symbolic_entry(cstep)
