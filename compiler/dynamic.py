@@ -76,6 +76,8 @@ def fit_size(a, b, syms: dict):
     return Sym(e.syms[0]) if e.coeff == 1 and len(e.syms) == 1 and not e.offset else e
 
 
+# ----- planning: is this miss a size-only change? ----------------------------------------------
+
 def plan_dynamic(entry, args, kwargs, fetch_shape) -> dict | None:
     """Symbolic dims for a call that failed `entry`'s guards only on argument sizes (else None).
 
