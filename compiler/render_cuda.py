@@ -162,6 +162,13 @@ def launch_config(variant: Variant, sizes, n_outer: int, sm_count: int = 132) ->
     return [((nsplit, outer, 1), (variant.tpr, 1, 1)), ((outer, 1, 1), (variant.tpr, 1, 1))]
 
 
+def n_params(kernel) -> int:
+    """How many per-call scalars (size expressions, `InstrKind.PARAM`) a kernel takes: they
+    follow the sizes and strides among its arguments."""
+    return 1 + max((ins.attr[0] for ins in kernel.instrs if ins.kind is InstrKind.PARAM),
+                   default=-1)
+
+
 class CUDARenderer(CRenderer):
     """Renders one kernel (one `Variant`) to a CUDA C module."""
 
@@ -192,10 +199,14 @@ class CUDARenderer(CRenderer):
                 f"typedef {idx} dg_idx;"]
         return "\n".join(head + self.helper_defs())
 
+    def param(self, index: int, ty: str) -> str:
+        return f"(({ty})p{index})"
+
     def params(self) -> list[str]:
         k = self.k
         out = [f"const dg_idx n{d}" for d in range(k.ndim)]
         out += [f"const dg_idx s{b}_{d}" for b, d in self.runtime_strides()]
+        out += [f"const long long p{i}" for i in range(n_params(k))]
         for i, b in enumerate(k.buffers):
             const = "" if b.is_output else "const "
             out.append(f"{const}{_mem(b.dtype)}* __restrict__ b{i}")

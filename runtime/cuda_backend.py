@@ -31,7 +31,7 @@ import os
 import numpy as np
 
 from compiler.interpreter import _run_node, bind_syms, eager_args, free_lists
-from compiler.ir import Graph, Sym
+from compiler.ir import Graph, has_sym, subst_syms
 from compiler.lower import ExternStep, KernelStep, lower
 from compiler.render_base import symbol_name
 from compiler.render_c import CRenderer, UnsupportedOp
@@ -163,7 +163,7 @@ def _nodes(step) -> list:
 
 
 def _size(s, syms):
-    return syms[s.name] if isinstance(s, Sym) else s
+    return s if isinstance(s, int) else subst_syms(s, syms)
 
 
 class _KernelRunner:
@@ -252,7 +252,8 @@ class _KernelRunner:
         variant = choose_variant(kernel, sizes, vec_ok=vec, big_index=extent >= _BIG,
                                  strided_inner=strided_inner, sm_count=self.sm_count)
         ity = np.int64 if variant.index_bits == 64 else np.int32
-        scalars = [ity(s) for s in sizes] + [ity(strides.get(slot, 0)) for slot in slots]
+        scalars = [ity(s) for s in sizes] + [ity(strides.get(slot, 0)) for slot in slots] + [
+            np.int64(subst_syms(p, syms)) for p in step.params]     # (render_cuda.n_params)
         configs = launch_config(variant, sizes, kernel.n_outer, self.sm_count)
         if variant.mode == "row" and variant.cache and total >= AUTOTUNE_ELEMS and \
                 hasattr(cp.cuda, "Event") and not capturing(cp):
@@ -336,7 +337,7 @@ class CUDAProgram:
                 ran = n.meta.get("ran", "")
                 n.meta["ran"] = ran.replace("llvm kernel", "cuda kernel").replace(
                     "extern: BLAS gemm", "extern: cuBLAS gemm")
-        self.symbolic = any(isinstance(s, Sym) for v in graph.inputs for s in v.shape)
+        self.symbolic = any(has_sym(s) for v in graph.inputs for s in v.shape)
         sm = cp.cuda.Device().attributes.get("MultiProcessorCount", 132)
         frees = free_lists([_nodes(step) for step in self.plan.steps], graph.outputs)
         self.steps = []
@@ -424,6 +425,9 @@ class CUDAProgram:
         args = eager_args(node, env)
         if node.op == "matmul" and len(args) == 2:
             return _matmul(*args)
+        if syms is not None:    # scalar operands that are expressions of this call's sizes
+            args = [subst_syms(a, syms) if not isinstance(a, cp.ndarray) and has_sym(a) else a
+                    for a in args]
         out = _run_node(node, args, cp, syms)
         if isinstance(out, np.ndarray) or np.isscalar(out):   # a constant made on the host
             out = cp.asarray(out)

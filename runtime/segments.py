@@ -11,6 +11,8 @@ invalidates the compiled forms it changes; `Segment.compile` gets the optimised 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from compiler.guards import GuardSet
@@ -131,8 +133,11 @@ def _make_program(graph: Graph, backend: str, donate: dict | None = None):
     """The runner for a segment graph: "llvm" (and "auto" on the CPU) compile with LLVM,
     "cuda"/"cuda:reduce-overhead" (and "auto" with CUDA inputs) with CUDA kernels."""
     if _wants_cuda(graph, backend):
-        if _symbolic(graph):    # CUDAProgram takes sizes as arguments, but is not yet verified
-            return Interpreter(graph)   # on a device with symbolic graphs
+        # CUDAProgram takes sizes and size parameters as kernel arguments, but has not run a
+        # symbolic graph on a device yet: opt in with DYNGRAPH_CUDA_SYMBOLIC=1 (a GPU session
+        # checks it: tests/cuda/test_cuda_runtime.py) before it becomes the default
+        if _symbolic(graph) and os.environ.get("DYNGRAPH_CUDA_SYMBOLIC") != "1":
+            return Interpreter(graph)
         from .cuda_backend import program_for as cuda_program
         return cuda_program(graph, backend)
     if backend in ("llvm", "auto"):

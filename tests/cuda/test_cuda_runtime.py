@@ -231,6 +231,29 @@ def test_dynamic_shapes_on_cuda_match_the_cpu():
     assert not any("stays static" in e for e in cf._cf.events), cf._cf.events
 
 
+def test_symbolic_graph_on_cuda_program_opt_in(monkeypatch):
+    """DYNGRAPH_CUDA_SYMBOLIC=1: a symbolic graph runs as a CUDAProgram (sizes and the size
+    parameters of var's n - 1 and a mean's 1/n as kernel arguments), forward and backward. Once
+    this passes on a GPU, `segments._make_program` can make it the default."""
+    from runtime.cuda_backend import CUDAProgram
+    monkeypatch.setenv("DYNGRAPH_CUDA_SYMBOLIC", "1")
+
+    def g(x):
+        return ((x * 2.0).softmax(-1) + x.var(0) + x / x.shape[0]).sum(0)
+    cf = dg.compile(g, backend="cuda", dynamic=True)
+    for n in (3, 5, 7, 9, 33):
+        x = dg.randn(n, 4, dtype=dg.float64)
+        xd = x.to("cuda").requires_grad_()
+        out = cf(xd)
+        _close(out, g(x), "float64")
+        out.sum().backward()
+        xr = x.clone().requires_grad_()
+        g(xr).sum().backward()
+        _close(xd.grad, xr.grad, "float64")
+    sym = [e for e in cf._cf.entries if e.sym_at]
+    assert sym and all(isinstance(s.program[0], CUDAProgram) for e in sym for s in e.segments())
+
+
 def test_folded_constants_on_cuda_match_the_cpu():
     """Constants made from CUDA tensors fold at compile time (on a host copy)."""
     def fn(x):

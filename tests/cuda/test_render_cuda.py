@@ -245,3 +245,21 @@ def test_vector_width_from_dtypes():
 def test_split_needs_a_single_reduction_loop():
     with pytest.raises(ValueError, match="split form"):
         render_cuda(_reduce_kernel(maps=True), Variant("split", tpr=512))
+
+
+def test_size_parameters_follow_the_strides_and_compile(cc):
+    """A symbolic graph's size expression (`InstrKind.PARAM`) is a `long long` argument after
+    the sizes and strides, converted to the operation's type (runtime/cuda_backend.py passes
+    it last among the scalars)."""
+    from compiler.ir import SymExpr
+    kb = KernelBuilder(1, 0)
+    b0, b1 = kb.buffer("float32", False), kb.buffer("float32", True)
+    e = SymExpr(1, ("s0",), -1)
+    kb.params = [e]
+    x = kb.load(Access(b0, (RUNTIME,)), "float32")
+    kb.store(Access(b1, (1,)), kb.op("div", [x, kb.param(0, e, "float32")], "float32"))
+    src = render_cuda(kb.finish("k"), Variant("map"))
+    assert "const dg_idx n0, const dg_idx s0_0, const long long p0, const float*" in src
+    assert "((float)p0)" in src
+    ptx = cc.ptx(src, ARCH)
+    assert re.findall(r"\.param \.(\w+) \w+_param_2", ptx) == ["u64"]
