@@ -1,11 +1,14 @@
-"""Argument parsing and checks shared by the convolution, pooling and resampling functions.
+"""Argument parsing and checks shared by the convolution, pooling and resampling functions, and
+the per-channel pieces the normalisations share.
 
 PyTorch's `_pair`/`_single`, its input-rank messages, and the (N, C, *spatial) <-> (N, C, H, W)
-lift that lets the 1-D functions run the 2-D code on an (N, C, 1, L) view.
+lift that lets the 1-D functions run the 2-D code on an (N, C, 1, L) view; the per-channel affine
+and the running-statistics update of batch_norm, instance_norm and group_norm.
 """
 
 from __future__ import annotations
 
+from ..autograd import no_grad
 from ..ops._api import Tensor
 
 
@@ -57,3 +60,26 @@ def _from_4d(y: Tensor, spatial: int, batched: bool) -> Tensor:
     if spatial == 1:
         y = y.squeeze(2)
     return y if batched else y.squeeze(0)
+
+
+def _channel_affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, cs: tuple) -> Tensor:
+    """y * weight + bias with per-channel (C,) parameters shaped `cs` (either may be None)."""
+    if weight is not None:
+        y = y * weight.reshape(*cs)
+    if bias is not None:
+        y = y + bias.reshape(*cs)
+    return y
+
+
+def _update_running(running_mean, running_var, mean: Tensor, var: Tensor, count: int,
+                    momentum: float) -> None:
+    """running = (1 - momentum) * running + momentum * batch statistic, in place, for (C,)
+    batch `mean` and biased `var` over `count` values; the variance is unbiased by
+    `* count / (count - 1)`: two size scalars, not their float ratio, so a graph compiled with
+    dynamic shapes stays symbolic in the batch."""
+    with no_grad():
+        if running_mean is not None:
+            running_mean.copy_(running_mean * (1.0 - momentum) + mean * momentum)
+        if running_var is not None:
+            running_var.copy_(running_var * (1.0 - momentum)
+                              + var * count / (count - 1) * momentum)

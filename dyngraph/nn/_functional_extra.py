@@ -18,6 +18,7 @@ from .._tensor import Tensor
 from ..autograd import no_grad
 from ..ops.registry import composite
 from ._functional_activation import _check_tensor, _maybe_inplace, celu, selu
+from ._functional_args import _channel_affine, _update_running
 from ._functional_activation import threshold as _threshold
 
 __all__ = [
@@ -504,23 +505,15 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         xc = input - mean
         var = (xc * xc).mean(dims, keepdim=True)
         y = xc * _ops.rsqrt(var + eps)
-        with no_grad():
-            if running_mean is not None:
-                batch_mean = mean.detach().reshape(-1, c).mean(0)
-                running_mean.copy_(running_mean * (1.0 - momentum) + batch_mean * momentum)
-            if running_var is not None:
-                unbiased = var.detach().reshape(-1, c).mean(0) * count / (count - 1)
-                running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum)
+        if running_mean is not None or running_var is not None:
+            _update_running(running_mean, running_var, mean.detach().reshape(-1, c).mean(0),
+                            var.detach().reshape(-1, c).mean(0), count, momentum)
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("instance_norm: Expected running_mean and running_var to be "
                                "defined when use_input_stats is false")
         y = (input - running_mean.reshape(*cs)) * _ops.rsqrt(running_var.reshape(*cs) + eps)
-    if weight is not None:
-        y = y * weight.reshape(*cs)
-    if bias is not None:
-        y = y + bias.reshape(*cs)
-    return y
+    return _channel_affine(y, weight, bias, cs)
 
 
 # ----------------------------------------------------------------------------------------------

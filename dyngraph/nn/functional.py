@@ -23,6 +23,7 @@ from ..ops.shape.views import permute_op as _permute_op
 from ..ops.registry import composite
 
 # Activations live in their own file; every name (private helpers too) stays importable here.
+from ._functional_args import _channel_affine, _update_running
 from ._functional_activation import (  # noqa: F401
     _GELU_A, _GELU_B, _SELU_ALPHA, _SELU_SCALE, _check_tensor, _elu, _get_softmax_dim,
     _maybe_inplace, _softplus,
@@ -384,12 +385,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
             f"group_norm: expected number of channels in input to be divisible by num_groups, "
             f"but got input of shape {list(input.shape)} and num_groups={num_groups}")
     y = _normalize_over(input.reshape(n, num_groups, -1), (2,), eps).reshape(*input.shape)
-    cs = _channel_shape(input)
-    if weight is not None:
-        y = y * weight.reshape(*cs)
-    if bias is not None:
-        y = y + bias.reshape(*cs)
-    return y
+    return _channel_affine(y, weight, bias, _channel_shape(input))
 
 
 @composite("batch_norm", "mean, sub, mul, rsqrt, add")
@@ -431,25 +427,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         var = (xc * xc).mean(dims, keepdim=True)
         y = xc * _ops.rsqrt(var + eps)
         if running_mean is not None or running_var is not None:
-            with no_grad():
-                if running_mean is not None:
-                    running_mean.copy_(running_mean * (1.0 - momentum)
-                                       + mean.detach().reshape(c) * momentum)
-                if running_var is not None:
-                    # count and count - 1 as two size scalars, not their float ratio: a
-                    # graph compiled with dynamic shapes stays symbolic in the batch
-                    unbiased = var.detach().reshape(c) * count / (count - 1)
-                    running_var.copy_(running_var * (1.0 - momentum) + unbiased * momentum)
+            _update_running(running_mean, running_var, mean.detach().reshape(c),
+                            var.detach().reshape(c), count, momentum)
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("batch_norm: running_mean and running_var must be given when "
                                "training=False")
         y = (input - running_mean.reshape(*cs)) * _ops.rsqrt(running_var.reshape(*cs) + eps)
-    if weight is not None:
-        y = y * weight.reshape(*cs)
-    if bias is not None:
-        y = y + bias.reshape(*cs)
-    return y
+    return _channel_affine(y, weight, bias, cs)
 
 
 # ----------------------------------------------------------------------------------------------
